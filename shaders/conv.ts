@@ -1,0 +1,222 @@
+/**
+ * Convolution kernels (3x3 stride 1 zero-padding 1, and 1x1), as register-blocked direct convolution.
+ *
+ * What: out[p][co] = epilogue(scale * sum_{tap, ci} in[p + offset(tap)][ci] * w[tap][ci][co]).
+ * - conv3x3Forward: epilogue = ReLU(acc + bias). The ReLU output is the only activation stored.
+ * - conv3x3BackwardInput: the same loop over weights repacked as w'[tap][co][ci] = w[8 - tap][ci][co] (flipped,
+ *   transposed; see src/net/weights.ts), then optionally `+= out` (gradient from a sibling loss) and the ReLU mask
+ *   of the layer below (`out *= act > 0`), so the gradient leaves already w.r.t. the pre-activation below.
+ * - conv1x1: the same kernel with one tap; the style-loss gradient uses it as X * D (pixels x C times C x C).
+ *
+ * Layout: activations are HWC with channels padded to a multiple of 4, stored as array<vec4f>
+ * (index = pixel * C/4 + c4). Weights are [tap][ci][co] as array<vec4f> over co. The image x and its gradient are
+ * planar [3][H][W] f32 (B, G, R planes): `inputPlanar3` / `outputPlanar3` read or write that layout, padding the
+ * channel to 4 with zero.
+ *
+ * Tiling: one invocation computes `pixelsPerThread` horizontally adjacent pixels x `channelGroupsPerThread` x 4
+ * output channels, accumulating in registers; each input vec4 is reused across the channel block and each weight
+ * vec4 across the pixel block. No workgroup memory and no barriers (costly on CPU Vulkan). Invocation order puts
+ * the output-channel block fastest, so neighbouring invocations share input loads.
+ */
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import type { ComputeProgram } from '../src/gpu/program.js';
+import { linearId, mainSignature, unroll } from './common.js';
+
+export interface ConvKernelOptions {
+  /** 9 for a 3x3 kernel, 1 for 1x1. */
+  taps: 1 | 9;
+  /** Adjacent output pixels per invocation (1..8). */
+  pixelsPerThread: number;
+  /** Output channel groups of 4 per invocation (1..8); must divide C_out / 4. */
+  channelGroupsPerThread: number;
+  /** Read the input as planar [3][H][W] f32 (the image) instead of HWC vec4. */
+  inputPlanar3: boolean;
+  /** Write the output as planar [3][H][W] f32 (the image gradient); requires C_out = 4 (3 padded). */
+  outputPlanar3: boolean;
+  /** Add the bias and apply ReLU (forward). */
+  biasRelu: boolean;
+  /** Add the output buffer's current contents (gradient accumulation). */
+  accumulate: boolean;
+  /** Zero the result where the mask activation (same layout as the output) is <= 0: ReLU backward. */
+  mask: boolean;
+  workgroupSize: number;
+}
+
+/** Uniform block layout shared with src/net (8 x 32-bit words). */
+export const CONV_PARAMS_WORDS = 8;
+
+export function convWgsl(o: ConvKernelOptions): string {
+  const bp = o.pixelsPerThread;
+  const bc = o.channelGroupsPerThread;
+  const pairs: Array<[number, number]> = [];
+  for (let i = 0; i < bp; i++) for (let j = 0; j < bc; j++) pairs.push([i, j]);
+  const tapOffsets = o.taps === 9 ? 'let dy = i32(tap / 3u) - 1; let dx = i32(tap % 3u) - 1;' : 'let dy = 0; let dx = 0;';
+  return wgsl`
+// ${o.taps === 9 ? '3x3' : '1x1'} convolution, ${bp} pixel(s) x ${bc * 4} output channels per invocation.
+struct Params {
+  width: u32, height: u32,
+  cin4: u32,         // input channel groups of 4
+  cout4: u32,        // output channel groups of 4
+  blocksPerRow: u32, // ceil(width / ${bp})
+  coBlocks: u32,     // cout4 / ${bc}
+  total: u32,        // height * blocksPerRow * coBlocks
+  scale: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+#if ${o.inputPlanar3}
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read> input: array<vec4f>;
+#endif
+@group(0) @binding(2) var<storage, read> weights: array<vec4f>;
+#if ${o.biasRelu}
+@group(0) @binding(3) var<storage, read> bias: array<vec4f>;
+#elif ${o.mask}
+@group(0) @binding(3) var<storage, read> maskActivation: array<vec4f>;
+#endif
+#if ${o.outputPlanar3}
+@group(0) @binding(${o.biasRelu || o.mask ? 4 : 3}) var<storage, read_write> output: array<f32>;
+#else
+@group(0) @binding(${o.biasRelu || o.mask ? 4 : 3}) var<storage, read_write> output: array<vec4f>;
+#endif
+
+// Zero padding: out-of-image pixels read as 0 (the index is clamped so the load itself stays in bounds).
+fn loadInput(pixel: u32, c4: u32, valid: bool) -> vec4f {
+#if ${o.inputPlanar3}
+  let plane = params.width * params.height;
+  let p = select(0u, pixel, valid);
+  let v = vec4f(input[p], input[p + plane], input[p + 2u * plane], 0.0);
+#else
+  let v = input[select(0u, pixel * params.cin4 + c4, valid)];
+#endif
+  return select(vec4f(0.0), v, valid);
+}
+
+${mainSignature(o.workgroupSize)} {
+  ${linearId(o.workgroupSize)}
+  if (id >= params.total) { return; }
+  let co4 = (id % params.coBlocks) * ${bc}u;
+  let pixelBlock = id / params.coBlocks;
+  let y = pixelBlock / params.blocksPerRow;
+  let x0 = (pixelBlock % params.blocksPerRow) * ${bp}u;
+  let cout4 = params.cout4;
+${unroll(pairs.length, (k) => `  var acc${pairs[k][0]}_${pairs[k][1]} = vec4f(0.0);`)}
+  for (var tap = 0u; tap < ${o.taps}u; tap++) {
+    ${tapOffsets}
+    let iy = i32(y) + dy;
+    if (iy < 0 || iy >= i32(params.height)) { continue; }
+    let rowStart = u32(iy) * params.width;
+${unroll(bp, (i) => `    let ix${i} = i32(x0) + ${i} + dx;
+    let ok${i} = ix${i} >= 0 && ix${i} < i32(params.width);
+    let p${i} = rowStart + u32(max(ix${i}, 0));`)}
+    for (var c4 = 0u; c4 < params.cin4; c4++) {
+${unroll(bp, (i) => `      let a${i} = loadInput(p${i}, c4, ok${i});`)}
+      let w0 = ((tap * params.cin4 + c4) * 4u) * cout4 + co4;
+${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = weights[w0 + ${r}u * cout4 + ${j}u];`))}
+${unroll(pairs.length, (k) => {
+  const [i, j] = pairs[k];
+  return `      acc${i}_${j} = fma(vec4f(a${i}.x), w0_${j}, fma(vec4f(a${i}.y), w1_${j}, fma(vec4f(a${i}.z), w2_${j}, fma(vec4f(a${i}.w), w3_${j}, acc${i}_${j}))));`;
+})}
+    }
+  }
+${unroll(bp, (i) => `  if (x0 + ${i}u < params.width) {
+    let p = y * params.width + x0 + ${i}u;
+${unroll(bc, (j) => storeBlock(o, i, j))}
+  }`)}
+}
+`;
+}
+
+function storeBlock(o: ConvKernelOptions, i: number, j: number): string {
+  const acc = `acc${i}_${j}`;
+  if (o.outputPlanar3) {
+    // Only channel group 0 exists (3 real channels + 1 pad); write the three planes.
+    return wgsl`    {
+      let plane = params.width * params.height;
+      var v = ${acc} * params.scale;
+#if ${o.accumulate}
+      v += vec4f(output[p], output[p + plane], output[p + 2u * plane], 0.0);
+#endif
+      output[p] = v.x; output[p + plane] = v.y; output[p + 2u * plane] = v.z;
+    }`;
+  }
+  return wgsl`    {
+      let o = p * cout4 + co4 + ${j}u;
+      var v = ${acc} * params.scale;
+#if ${o.biasRelu}
+      v = max(v + bias[co4 + ${j}u], vec4f(0.0));
+#endif
+#if ${o.accumulate}
+      v += output[o];
+#endif
+#if ${o.mask}
+      v = select(vec4f(0.0), v, maskActivation[o] > vec4f(0.0));
+#endif
+      output[o] = v;
+    }`;
+}
+
+export function convProgram(o: ConvKernelOptions): ComputeProgram {
+  if (o.outputPlanar3 && (o.channelGroupsPerThread !== 1 || o.biasRelu || o.mask)) {
+    throw new Error('planar output supports only one channel group, no bias/ReLU and no mask');
+  }
+  if (o.biasRelu && o.mask) throw new Error('bias+ReLU (forward) and mask (backward) are exclusive');
+  const flags = [
+    o.inputPlanar3 && 'in3',
+    o.outputPlanar3 && 'out3',
+    o.biasRelu && 'biasrelu',
+    o.accumulate && 'acc',
+    o.mask && 'mask',
+  ].filter(Boolean);
+  const name = `conv${o.taps === 9 ? '3x3' : '1x1'}_p${o.pixelsPerThread}c${o.channelGroupsPerThread * 4}_wg${o.workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
+  const bindings: ComputeProgram['bindings'] = ['uniform', 'read', 'read'];
+  return {
+    key: name,
+    label: name,
+    code: convWgsl(o),
+    bindings: o.biasRelu || o.mask ? [...bindings, 'read', 'read_write'] : [...bindings, 'read_write'],
+    workgroupSize: o.workgroupSize,
+  };
+}
+
+export type ConvVariant = Omit<ConvKernelOptions, 'taps' | 'biasRelu' | 'accumulate' | 'mask' | 'inputPlanar3' | 'outputPlanar3'> &
+  Partial<Pick<ConvKernelOptions, 'inputPlanar3' | 'outputPlanar3'>>;
+
+/** 3x3 conv + bias + ReLU. Bindings: params, input, weights [tap][ci][co], bias, output. */
+export function conv3x3Forward(v: ConvVariant): ComputeProgram {
+  return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 9, biasRelu: true, accumulate: false, mask: false });
+}
+
+/**
+ * Input gradient of a 3x3 conv (weights repacked flipped/transposed). Bindings: params, gradOut, weightsT,
+ * [maskActivation], gradIn.
+ */
+export function conv3x3BackwardInput(v: ConvVariant & { accumulate: boolean; mask: boolean }): ComputeProgram {
+  return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 9, biasRelu: false });
+}
+
+/** 1x1 conv = pixels x C matrix times a C x C' matrix, scaled. Bindings: params, input, matrix, [mask], output. */
+export function conv1x1(v: ConvVariant & { accumulate: boolean; mask: boolean }): ComputeProgram {
+  return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 1, biasRelu: false });
+}
+
+/** Packs the conv uniform block. */
+export function convParams(
+  width: number,
+  height: number,
+  cin4: number,
+  cout4: number,
+  pixelsPerThread: number,
+  channelGroupsPerThread: number,
+  scale = 1,
+): { data: ArrayBuffer; invocations: number } {
+  if (cout4 % channelGroupsPerThread !== 0) throw new Error(`cout4 ${cout4} not divisible by ${channelGroupsPerThread}`);
+  const blocksPerRow = Math.ceil(width / pixelsPerThread);
+  const coBlocks = cout4 / channelGroupsPerThread;
+  const total = height * blocksPerRow * coBlocks;
+  const data = new ArrayBuffer(CONV_PARAMS_WORDS * 4);
+  const u = new Uint32Array(data);
+  u.set([width, height, cin4, cout4, blocksPerRow, coBlocks, total]);
+  new Float32Array(data)[7] = scale;
+  return { data, invocations: total };
+}

@@ -1,0 +1,100 @@
+/**
+ * Gram matrix G = X^T X / (C * P) of features X (P pixels x C channels, HWC vec4 layout).
+ *
+ * gramPartial: split-K over pixels. Invocation (split s, block bi, block bj) with bj >= bi accumulates the 4x4
+ * block G[4bi..4bi+3][4bj..4bj+3] over its pixel range in four vec4 registers: per pixel two vec4 loads feed 16
+ * FMAs. Only the upper block triangle is computed (G is symmetric); lower-triangle invocations return at once.
+ * Partials: [splits][C][C] f32 as vec4 rows.
+ * gramReduce: one invocation per entry (i, j) sums the splits, mirrors the lower triangle from the upper one and
+ * applies 1/(C * P). Output: G as [C][C] f32.
+ */
+import type { ComputeProgram } from '../src/gpu/program.js';
+import { linearId, mainSignature } from './common.js';
+
+export const GRAM_PARAMS_WORDS = 8;
+
+export function gramPartial(workgroupSize = 64): ComputeProgram {
+  const code = `
+// Gram matrix, upper block triangle, split over pixels.
+struct Params { pixels: u32, c4: u32, splits: u32, pixelsPerSplit: u32, total: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> features: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> partials: array<vec4f>;
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= params.total) { return; }
+  let n = params.c4;
+  let bj = id % n;
+  let bi = (id / n) % n;
+  let s = id / (n * n);
+  if (bj < bi) { return; }
+  let start = s * params.pixelsPerSplit;
+  let end = min(params.pixels, start + params.pixelsPerSplit);
+  var r0 = vec4f(0.0); var r1 = vec4f(0.0); var r2 = vec4f(0.0); var r3 = vec4f(0.0);
+  for (var p = start; p < end; p++) {
+    let a = features[p * n + bi];
+    let b = features[p * n + bj];
+    r0 = fma(vec4f(a.x), b, r0);
+    r1 = fma(vec4f(a.y), b, r1);
+    r2 = fma(vec4f(a.z), b, r2);
+    r3 = fma(vec4f(a.w), b, r3);
+  }
+  // Row (4 bi + r) of split s, vec4 column block bj; a row holds n vec4s.
+  let base = (s * 4u * n + 4u * bi) * n + bj;
+  partials[base] = r0;
+  partials[base + n] = r1;
+  partials[base + 2u * n] = r2;
+  partials[base + 3u * n] = r3;
+}
+`;
+  return { key: `gram_partial_wg${workgroupSize}`, label: 'gram_partial', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+}
+
+export function gramReduce(workgroupSize = 64): ComputeProgram {
+  const code = `
+// Gram matrix: sum of split partials, mirrored, normalised.
+struct Params { channels: u32, splits: u32, total: u32, _p0: u32, invNorm: f32, _p1: f32, _p2: f32, _p3: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> partials: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gram: array<f32>;
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= params.total) { return; }
+  let c = params.channels;
+  let i = id / c;
+  let j = id % c;
+  // Blocks below the diagonal were not computed: read the transposed entry.
+  let upper = (i / 4u) <= (j / 4u);
+  let src = select(j * c + i, i * c + j, upper);
+  var sum = 0.0;
+  for (var s = 0u; s < params.splits; s++) {
+    sum += partials[s * c * c + src];
+  }
+  gram[id] = sum * params.invNorm;
+}
+`;
+  return { key: `gram_reduce_wg${workgroupSize}`, label: 'gram_reduce', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+}
+
+/** How many pixel splits to use: enough invocations to fill the GPU, each split long enough to amortise. */
+export function gramSplits(pixels: number, channels: number, targetInvocations = 16384): number {
+  const blocks = (channels / 4) * (channels / 4);
+  const wanted = Math.ceil(targetInvocations / blocks);
+  return Math.max(1, Math.min(wanted, Math.ceil(pixels / 64)));
+}
+
+export function gramPartialParams(pixels: number, channels: number, splits: number): { data: ArrayBuffer; invocations: number } {
+  const c4 = channels / 4;
+  const pixelsPerSplit = Math.ceil(pixels / splits);
+  const total = splits * c4 * c4;
+  return { data: new Uint32Array([pixels, c4, splits, pixelsPerSplit, total, 0, 0, 0]).buffer, invocations: total };
+}
+
+export function gramReduceParams(pixels: number, channels: number, splits: number): { data: ArrayBuffer; invocations: number } {
+  const data = new ArrayBuffer(GRAM_PARAMS_WORDS * 4);
+  new Uint32Array(data).set([channels, splits, channels * channels, 0]);
+  new Float32Array(data)[4] = 1 / (channels * pixels);
+  return { data, invocations: channels * channels };
+}

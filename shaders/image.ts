@@ -1,0 +1,56 @@
+/**
+ * Image conversion between RGBA8 pixels and the network's input x.
+ *
+ * preprocess: RGBA8 packed in u32 (R in the low byte) -> planar x [3][H][W] f32 in B, G, R order, 0..255 minus
+ * the VGG mean (Caffe convention). Bytes are extracted with shifts, so integer pixel values stay exact.
+ * deprocess: planar x -> RGBA8 u32 (x + mean, rounded, clamped to 0..255, alpha 255).
+ * One invocation per pixel.
+ */
+import type { ComputeProgram } from '../src/gpu/program.js';
+import { VGG_MEAN_BGR, f32, linearId, mainSignature } from './common.js';
+
+const mean = `const MEAN_BGR = vec3f(${VGG_MEAN_BGR.map(f32).join(', ')});`;
+
+export function preprocessImage(workgroupSize = 64): ComputeProgram {
+  const code = `
+// RGBA8 -> planar BGR minus mean.
+${mean}
+struct Params { pixels: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> rgba: array<u32>;
+@group(0) @binding(2) var<storage, read_write> x: array<f32>;
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= params.pixels) { return; }
+  let px = rgba[id];
+  let r = f32(px & 255u);
+  let g = f32((px >> 8u) & 255u);
+  let b = f32((px >> 16u) & 255u);
+  x[id] = b - MEAN_BGR.x;
+  x[id + params.pixels] = g - MEAN_BGR.y;
+  x[id + 2u * params.pixels] = r - MEAN_BGR.z;
+}
+`;
+  return { key: `preprocess_wg${workgroupSize}`, label: 'preprocess', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+}
+
+export function deprocessImage(workgroupSize = 64): ComputeProgram {
+  const code = `
+// Planar BGR minus mean -> RGBA8.
+${mean}
+struct Params { pixels: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rgba: array<u32>;
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= params.pixels) { return; }
+  let bgr = vec3f(x[id], x[id + params.pixels], x[id + 2u * params.pixels]) + MEAN_BGR;
+  let v = vec3u(clamp(round(bgr), vec3f(0.0), vec3f(255.0)));
+  rgba[id] = v.z | (v.y << 8u) | (v.x << 16u) | (255u << 24u);
+}
+`;
+  return { key: `deprocess_wg${workgroupSize}`, label: 'deprocess', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+}

@@ -1,0 +1,91 @@
+/**
+ * GPU buffer allocation with reuse and accounting. Plans acquire every buffer they need once per image size and
+ * release them when disposed; evaluations allocate nothing. The live count and bytes are what the leak tests and
+ * the benchmark's memory column read.
+ */
+
+export interface BufferStats {
+  live: number;
+  liveBytes: number;
+  peakBytes: number;
+  /** Buffers held in the free list for reuse (counted in liveBytes: they still hold GPU memory). */
+  pooled: number;
+  created: number;
+}
+
+export class BufferPool {
+  private readonly free = new Map<string, GPUBuffer[]>();
+  private readonly sizes = new Map<GPUBuffer, string>();
+  private stats: BufferStats = { live: 0, liveBytes: 0, peakBytes: 0, pooled: 0, created: 0 };
+
+  constructor(private readonly device: GPUDevice) {}
+
+  /** A buffer of at least `size` bytes (rounded up to 16) with exactly `usage`; reused when one is free. */
+  acquire(size: number, usage: GPUBufferUsageFlags, label = 'buffer'): GPUBuffer {
+    const bytes = Math.max(16, Math.ceil(size / 16) * 16);
+    const key = `${bytes}:${usage}`;
+    const list = this.free.get(key);
+    const reused = list?.pop();
+    if (reused) {
+      this.stats.pooled--;
+      reused.label = label;
+      return reused;
+    }
+    const buffer = this.device.createBuffer({ size: bytes, usage, label });
+    this.sizes.set(buffer, key);
+    this.stats.live++;
+    this.stats.liveBytes += bytes;
+    this.stats.created++;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes);
+    return buffer;
+  }
+
+  /** Storage buffer usable as kernel input/output and copy source/destination. */
+  storage(size: number, label?: string): GPUBuffer {
+    return this.acquire(size, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label);
+  }
+
+  uniform(size: number, label?: string): GPUBuffer {
+    return this.acquire(size, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label);
+  }
+
+  /** Returns a buffer to the free list; it keeps its memory until `trim()` or `destroy()`. */
+  release(buffer: GPUBuffer): void {
+    const key = this.sizes.get(buffer);
+    if (key === undefined) throw new Error(`release() of a buffer this pool did not create (${buffer.label})`);
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    if (list.includes(buffer)) throw new Error(`buffer ${buffer.label} released twice`);
+    list.push(buffer);
+    this.stats.pooled++;
+  }
+
+  /** Destroys the free buffers, giving their memory back to the GPU. */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const buffer of list) this.forget(buffer);
+    }
+    this.free.clear();
+    this.stats.pooled = 0;
+  }
+
+  /** Destroys every buffer this pool made, free or in use. */
+  destroy(): void {
+    for (const buffer of [...this.sizes.keys()]) this.forget(buffer);
+    this.free.clear();
+    this.stats.pooled = 0;
+  }
+
+  getStats(): BufferStats {
+    return { ...this.stats };
+  }
+
+  private forget(buffer: GPUBuffer): void {
+    const key = this.sizes.get(buffer);
+    if (key === undefined) return;
+    this.sizes.delete(buffer);
+    this.stats.live--;
+    this.stats.liveBytes -= Number(key.split(':')[0]);
+    buffer.destroy();
+  }
+}

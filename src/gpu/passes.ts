@@ -1,0 +1,102 @@
+/**
+ * The pass scheduler. A plan records its dispatches once (pipelines and bind groups made up front); `submit`
+ * encodes all of them into a single command buffer, so one loss+gradient evaluation is one queue submission.
+ * With timing on, each dispatch gets its own compute pass bracketed by timestamp writes.
+ */
+import type { ComputeProgram } from './program.js';
+import { workgroupGrid } from './program.js';
+import type { GpuRuntime } from './runtime.js';
+
+export interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: [number, number];
+  /** Floating-point operations the dispatch performs (for GFLOP/s in benchmarks); 0 when not meaningful. */
+  flops: number;
+}
+
+export interface PassTiming {
+  label: string;
+  ms: number;
+  flops: number;
+}
+
+export class PassList {
+  readonly dispatches: Dispatch[] = [];
+
+  constructor(private readonly gpu: GpuRuntime) {}
+
+  /** Records `program` over `invocations` invocations with `buffers` bound in @binding order. */
+  add(program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: number, flops = 0): void {
+    if (buffers.length !== program.bindings.length) {
+      throw new Error(`${program.label}: ${buffers.length} buffers given, ${program.bindings.length} bindings declared`);
+    }
+    const { pipeline, layout } = this.gpu.pipelines.get(program);
+    const bindGroup = this.gpu.device.createBindGroup({
+      label: program.label,
+      layout,
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    const grid = workgroupGrid(invocations, program.workgroupSize, this.gpu.maxWorkgroupsPerDimension);
+    this.dispatches.push({ label: program.label, pipeline, bindGroup, grid, flops });
+  }
+
+  append(other: PassList): void {
+    this.dispatches.push(...other.dispatches);
+  }
+
+  /** Records every dispatch into `encoder` in one compute pass. */
+  encode(encoder: GPUCommandEncoder): void {
+    const pass = encoder.beginComputePass();
+    for (const d of this.dispatches) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.grid[0], d.grid[1]);
+    }
+    pass.end();
+  }
+
+  /** Encodes and submits everything as one command buffer. */
+  submit(extra?: (encoder: GPUCommandEncoder) => void): void {
+    const encoder = this.gpu.device.createCommandEncoder();
+    this.encode(encoder);
+    extra?.(encoder);
+    this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
+  /**
+   * Runs every dispatch with GPU timestamps around it and returns the per-dispatch times. Needs the
+   * 'timestamp-query' feature; slower than `submit` (one pass per dispatch), so only benchmarks use it.
+   */
+  async submitTimed(): Promise<PassTiming[]> {
+    const { device, buffers } = this.gpu;
+    if (!this.gpu.context.timestamps) throw new Error('This device has no timestamp queries.');
+    const count = this.dispatches.length * 2;
+    const querySet = device.createQuerySet({ type: 'timestamp', count });
+    const resolve = buffers.acquire(count * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'timestamps');
+    try {
+      const encoder = device.createCommandEncoder();
+      this.dispatches.forEach((d, i) => {
+        const pass = encoder.beginComputePass({
+          timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        });
+        pass.setPipeline(d.pipeline);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.grid[0], d.grid[1]);
+        pass.end();
+      });
+      encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
+      device.queue.submit([encoder.finish()]);
+      const times = new BigUint64Array(await this.gpu.read(resolve, count * 8));
+      return this.dispatches.map((d, i) => ({
+        label: d.label,
+        ms: Number(times[2 * i + 1] - times[2 * i]) / 1e6,
+        flops: d.flops,
+      }));
+    } finally {
+      buffers.release(resolve);
+      querySet.destroy();
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The GPU runtime shared by every plan: device, pipeline cache, buffer pool. Also the small helpers to write
+ * uniforms and read buffers back.
+ */
+import type { GpuContext } from './device.js';
+import { BufferPool } from './buffers.js';
+import { PipelineCache } from './program.js';
+
+export class GpuRuntime {
+  readonly device: GPUDevice;
+  readonly pipelines: PipelineCache;
+  readonly buffers: BufferPool;
+  /** Number of buffer mappings made through `read` (progress must not map every iteration: tests count these). */
+  mappings = 0;
+
+  constructor(readonly context: GpuContext) {
+    this.device = context.device;
+    this.pipelines = new PipelineCache(this.device);
+    this.buffers = new BufferPool(this.device);
+  }
+
+  get maxWorkgroupsPerDimension(): number {
+    return this.device.limits.maxComputeWorkgroupsPerDimension;
+  }
+
+  /** A uniform buffer holding `words` (u32/f32/i32 mixed: pass an ArrayBuffer view). */
+  uniform(data: ArrayBufferView, label = 'uniforms'): GPUBuffer {
+    const buffer = this.buffers.uniform(data.byteLength, label);
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return buffer;
+  }
+
+  /** A storage buffer initialised from `data`. */
+  upload(data: Float32Array | Uint32Array, label = 'data'): GPUBuffer {
+    const buffer = this.buffers.storage(data.byteLength, label);
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return buffer;
+  }
+
+  /** Copies `byteLength` bytes of `source` to the CPU. Waits for all submitted work touching it. */
+  async read(source: GPUBuffer, byteLength = source.size, byteOffset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.buffers.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    const encoder = this.device.createCommandEncoder({ label: 'readback' });
+    encoder.copyBufferToBuffer(source, byteOffset, staging, 0, size);
+    this.device.queue.submit([encoder.finish()]);
+    this.mappings++;
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      return staging.getMappedRange(0, size).slice(0, byteLength);
+    } finally {
+      if (staging.mapState === 'mapped') staging.unmap();
+      this.buffers.release(staging);
+    }
+  }
+
+  async readFloat32(source: GPUBuffer, count?: number, offsetElements = 0): Promise<Float32Array> {
+    const n = count ?? source.size / 4 - offsetElements;
+    return new Float32Array(await this.read(source, n * 4, offsetElements * 4));
+  }
+
+  /** Destroys every buffer and the device. */
+  destroy(): void {
+    this.buffers.destroy();
+    this.device.destroy();
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The Gatys loss and its gradient with respect to the image, as one recorded pass list:
+ *
+ *   x -> VGG forward -> loss partial sums (content, Gram + style, TV) -> totals -> backward -> grad
+ *
+ * - content = content_weight * mean((F_l(x) - F_l(c))^2)
+ * - style   = sum_l style_weight * w_l * mean((G_l(x) - G_l(s))^2),  G = F F^T / (C H W)
+ * - tv      = tv_weight * sum of squared neighbour differences of x
+ * x is the preprocessed image (planar BGR minus mean). Everything is planned once per image size: buffers,
+ * uniforms and bind groups are made in `create`, and `evaluate` only submits.
+ *
+ * Backward walks the layers from the deepest loss down. Two ping-pong buffers carry the gradient; each kernel
+ * that writes the gradient of a ReLU output last also applies that ReLU's mask, so no separate mask pass runs.
+ */
+import { conv1x1, convParams } from '../../shaders/conv.js';
+import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
+import { CATEGORY_INDEX, contentGrad, LOSS_HEADER, lossTotal, PARTIALS, squaredDiffPartials, tvGrad, tvPartials, type LossCategory } from '../../shaders/loss.js';
+import { PassList } from '../gpu/passes.js';
+import type { GpuRuntime } from '../gpu/runtime.js';
+import { FeatureMaps, type Vgg19Net } from './network.js';
+import { featureIndex, VGG19 } from './vgg19.js';
+
+export interface LossConfig {
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  contentLayers: string[];
+  styleLayers: string[];
+  /** One weight per style layer (default 1 each). */
+  styleLayerWeights?: number[];
+}
+
+export const DEFAULT_LOSS: Readonly<Required<LossConfig>> = {
+  contentWeight: 5,
+  styleWeight: 100,
+  tvWeight: 1e-3,
+  contentLayers: ['relu4_2'],
+  styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
+  styleLayerWeights: [1, 1, 1, 1, 1],
+};
+
+export interface LossValues {
+  content: number;
+  style: number;
+  tv: number;
+  total: number;
+  /** Per-layer values, keyed like "content:relu4_2" and "style:relu1_1". */
+  terms: Record<string, number>;
+}
+
+interface Term {
+  category: LossCategory;
+  layer: number;
+  /** Name used in LossValues.terms. */
+  key: string;
+  weight: number;
+}
+
+/** Deepest layer index (+1) the losses of `config` need. */
+export function lossDepth(config: LossConfig): number {
+  const layers = [...config.contentLayers, ...config.styleLayers].map(featureIndex);
+  return layers.length ? Math.max(...layers) + 1 : 1;
+}
+
+function termsOf(config: LossConfig): Term[] {
+  const layerWeights = config.styleLayerWeights ?? config.styleLayers.map(() => 1);
+  if (layerWeights.length !== config.styleLayers.length) {
+    throw new Error(`${layerWeights.length} style layer weights given for ${config.styleLayers.length} style layers.`);
+  }
+  const canonical = (name: string) => VGG19[featureIndex(name)].feature;
+  const terms: Term[] = [
+    ...config.contentLayers.map((l) => ({ category: 'content' as const, layer: featureIndex(l), key: `content:${canonical(l)}`, weight: config.contentWeight })),
+    ...config.styleLayers.map((l, k) => ({ category: 'style' as const, layer: featureIndex(l), key: `style:${canonical(l)}`, weight: config.styleWeight * layerWeights[k] })),
+    { category: 'tv' as const, layer: -1, key: 'tv', weight: config.tvWeight },
+  ];
+  const seen = new Set<string>();
+  for (const t of terms) {
+    if (seen.has(t.key)) throw new Error(`Layer ${t.key.split(':')[1]} is listed twice as a ${t.category} layer.`);
+    seen.add(t.key);
+  }
+  return terms;
+}
+
+/** Records Gram matrices of `layers` of `maps` into `grams` (one C x C f32 buffer each). */
+export function encodeGrams(passes: PassList, maps: FeatureMaps, layers: number[], grams: GPUBuffer[], scratch: GPUBuffer): void {
+  const gpu = maps.net.gpu;
+  layers.forEach((layer, k) => {
+    const { width, height, channels } = maps.shapes[layer];
+    const pixels = width * height;
+    const splits = gramSplits(pixels, channels);
+    const partial = gramPartialParams(pixels, channels, splits);
+    const flops = pixels * channels * channels + 4 * pixels * channels; // upper triangle only
+    passes.add(gramPartial(), [maps.own(gpu.uniform(new Uint32Array(partial.data))), maps.buffers[layer], scratch], partial.invocations, flops);
+    const reduce = gramReduceParams(pixels, channels, splits);
+    passes.add(gramReduce(), [maps.own(gpu.uniform(new Uint32Array(reduce.data))), scratch, grams[k]], reduce.invocations);
+  });
+}
+
+/** Bytes of Gram split scratch the given layers need. */
+export function gramScratchBytes(maps: FeatureMaps, layers: number[]): number {
+  let bytes = 16;
+  for (const layer of layers) {
+    const { width, height, channels } = maps.shapes[layer];
+    bytes = Math.max(bytes, gramSplits(width * height, channels) * channels * channels * 4);
+  }
+  return bytes;
+}
+
+/**
+ * Loss + gradient for one image size. Targets (content features, style Grams) are set separately and can be
+ * replaced without re-planning.
+ */
+export class GatysLoss {
+  readonly maps: FeatureMaps;
+  /** The optimised image x, planar [3][H][W] f32. */
+  readonly x: GPUBuffer;
+  /** d(total)/dx, same layout as x. */
+  readonly grad: GPUBuffer;
+  /** [content, style, tv, total, term values...] f32. */
+  readonly losses: GPUBuffer;
+  readonly terms: Term[];
+  readonly styleLayerIndices: number[];
+  /** The recorded evaluation: forward, losses, backward. */
+  readonly passes: PassList;
+  readonly contentTargets: GPUBuffer[] = [];
+  readonly styleTargets: GPUBuffer[] = [];
+  private readonly owned: GPUBuffer[] = [];
+  private readonly gramScratch: GPUBuffer;
+
+  constructor(
+    readonly net: Vgg19Net,
+    readonly width: number,
+    readonly height: number,
+    config: LossConfig,
+  ) {
+    const gpu = net.gpu;
+    this.terms = termsOf(config);
+    const depth = lossDepth(config);
+    if (depth > net.depth) throw new Error(`the loss needs ${depth} layers, the network has ${net.depth}`);
+    this.maps = new FeatureMaps(net, width, height, depth);
+    const planeBytes = width * height * 4;
+    this.x = this.own(gpu.buffers.storage(3 * planeBytes, 'x'));
+    this.grad = this.own(gpu.buffers.storage(3 * planeBytes, 'grad x'));
+    this.losses = this.own(gpu.buffers.storage((LOSS_HEADER + this.terms.length) * 4, 'losses'));
+    const partials = this.own(gpu.buffers.storage(this.terms.length * PARTIALS * 4, 'loss partials'));
+    this.styleLayerIndices = this.terms.filter((t) => t.category === 'style').map((t) => t.layer);
+    this.gramScratch = this.own(gpu.buffers.storage(gramScratchBytes(this.maps, this.styleLayerIndices), 'gram scratch'));
+
+    const passes = (this.passes = new PassList(gpu));
+    const shapes = this.maps.shapes;
+    this.maps.encodeForward(passes, this.x);
+
+    // Loss values: partial sums per term, then the totals.
+    const styleState = new Map<number, { gram: GPUBuffer; diff: GPUBuffer }>();
+    for (const [t, term] of this.terms.entries()) {
+      const offset = t * PARTIALS;
+      if (term.category === 'content') {
+        const target = this.own(gpu.buffers.storage(this.maps.bytes(term.layer), `content target ${term.key}`));
+        this.contentTargets.push(target);
+        const count = this.maps.bytes(term.layer) / 16;
+        passes.add(squaredDiffPartials(false), [this.uniformU32([count, offset, 0, 0]), this.maps.buffers[term.layer], target, partials], PARTIALS);
+      } else if (term.category === 'style') {
+        const c = shapes[term.layer].channels;
+        const gram = this.own(gpu.buffers.storage(c * c * 4, `gram ${term.key}`));
+        const target = this.own(gpu.buffers.storage(c * c * 4, `style target ${term.key}`));
+        const diff = this.own(gpu.buffers.storage(c * c * 4, `gram difference ${term.key}`));
+        this.styleTargets.push(target);
+        styleState.set(t, { gram, diff });
+        encodeGrams(passes, this.maps, [term.layer], [gram], this.gramScratch);
+        passes.add(squaredDiffPartials(true), [this.uniformU32([(c * c) / 4, offset, 0, 0]), gram, target, partials, diff], PARTIALS);
+      } else {
+        passes.add(tvPartials(), [this.uniformU32([width, height, offset, 0]), this.x, partials], PARTIALS);
+      }
+    }
+    const table = new Float32Array(this.terms.length * 4);
+    this.terms.forEach((term, t) => {
+      const s = term.layer >= 0 ? shapes[term.layer] : undefined;
+      const scale =
+        term.category === 'content' ? term.weight / (s!.width * s!.height * s!.channels)
+        : term.category === 'style' ? term.weight / (s!.channels * s!.channels)
+        : term.weight;
+      table.set([scale, CATEGORY_INDEX[term.category], t * PARTIALS, 0], t * 4);
+    });
+    passes.add(lossTotal(), [this.uniformU32([this.terms.length, 0, 0, 0]), this.own(gpu.upload(table, 'loss table')), partials, this.losses], 1);
+
+    // Backward, from the deepest loss layer to the image.
+    const maxBytes = Math.max(...shapes.map((_, i) => this.maps.bytes(i)));
+    const ping = [this.own(gpu.buffers.storage(maxBytes, 'grad ping')), this.own(gpu.buffers.storage(maxBytes, 'grad pong'))];
+    let current = 0;
+    const isConv = (i: number) => i >= 0 && VGG19[i].kind === 'conv';
+    const termsAt = (i: number) => this.terms.map((term, t) => ({ term, t })).filter(({ term }) => term.layer === i);
+    for (let i = depth - 1; i >= 0; i--) {
+      const here = termsAt(i);
+      here.forEach(({ term, t }, k) => {
+        const accumulate = !(i === depth - 1 && k === 0);
+        const mask = k === here.length - 1 && isConv(i);
+        const out = ping[current];
+        const s = shapes[i];
+        if (term.category === 'content') {
+          const count = this.maps.bytes(i) / 16;
+          const scale = (2 * term.weight) / (s.width * s.height * s.channels);
+          passes.add(contentGrad(accumulate, mask), [this.uniformMixed([count, 0, 0], scale), this.maps.buffers[i], this.contentTargets[this.terms.filter((u) => u.category === 'content').indexOf(term)], out], count);
+        } else {
+          // dL/dF = 4 w / (C^2 N) * F D, N = C H W: a 1x1 conv of the features with D = G - G_target.
+          const n = s.channels * s.width * s.height;
+          const scale = (4 * term.weight) / (s.channels * s.channels * n);
+          const tiling = net.tuning({ width: s.width, outChannels: s.channels, taps: 1 });
+          const params = convParams(s.width, s.height, s.channels / 4, s.channels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread, scale);
+          const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `style grad ${term.key}`));
+          const diff = styleState.get(t)!.diff;
+          const buffers = mask ? [uniforms, this.maps.buffers[i], diff, this.maps.buffers[i], out] : [uniforms, this.maps.buffers[i], diff, out];
+          passes.add(conv1x1({ ...tiling, accumulate, mask }), buffers, params.invocations, 2 * s.width * s.height * s.channels * s.channels);
+        }
+      });
+      const maskBelow = isConv(i - 1) && termsAt(i - 1).length === 0;
+      const target = i === 0 ? this.grad : ping[1 - current];
+      this.maps.encodeBackwardStep(passes, i, ping[current], target, { maskBelow, accumulate: false });
+      current = 1 - current;
+    }
+    passes.add(tvGrad(true), [this.uniformMixed([width, height, 0], config.tvWeight), this.x, this.grad], 3 * width * height);
+  }
+
+  /** Records the forward pass of `x` and copies the features at the content layers into the content targets. */
+  async setContentTarget(xContent: GPUBuffer): Promise<void> {
+    const gpu = this.net.gpu;
+    const passes = new PassList(gpu);
+    this.maps.encodeForward(passes, xContent);
+    const contentLayers = this.terms.filter((t) => t.category === 'content').map((t) => t.layer);
+    passes.submit((encoder) => {
+      contentLayers.forEach((layer, k) => encoder.copyBufferToBuffer(this.maps.buffers[layer], 0, this.contentTargets[k], 0, this.maps.bytes(layer)));
+    });
+    await gpu.device.queue.onSubmittedWorkDone();
+  }
+
+  /**
+   * Style targets from one or more style images (planar x buffers with their sizes), blended with `blend`
+   * weights (normalised to sum 1): G_target = sum_k b_k G_l(s_k).
+   */
+  async setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void> {
+    const gpu = this.net.gpu;
+    const weights = blend ?? styles.map(() => 1);
+    const sum = weights.reduce((a, b) => a + b, 0);
+    if (weights.length !== styles.length || !(sum > 0)) throw new Error('style blend weights must match the style images and sum to more than 0');
+    const layers = this.styleLayerIndices;
+    const accumulated = layers.map((_, k) => new Float32Array(this.styleTargets[k].size / 4));
+    for (const [s, style] of styles.entries()) {
+      const maps = new FeatureMaps(this.net, style.width, style.height, layers.length ? Math.max(...layers) + 1 : 1);
+      const grams = layers.map((l) => gpu.buffers.storage(maps.shapes[l].channels ** 2 * 4, 'style gram'));
+      const scratch = gpu.buffers.storage(gramScratchBytes(maps, layers), 'style gram scratch');
+      try {
+        const passes = new PassList(gpu);
+        maps.encodeForward(passes, style.x);
+        encodeGrams(passes, maps, layers, grams, scratch);
+        passes.submit();
+        for (const [k, gram] of grams.entries()) {
+          const values = await gpu.readFloat32(gram);
+          const b = weights[s] / sum;
+          for (let e = 0; e < values.length; e++) accumulated[k][e] += b * values[e];
+        }
+      } finally {
+        for (const g of grams) gpu.buffers.release(g);
+        gpu.buffers.release(scratch);
+        maps.dispose();
+      }
+    }
+    accumulated.forEach((values, k) => gpu.device.queue.writeBuffer(this.styleTargets[k], 0, values));
+  }
+
+  /** Records nothing new: submits the planned evaluation (loss values land in `losses`, gradient in `grad`). */
+  evaluate(): void {
+    this.passes.submit();
+  }
+
+  /** Reads the loss values (waits for the GPU). */
+  async readLosses(): Promise<LossValues> {
+    return this.decodeLosses(await this.net.gpu.readFloat32(this.losses));
+  }
+
+  decodeLosses(values: Float32Array): LossValues {
+    const terms: Record<string, number> = {};
+    this.terms.forEach((t, k) => (terms[t.key] = values[LOSS_HEADER + k]));
+    return { content: values[0], style: values[1], tv: values[2], total: values[3], terms };
+  }
+
+  dispose(): void {
+    for (const b of this.owned) this.net.gpu.buffers.release(b);
+    this.owned.length = 0;
+    this.maps.dispose();
+  }
+
+  private own(buffer: GPUBuffer): GPUBuffer {
+    this.owned.push(buffer);
+    return buffer;
+  }
+
+  private uniformU32(words: number[]): GPUBuffer {
+    return this.own(this.net.gpu.uniform(new Uint32Array(words)));
+  }
+
+  /** Three u32 words then one f32. */
+  private uniformMixed(words: [number, number, number], value: number): GPUBuffer {
+    const data = new ArrayBuffer(16);
+    new Uint32Array(data).set(words);
+    new Float32Array(data)[3] = value;
+    return this.own(this.net.gpu.uniform(new Uint32Array(data)));
+  }
+}

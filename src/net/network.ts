@@ -1,0 +1,180 @@
+/**
+ * VGG-19 on the GPU: weights uploaded once (forward and backward layouts), and per image size a `FeatureMaps`
+ * holding every activation up to the deepest layer a loss needs. Recording into a PassList is separate from
+ * running, so a whole evaluation can be one submission.
+ */
+import { conv3x3BackwardInput, conv3x3Forward, convParams } from '../../shaders/conv.js';
+import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
+import type { PassList } from '../gpu/passes.js';
+import type { GpuRuntime } from '../gpu/runtime.js';
+import { defaultConvTuning, type ConvTuning } from './tiling.js';
+import { featureSizes, VGG19, type ConvLayer } from './vgg19.js';
+import { packConvLayer, pad4, type WeightTensors } from './weights.js';
+
+interface UploadedConv {
+  layer: ConvLayer;
+  forward: GPUBuffer;
+  backward: GPUBuffer;
+  bias: GPUBuffer;
+}
+
+export interface Vgg19Options {
+  /** Number of layers of VGG19 to load (index of the deepest needed layer + 1). Default: all. */
+  depth?: number;
+  pooling?: PoolingKind;
+  tuning?: ConvTuning;
+}
+
+export class Vgg19Net {
+  readonly depth: number;
+  readonly pooling: PoolingKind;
+  readonly tuning: ConvTuning;
+  private readonly convs = new Map<number, UploadedConv>();
+
+  constructor(
+    readonly gpu: GpuRuntime,
+    weights: WeightTensors,
+    options: Vgg19Options = {},
+  ) {
+    this.depth = options.depth ?? VGG19.length;
+    this.pooling = options.pooling ?? 'max';
+    this.tuning = options.tuning ?? defaultConvTuning;
+    for (let i = 0; i < this.depth; i++) {
+      const layer = VGG19[i];
+      if (layer.kind !== 'conv') continue;
+      const packed = packConvLayer(weights, layer);
+      this.convs.set(i, {
+        layer,
+        forward: gpu.upload(packed.forward, `${layer.name} weights`),
+        backward: gpu.upload(packed.backward, `${layer.name} weights (backward)`),
+        bias: gpu.upload(packed.bias, `${layer.name} bias`),
+      });
+    }
+  }
+
+  conv(index: number): UploadedConv {
+    const c = this.convs.get(index);
+    if (!c) throw new Error(`layer ${index} is not a loaded conv layer`);
+    return c;
+  }
+
+  dispose(): void {
+    for (const c of this.convs.values()) {
+      this.gpu.buffers.release(c.forward);
+      this.gpu.buffers.release(c.backward);
+      this.gpu.buffers.release(c.bias);
+    }
+    this.convs.clear();
+  }
+}
+
+export interface FeatureShape {
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/** Activations of one image size, layers [0, depth). Buffers are HWC vec4 (channels are multiples of 4). */
+export class FeatureMaps {
+  readonly shapes: FeatureShape[];
+  readonly buffers: GPUBuffer[];
+  /** Uniform buffers owned by recorded dispatches, released with the maps. */
+  private readonly owned: GPUBuffer[] = [];
+
+  constructor(
+    readonly net: Vgg19Net,
+    readonly width: number,
+    readonly height: number,
+    readonly depth: number = net.depth,
+  ) {
+    if (depth > net.depth) throw new Error(`features up to layer ${depth} need a network loaded that deep`);
+    this.shapes = featureSizes(width, height, depth);
+    this.shapes.forEach((s, i) => {
+      if (s.width < 1 || s.height < 1) {
+        throw new Error(
+          `A ${width}x${height} image is too small for layer ${VGG19[i].feature} (pooling leaves nothing). ` +
+            `Use at least ${minimumSizeFor(depth)} px on the shorter side.`,
+        );
+      }
+    });
+    this.buffers = this.shapes.map((s, i) => net.gpu.buffers.storage(s.width * s.height * s.channels * 4, VGG19[i].feature));
+  }
+
+  /** Records the forward pass from planar image x [3][H][W]. */
+  encodeForward(passes: PassList, x: GPUBuffer): void {
+    const { gpu } = this.net;
+    for (let i = 0; i < this.depth; i++) {
+      const layer = VGG19[i];
+      const input = i === 0 ? x : this.buffers[i - 1];
+      const shape = this.shapes[i];
+      if (layer.kind === 'conv') {
+        const conv = this.net.conv(i);
+        const tiling = this.net.tuning({ width: shape.width, outChannels: layer.outChannels, taps: 9 });
+        const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
+        const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0 });
+        const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
+        passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], params.invocations, flops);
+      } else {
+        const prev = this.shapes[i - 1];
+        const params = poolParams(prev.width, prev.height, prev.channels / 4, true);
+        passes.add(poolForward(this.net.pooling), [this.own(gpu.uniform(new Uint32Array(params.data))), input, this.buffers[i]], params.invocations);
+      }
+    }
+  }
+
+  /**
+   * Records the backward step through layer `i`: from the gradient w.r.t. its output (`gradOut`, already
+   * masked by its ReLU where layer i is a conv) to the gradient w.r.t. its input (`gradIn`). `maskBelow` applies
+   * the ReLU mask of layer i-1; for i = 0, `gradIn` is the planar image gradient.
+   */
+  encodeBackwardStep(passes: PassList, i: number, gradOut: GPUBuffer, gradIn: GPUBuffer, opts: { maskBelow: boolean; accumulate: boolean }): void {
+    const { gpu } = this.net;
+    const layer = VGG19[i];
+    if (opts.maskBelow && (i === 0 || VGG19[i - 1].kind !== 'conv')) throw new Error(`no ReLU below layer ${layer.name}`);
+    if (layer.kind === 'conv') {
+      const conv = this.net.conv(i);
+      const shape = this.shapes[i];
+      const cinPad = pad4(layer.inChannels);
+      const tiling = this.net.tuning({ width: shape.width, outChannels: cinPad, taps: 9 });
+      const planar = i === 0;
+      const channelGroups = planar ? 1 : tiling.channelGroupsPerThread;
+      const params = convParams(shape.width, shape.height, layer.outChannels / 4, cinPad / 4, tiling.pixelsPerThread, channelGroups);
+      const program = conv3x3BackwardInput({ ...tiling, channelGroupsPerThread: channelGroups, outputPlanar3: planar, accumulate: opts.accumulate, mask: opts.maskBelow });
+      const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} backward params`));
+      const buffers = opts.maskBelow
+        ? [uniforms, gradOut, conv.backward, this.buffers[i - 1], gradIn]
+        : [uniforms, gradOut, conv.backward, gradIn];
+      const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
+      passes.add(program, buffers, params.invocations, flops);
+    } else {
+      const prev = this.shapes[i - 1];
+      const params = poolParams(prev.width, prev.height, prev.channels / 4, false);
+      const program = poolBackward({ kind: this.net.pooling, accumulate: opts.accumulate, mask: opts.maskBelow });
+      passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data))), this.buffers[i - 1], gradOut, gradIn], params.invocations);
+    }
+  }
+
+  /** Bytes of the activation of layer i. */
+  bytes(i: number): number {
+    const s = this.shapes[i];
+    return s.width * s.height * s.channels * 4;
+  }
+
+  own(buffer: GPUBuffer): GPUBuffer {
+    this.owned.push(buffer);
+    return buffer;
+  }
+
+  dispose(): void {
+    for (const b of [...this.buffers, ...this.owned]) this.net.gpu.buffers.release(b);
+    this.buffers.length = 0;
+    this.owned.length = 0;
+  }
+}
+
+/** Smallest shorter side for which every feature up to `depth` layers is at least 1x1. */
+export function minimumSizeFor(depth: number): number {
+  let pools = 0;
+  for (let i = 0; i < depth; i++) if (VGG19[i].kind === 'pool') pools++;
+  return 2 ** pools;
+}

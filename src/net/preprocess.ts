@@ -1,0 +1,50 @@
+/**
+ * The first and last steps of the data flow: RGBA8 pixels -> x (planar BGR minus mean) on the GPU, and x -> RGBA8.
+ */
+import { deprocessImage, preprocessImage } from '../../shaders/image.js';
+import { PassList } from '../gpu/passes.js';
+import type { GpuRuntime } from '../gpu/runtime.js';
+
+export interface Rgba8 {
+  width: number;
+  height: number;
+  /** RGBA8, row-major, width * height * 4 bytes. */
+  data: Uint8Array | Uint8ClampedArray;
+}
+
+/** Uploads `image` and converts it into `x` (or a new buffer the caller then owns). */
+export function imageToX(gpu: GpuRuntime, image: Rgba8, x?: GPUBuffer): GPUBuffer {
+  const pixels = image.width * image.height;
+  if (image.data.length !== pixels * 4) throw new Error(`RGBA data has ${image.data.length} bytes, expected ${pixels * 4}`);
+  const target = x ?? gpu.buffers.storage(pixels * 3 * 4, 'x');
+  const packed = new Uint32Array(image.data.buffer.slice(image.data.byteOffset, image.data.byteOffset + pixels * 4));
+  const rgba = gpu.upload(packed, 'rgba');
+  const params = gpu.uniform(new Uint32Array([pixels, 0, 0, 0]));
+  try {
+    const passes = new PassList(gpu);
+    passes.add(preprocessImage(), [params, rgba, target], pixels);
+    passes.submit();
+  } finally {
+    // Released after submission: the pool may hand them out again only for later submissions.
+    gpu.buffers.release(rgba);
+    gpu.buffers.release(params);
+  }
+  return target;
+}
+
+/** Converts x back to RGBA8 (alpha 255) and reads it. */
+export async function xToImage(gpu: GpuRuntime, x: GPUBuffer, width: number, height: number): Promise<Rgba8> {
+  const pixels = width * height;
+  const rgba = gpu.buffers.storage(pixels * 4, 'rgba out');
+  const params = gpu.uniform(new Uint32Array([pixels, 0, 0, 0]));
+  try {
+    const passes = new PassList(gpu);
+    passes.add(deprocessImage(), [params, x, rgba], pixels);
+    passes.submit();
+    const bytes = await gpu.read(rgba, pixels * 4);
+    return { width, height, data: new Uint8Array(bytes) };
+  } finally {
+    gpu.buffers.release(rgba);
+    gpu.buffers.release(params);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * VGG-19 weights: reading tensors out of the project's manifest format (HWIO float32) and repacking them into the
+ * layouts the conv kernels read (see shaders/conv.ts):
+ * - forward:  [tap][ci][co], ci padded to a multiple of 4 with zero rows (only conv1_1, 3 -> 4);
+ * - backward: [tap][co][ci] with the kernel flipped (tap -> 8 - tap), ci padded to 4, so the input gradient is
+ *   the same convolution loop as the forward pass.
+ */
+import type { ConvLayer } from './vgg19.js';
+
+export interface TensorRecord {
+  name: string;
+  shape: number[];
+  byteOffset: number;
+  byteLength: number;
+}
+
+export interface WeightTensors {
+  tensors: readonly TensorRecord[];
+  data: ArrayBuffer;
+}
+
+export function getTensor(weights: WeightTensors, name: string, shape: readonly number[]): Float32Array {
+  const record = weights.tensors.find((t) => t.name === name);
+  if (!record) throw new Error(`The weights have no tensor "${name}".`);
+  if (record.shape.length !== shape.length || record.shape.some((d, i) => d !== shape[i])) {
+    throw new Error(`Weight tensor "${name}" has shape [${record.shape}], expected [${shape}].`);
+  }
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (record.byteLength !== count * 4 || record.byteOffset + record.byteLength > weights.data.byteLength) {
+    throw new Error(`Weight tensor "${name}" lies outside the weights file or has the wrong length.`);
+  }
+  // Copy: the manifest's offsets need not be 4-byte aligned relative to a view.
+  return new Float32Array(weights.data.slice(record.byteOffset, record.byteOffset + record.byteLength));
+}
+
+export const pad4 = (n: number): number => Math.ceil(n / 4) * 4;
+
+/** HWIO [3][3][cin][cout] -> [tap][pad4(cin)][cout]. */
+export function packForwardKernel(hwio: Float32Array, cin: number, cout: number): Float32Array {
+  const cinPad = pad4(cin);
+  const out = new Float32Array(9 * cinPad * cout);
+  for (let tap = 0; tap < 9; tap++) {
+    for (let ci = 0; ci < cin; ci++) {
+      const src = (tap * cin + ci) * cout;
+      out.set(hwio.subarray(src, src + cout), (tap * cinPad + ci) * cout);
+    }
+  }
+  return out;
+}
+
+/** HWIO [3][3][cin][cout] -> flipped, transposed [tap][cout][pad4(cin)]. */
+export function packBackwardKernel(hwio: Float32Array, cin: number, cout: number): Float32Array {
+  const cinPad = pad4(cin);
+  const out = new Float32Array(9 * cout * cinPad);
+  for (let tap = 0; tap < 9; tap++) {
+    const flipped = 8 - tap;
+    for (let co = 0; co < cout; co++) {
+      for (let ci = 0; ci < cin; ci++) {
+        out[(tap * cout + co) * cinPad + ci] = hwio[(flipped * cin + ci) * cout + co];
+      }
+    }
+  }
+  return out;
+}
+
+export interface PackedConv {
+  forward: Float32Array;
+  backward: Float32Array;
+  bias: Float32Array;
+}
+
+export function packConvLayer(weights: WeightTensors, layer: ConvLayer): PackedConv {
+  const { inChannels: cin, outChannels: cout } = layer;
+  const kernel = getTensor(weights, `${layer.name}/kernel`, [3, 3, cin, cout]);
+  const bias = getTensor(weights, `${layer.name}/bias`, [cout]);
+  return { forward: packForwardKernel(kernel, cin, cout), backward: packBackwardKernel(kernel, cin, cout), bias };
+}

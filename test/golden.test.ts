@@ -1,0 +1,91 @@
+/**
+ * The whole loss and gradient against PyTorch (float64) golden fixtures made by test/fixtures/make_golden.py with
+ * the real VGG-19 weights: activations at relu1_1, relu3_1, relu5_1, every loss term, and d(total)/dx for a 32x24
+ * image. Required: relative error < 1e-4.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeNpy } from '../src/io/npy.js';
+import { DEFAULT_LOSS, GatysLoss, lossDepth } from '../src/net/loss.js';
+import { Vgg19Net } from '../src/net/network.js';
+import { imageToX } from '../src/net/preprocess.js';
+import { featureIndex } from '../src/net/vgg19.js';
+import type { GpuRuntime } from '../src/gpu/runtime.js';
+import { realWeights, relativeError, repoRoot, testGpu, weightsDir } from './helpers/env.js';
+
+const golden = join(repoRoot, 'test/fixtures/golden');
+const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8'));
+
+function png(name: string) {
+  const image = PNG.sync.read(readFileSync(join(golden, name)));
+  return { width: image.width, height: image.height, data: new Uint8Array(image.data) };
+}
+
+function npy(name: string) {
+  return decodeNpy(new Uint8Array(readFileSync(join(golden, name))));
+}
+
+/** [C][H][W] -> HWC, the engine's feature layout. */
+function chwToHwc(data: ArrayLike<number>, c: number, h: number, w: number): Float64Array {
+  const out = new Float64Array(c * h * w);
+  for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) out[p * c + ch] = data[ch * h * w + p];
+  return out;
+}
+
+describe.skipIf(!weightsDir)('golden fixtures from PyTorch (32x24, real VGG-19)', () => {
+  let gpu: GpuRuntime;
+  let loss: GatysLoss;
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+    const config = { ...DEFAULT_LOSS };
+    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config) });
+    const content = png('content.png');
+    const style = png('style.png');
+    const image = png('image.png');
+    loss = new GatysLoss(net, content.width, content.height, config);
+    const xc = imageToX(gpu, content);
+    const xs = imageToX(gpu, style);
+    await loss.setContentTarget(xc);
+    await loss.setStyleTargets([{ x: xs, width: style.width, height: style.height }]);
+    imageToX(gpu, image, loss.x);
+    loss.evaluate();
+    gpu.buffers.release(xc);
+    gpu.buffers.release(xs);
+  });
+
+  it('preprocesses the image exactly like the reference', async () => {
+    const x = await gpu.readFloat32(loss.x);
+    expect(relativeError(x, npy('x.npy').data)).toBeLessThan(1e-7);
+  });
+
+  it.each(['relu1_1', 'relu3_1', 'relu5_1'])('matches the %s activations', async (name) => {
+    const ref = npy(`${name}.npy`);
+    const [c, h, w] = ref.shape;
+    const ours = await gpu.readFloat32(loss.maps.buffers[featureIndex(name)]);
+    expect(loss.maps.shapes[featureIndex(name)]).toEqual({ width: w, height: h, channels: c });
+    expect(relativeError(ours, chwToHwc(ref.data, c, h, w))).toBeLessThan(1e-4);
+  });
+
+  it('matches every loss term', async () => {
+    const values = await loss.readLosses();
+    for (const key of ['content', 'style', 'tv', 'total'] as const) {
+      expect(Math.abs(values[key] - meta[key]) / Math.abs(meta[key]), key).toBeLessThan(1e-4);
+    }
+    for (const [layer, value] of Object.entries(meta.style_per_layer as Record<string, number>)) {
+      expect(Math.abs(values.terms[`style:${layer}`] - value) / value, layer).toBeLessThan(1e-4);
+    }
+    for (const [layer, value] of Object.entries(meta.content_per_layer as Record<string, number>)) {
+      expect(Math.abs(values.terms[`content:${layer}`] - value) / value, layer).toBeLessThan(1e-4);
+    }
+  });
+
+  it('matches the image gradient d(total)/dx', async () => {
+    const grad = await gpu.readFloat32(loss.grad);
+    const err = relativeError(grad, npy('grad.npy').data);
+    console.log(`golden gradient relative error ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-4);
+  });
+});

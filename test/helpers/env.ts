@@ -1,0 +1,72 @@
+/**
+ * Test environment: the Node GPU (Dawn on lavapipe in CI), and where the shared data lives.
+ * Tests that need the real VGG-19 weights skip with a clear message when STYLE_TRANSFER_WEIGHTS is unset and
+ * ../shared/weights/vgg19 does not exist.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openNodeGpu } from '../../src/gpu/nodeDevice.js';
+import { GpuRuntime } from '../../src/gpu/runtime.js';
+import type { WeightTensors } from '../../src/net/weights.js';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+function firstExisting(candidates: Array<string | undefined>): string | undefined {
+  return candidates.find((c): c is string => !!c && existsSync(c));
+}
+
+export const weightsDir = firstExisting([process.env.STYLE_TRANSFER_WEIGHTS, join(repoRoot, '../shared/weights/vgg19')]);
+export const samplesDir = firstExisting([process.env.STYLE_TRANSFER_SAMPLES, join(repoRoot, '../shared/samples')]);
+
+export const WEIGHTS_SKIP_REASON =
+  'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.json/.bin; .ci/run sets it)';
+
+if (!weightsDir) console.warn(WEIGHTS_SKIP_REASON);
+
+let shared: GpuRuntime | undefined;
+
+/** One GPU runtime per test file (device creation on lavapipe takes a while). */
+export async function testGpu(): Promise<GpuRuntime> {
+  if (!shared) shared = new GpuRuntime(await openNodeGpu());
+  return shared;
+}
+
+let cachedWeights: WeightTensors | undefined;
+
+export function realWeights(): WeightTensors {
+  if (!weightsDir) throw new Error(WEIGHTS_SKIP_REASON);
+  if (!cachedWeights) {
+    const manifest = JSON.parse(readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.json'), 'utf8'));
+    const bin = readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.bin'));
+    cachedWeights = { tensors: manifest.tensors, data: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) };
+  }
+  return cachedWeights;
+}
+
+/** Seeded uniform random numbers in [lo, hi) (mulberry32): tests must be reproducible. */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = lo + (hi - lo) * u;
+  }
+  return out;
+}
+
+/** ||a - b|| / ||b|| over float arrays. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num) / Math.sqrt(den || 1);
+}
