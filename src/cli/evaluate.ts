@@ -1,0 +1,78 @@
+/**
+ * `style-transfer evaluate`: one loss + gradient evaluation at x = the preprocessed --image (default: the
+ * content image), printed as one JSON line; optionally the gradient as .npy. --repeat K runs K evaluations in one
+ * process (start-up paid once) for timing from outside.
+ */
+import { writeNpyFile } from '../io/npy.js';
+import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from '../net/loss.js';
+import { Vgg19Net } from '../net/network.js';
+import { imageToX } from '../net/preprocess.js';
+import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
+import { loadWeights, openRuntime, readExact, readScaled } from './common.js';
+
+export const EVALUATE_OPTIONS: OptionTable = {
+  content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
+  style: { type: 'string', required: true, value: 'FILE', help: 'Style image (PNG or JPEG).' },
+  image: { type: 'string', value: 'FILE', help: 'Image x at which the loss is evaluated; default: the content image.' },
+  size: { type: 'integer', required: true, min: 1, help: 'Longer side in pixels the images are scaled to (an image already that size is used as is).' },
+  weights: { type: 'string', value: 'DIR', help: 'VGG-19 weights directory (default: $STYLE_TRANSFER_WEIGHTS, then weights/).' },
+  'grad-out': { type: 'string', value: 'FILE.npy', help: 'Write d(total)/dx as .npy float32 [3, H, W], channels B, G, R.' },
+  'content-weight': { type: 'number', min: 0, default: DEFAULT_LOSS.contentWeight, help: 'Content loss weight.' },
+  'style-weight': { type: 'number', min: 0, default: DEFAULT_LOSS.styleWeight, help: 'Style loss weight.' },
+  'tv-weight': { type: 'number', min: 0, default: DEFAULT_LOSS.tvWeight, help: 'Total-variation weight.' },
+  'content-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.contentLayers, help: 'Comma-separated content layers.' },
+  'style-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.styleLayers, help: 'Comma-separated style layers.' },
+  repeat: { type: 'integer', min: 1, default: 1, help: 'Evaluate K times in one process (benchmarking); the result is printed once.' },
+  help: { type: 'flag', help: 'Show this help.' },
+};
+
+export const EVALUATE_USAGE =
+  'Usage: style-transfer evaluate --content A --style B [--image X] --size N [--weights DIR] [--grad-out G.npy]\n' +
+  '       [--content-weight W] [--style-weight W] [--tv-weight W] [--repeat K]\n\n' +
+  'Prints {"content", "style", "tv", "total", "width", "height"} for x = the preprocessed image (BGR, 0..255 minus the VGG mean).';
+
+export async function runEvaluate(argv: string[], out: { stdout: (s: string) => void; stderr: (s: string) => void }): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out.stdout(formatHelp(EVALUATE_USAGE, EVALUATE_OPTIONS));
+    return 0;
+  }
+  const { options: o, positional } = parseArgs(argv, EVALUATE_OPTIONS);
+  if (positional.length > 0) throw new UsageError(`Unexpected argument "${positional[0]}".`);
+  const size = o.size as number;
+  const content = await readScaled(o.content as string, size);
+  const style = await readScaled(o.style as string, size);
+  const image = o.image ? await readExact(o.image as string, content.width, content.height) : content;
+  const config: LossConfig = {
+    contentWeight: o['content-weight'] as number,
+    styleWeight: o['style-weight'] as number,
+    tvWeight: o['tv-weight'] as number,
+    contentLayers: o['content-layers'] as string[],
+    styleLayers: o['style-layers'] as string[],
+  };
+  const depth = lossDepth(config);
+  const weights = await loadWeights(o.weights as string | undefined);
+  const gpu = await openRuntime();
+  try {
+    const net = new Vgg19Net(gpu, weights, { depth });
+    const loss = new GatysLoss(net, content.width, content.height, config);
+    const xContent = imageToX(gpu, content);
+    const xStyle = imageToX(gpu, style);
+    await loss.setContentTarget(xContent);
+    await loss.setStyleTargets([{ x: xStyle, width: style.width, height: style.height }]);
+    imageToX(gpu, image, loss.x);
+    const repeat = o.repeat as number;
+    const started = performance.now();
+    for (let k = 0; k < repeat; k++) loss.evaluate();
+    const values = await loss.readLosses();
+    const ms = performance.now() - started;
+    if (repeat > 1) out.stderr(`evaluate: ${repeat} evaluations at ${content.width}x${content.height} in ${ms.toFixed(0)} ms (${(ms / repeat).toFixed(1)} ms each)`);
+    out.stdout(JSON.stringify({ content: values.content, style: values.style, tv: values.tv, total: values.total, width: content.width, height: content.height }));
+    if (o['grad-out']) {
+      const grad = await gpu.readFloat32(loss.grad, 3 * content.width * content.height);
+      await writeNpyFile(o['grad-out'] as string, grad, [3, content.height, content.width]);
+    }
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}
