@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readImageFile } from '../src/io/image.js';
 import { decodeNpy } from '../src/io/npy.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth } from '../src/net/loss.js';
 import { Vgg19Net } from '../src/net/network.js';
@@ -18,10 +18,7 @@ import { realWeights, relativeError, repoRoot, testGpu, weightsDir } from './hel
 const golden = join(repoRoot, 'test/fixtures/golden');
 const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8'));
 
-function png(name: string) {
-  const image = PNG.sync.read(readFileSync(join(golden, name)));
-  return { width: image.width, height: image.height, data: new Uint8Array(image.data) };
-}
+const png = (name: string) => readImageFile(join(golden, name));
 
 function npy(name: string) {
   return decodeNpy(new Uint8Array(readFileSync(join(golden, name))));
@@ -42,9 +39,9 @@ describe.skipIf(!weightsDir)('golden fixtures from PyTorch (32x24, real VGG-19)'
     gpu = await testGpu();
     const config = { ...DEFAULT_LOSS };
     const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config) });
-    const content = png('content.png');
-    const style = png('style.png');
-    const image = png('image.png');
+    const content = await png('content.png');
+    const style = await png('style.png');
+    const image = await png('image.png');
     loss = new GatysLoss(net, content.width, content.height, config);
     const xc = imageToX(gpu, content);
     const xs = imageToX(gpu, style);

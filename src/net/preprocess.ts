@@ -4,13 +4,10 @@
 import { deprocessImage, preprocessImage } from '../../shaders/image.js';
 import { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
+import type { RgbaImage } from '../io/rgbaImage.js';
 
-export interface Rgba8 {
-  width: number;
-  height: number;
-  /** RGBA8, row-major, width * height * 4 bytes. */
-  data: Uint8Array | Uint8ClampedArray;
-}
+/** RGBA8 pixels, row-major (the shared image type of src/io/rgbaImage.ts, which has no Node imports). */
+export type Rgba8 = RgbaImage;
 
 /** Uploads `image` and converts it into `x` (or a new buffer the caller then owns). */
 export function imageToX(gpu: GpuRuntime, image: Rgba8, x?: GPUBuffer): GPUBuffer {
@@ -42,7 +39,7 @@ export async function xToImage(gpu: GpuRuntime, x: GPUBuffer, width: number, hei
     passes.add(deprocessImage(), [params, x, rgba], pixels);
     passes.submit();
     const bytes = await gpu.read(rgba, pixels * 4);
-    return { width, height, data: new Uint8Array(bytes) };
+    return { width, height, data: new Uint8ClampedArray(bytes) };
   } finally {
     gpu.buffers.release(rgba);
     gpu.buffers.release(params);

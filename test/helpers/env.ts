@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { openNodeGpu } from '../../src/gpu/nodeDevice.js';
 import { GpuRuntime } from '../../src/gpu/runtime.js';
 import type { WeightTensors } from '../../src/net/weights.js';
+import { uniformArray } from '../../src/util/random.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -44,19 +45,9 @@ export function realWeights(): WeightTensors {
   return cachedWeights;
 }
 
-/** Seeded uniform random numbers in [lo, hi) (mulberry32): tests must be reproducible. */
+/** Seeded uniform random numbers in [lo, hi): tests must be reproducible. */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = lo + (hi - lo) * u;
-  }
-  return out;
+  return uniformArray(n, seed, lo, hi);
 }
 
 /** ||a - b|| / ||b|| over float arrays. */

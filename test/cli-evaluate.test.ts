@@ -1,0 +1,88 @@
+/**
+ * The `style-transfer evaluate` contract, run in-process through the CLI's main(): the JSON line, --grad-out,
+ * --repeat, and one clear line with a non-zero exit for every bad input.
+ */
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { decodeNpy } from '../src/io/npy.js';
+import { relativeError, repoRoot, weightsDir } from './helpers/env.js';
+
+const golden = join(repoRoot, 'test/fixtures/golden');
+const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8'));
+
+async function run(args: string[]): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await main(args, { stdout: (s) => stdout.push(s), stderr: (s) => stderr.push(s) });
+  return { code, stdout, stderr };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'st-eval-'));
+
+describe('evaluate: bad input gets one line and a non-zero exit', () => {
+  const content = join(golden, 'content.png');
+  const style = join(golden, 'style.png');
+  writeFileSync(join(tmp, 'text.png'), 'this is not an image');
+  mkdirSync(join(tmp, 'dir.png'), { recursive: true });
+  const cases: Array<[string, string[], RegExp]> = [
+    ['missing content', ['--style', style, '--size', '32'], /--content is required/],
+    ['missing file', ['--content', join(tmp, 'nope.png'), '--style', style, '--size', '32'], /does not exist/],
+    ['directory', ['--content', join(tmp, 'dir.png'), '--style', style, '--size', '32'], /directory/],
+    ['not an image', ['--content', join(tmp, 'text.png'), '--style', style, '--size', '32'], /not a PNG or JPEG/],
+    ['size zero', ['--content', content, '--style', style, '--size', '0'], /--size must be at least 1/],
+    ['size negative', ['--content', content, '--style', style, '--size', '-5'], /--size must be at least 1/],
+    ['size not a number', ['--content', content, '--style', style, '--size', 'big'], /--size must be a number/],
+    ['bad weight', ['--content', content, '--style', style, '--size', '32', '--style-weight', 'x1'], /--style-weight must be a number/],
+    ['unknown flag', ['--content', content, '--style', style, '--size', '32', '--colour'], /Unknown option --colour/],
+    ['missing weights', ['--content', content, '--style', style, '--size', '32', '--weights', join(tmp, 'none')], /weights|exist/i],
+  ];
+  it.each(cases)('%s', async (_name, args, message) => {
+    const r = await run(['evaluate', ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toEqual([]);
+    expect(r.stderr).toHaveLength(1);
+    expect(r.stderr[0]).toMatch(/^style-transfer: /);
+    expect(r.stderr[0]).toMatch(message);
+    expect(r.stderr[0]).not.toMatch(/\n|    at /);
+  });
+
+  it('prints help with every option', async () => {
+    const r = await run(['evaluate', '--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['--content', '--style', '--image', '--size', '--weights', '--grad-out', '--content-weight', '--style-weight', '--tv-weight', '--repeat']) {
+      expect(r.stdout.join('\n')).toContain(flag);
+    }
+  });
+});
+
+describe.skipIf(!weightsDir)('evaluate with the real weights', () => {
+  it('prints the golden losses and writes the golden gradient', async () => {
+    const gradOut = join(tmp, 'grad.npy');
+    // At --size 32 the 32x24 content and image are used as is, while the 20x28 style is resized: content and TV
+    // must equal the golden values, the style term differs (test/golden.test.ts checks it at the style's own size).
+    const r = await run([
+      'evaluate', '--content', join(golden, 'content.png'), '--style', join(golden, 'style.png'),
+      '--image', join(golden, 'image.png'), '--size', '32', '--grad-out', gradOut, '--repeat', '2', '--weights', weightsDir!,
+    ]);
+    expect(r.stderr.filter((l) => !l.startsWith('evaluate:'))).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toHaveLength(1);
+    const values = JSON.parse(r.stdout[0]);
+    expect(Object.keys(values)).toEqual(['content', 'style', 'tv', 'total', 'width', 'height']);
+    expect(values.width).toBe(32);
+    expect(values.height).toBe(24);
+    // Content and TV do not depend on the style image's size: they must equal the golden values.
+    expect(Math.abs(values.content - meta.content) / meta.content).toBeLessThan(1e-4);
+    expect(Math.abs(values.tv - meta.tv) / meta.tv).toBeLessThan(1e-4);
+    expect(values.total).toBeCloseTo(values.content + values.style + values.tv, -2);
+    const grad = decodeNpy(new Uint8Array(readFileSync(gradOut)));
+    expect(grad.shape).toEqual([3, 24, 32]);
+    expect(grad.data.every(Number.isFinite)).toBe(true);
+    const reference = decodeNpy(new Uint8Array(readFileSync(join(golden, 'grad.npy'))));
+    // Same image and content, different style size: close to the golden gradient in direction, not equal.
+    expect(relativeError(grad.data, reference.data)).toBeLessThan(0.5);
+  });
+});

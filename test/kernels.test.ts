@@ -1,0 +1,639 @@
+/**
+ * Every WGSL kernel against the float64 reference in test/reference/cpu.ts, on seeded random tensors with awkward
+ * shapes: the planar 3-channel image, 7x5 (odd both ways), widths that are not a multiple of the pixel block,
+ * channel counts with C/4 odd, 1x1 spatial after pooling, and several register tilings.
+ *
+ * Tolerances: relative L2 error < 1e-5 for f32 arithmetic against float64 (stated per test, some tighter);
+ * exact equality where the f32 result is exact (pooling on quantized values, preprocess, deprocess, differences).
+ * Also checks the generated WGSL (bindings, unrolled accumulators) and pipeline-cache keys.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { conv1x1, conv3x3BackwardInput, conv3x3Forward, convParams, convProgram, convWgsl, type ConvKernelOptions } from '../shaders/conv.js';
+import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../shaders/gram.js';
+import { deprocessImage, preprocessImage } from '../shaders/image.js';
+import { contentGrad, LOSS_HEADER, lossTotal, PARTIALS, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
+import { poolBackward, poolForward, poolParams, type PoolingKind } from '../shaders/pool.js';
+import type { ComputeProgram } from '../src/gpu/program.js';
+import { PassList } from '../src/gpu/passes.js';
+import type { GpuRuntime } from '../src/gpu/runtime.js';
+import { packBackwardKernel, packForwardKernel, pad4 } from '../src/net/weights.js';
+import { randomArray, relativeError, testGpu } from './helpers/env.js';
+import * as ref from './reference/cpu.js';
+
+let gpu: GpuRuntime;
+const errors: string[] = [];
+const live: GPUBuffer[] = [];
+
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+afterEach(() => {
+  for (const b of live.splice(0)) gpu.buffers.release(b);
+});
+
+afterAll(() => {
+  console.log(`kernel relative L2 errors (f32 GPU vs float64 reference):\n  ${errors.join('\n  ')}`);
+});
+
+function upload(data: ArrayLike<number> | Uint32Array): GPUBuffer {
+  const array = data instanceof Uint32Array ? data : Float32Array.from(data);
+  const b = array.length ? gpu.upload(array) : gpu.buffers.storage(16);
+  live.push(b);
+  return b;
+}
+
+function zeros(count: number): GPUBuffer {
+  return upload(new Float32Array(Math.max(4, count)));
+}
+
+function uniform(data: ArrayBuffer): GPUBuffer {
+  const b = gpu.uniform(new Uint32Array(data));
+  live.push(b);
+  return b;
+}
+
+function run(program: ComputeProgram, buffers: GPUBuffer[], invocations: number): void {
+  const passes = new PassList(gpu);
+  passes.add(program, buffers, invocations);
+  passes.submit();
+}
+
+async function read(buffer: GPUBuffer, count: number): Promise<Float32Array> {
+  return gpu.readFloat32(buffer, count);
+}
+
+/** Seeded values k/4 in [-4, 4]: sums of a few of them are exact in f32, and ties are common. */
+function quantized(n: number, seed: number, lo = -4, hi = 4): Float32Array {
+  return randomArray(n, seed, lo, hi).map((v) => Math.round(v * 4) / 4);
+}
+
+function expectExact(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    if (actual[i] !== expected[i]) expect(actual[i], `${what}[${i}]`).toBe(expected[i]);
+  }
+}
+
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
+  const err = relativeError(actual, expected);
+  errors.push(`${what}: ${err.toExponential(2)}`);
+  expect(err, what).toBeLessThan(tolerance);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+interface ConvCase {
+  width: number;
+  height: number;
+  /** 3 = the planar image. */
+  cin: number;
+  cout: number;
+  p: number;
+  c: number;
+  wg?: number;
+}
+
+const caseName = (k: ConvCase) => `${k.cin}->${k.cout} ${k.width}x${k.height} p${k.p} c${k.c}${k.wg ? ` wg${k.wg}` : ''}`;
+
+describe('conv3x3Forward (rel L2 < 1e-5)', () => {
+  const cases: ConvCase[] = [
+    { width: 7, height: 5, cin: 3, cout: 12, p: 1, c: 1 },
+    { width: 7, height: 5, cin: 3, cout: 12, p: 3, c: 1 },
+    { width: 7, height: 5, cin: 3, cout: 8, p: 4, c: 2 },
+    { width: 7, height: 5, cin: 12, cout: 20, p: 3, c: 1 },
+    { width: 7, height: 5, cin: 20, cout: 8, p: 4, c: 2 },
+    { width: 5, height: 7, cin: 12, cout: 24, p: 1, c: 2, wg: 32 },
+    { width: 1, height: 1, cin: 4, cout: 12, p: 4, c: 1 },
+    { width: 2, height: 3, cin: 8, cout: 4, p: 3, c: 1 },
+  ];
+  it.each(cases.map((k) => [caseName(k), k] as const))('%s', async (_, k) => {
+    const pixels = k.width * k.height;
+    const planar = k.cin === 3;
+    const input = randomArray(pixels * (planar ? 3 : k.cin), 11 + k.cin + k.cout);
+    const hwio = randomArray(9 * k.cin * k.cout, 12 + k.cout, -0.5, 0.5);
+    const bias = randomArray(k.cout, 13, -0.5, 0.5);
+    const params = convParams(k.width, k.height, pad4(k.cin) / 4, k.cout / 4, k.p, k.c);
+    const out = zeros(pixels * k.cout);
+    const program = conv3x3Forward({ pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: k.wg ?? 64, inputPlanar3: planar });
+    run(program, [uniform(params.data), upload(input), upload(packForwardKernel(hwio, k.cin, k.cout)), upload(bias), out], params.invocations);
+    const inputHwc = planar ? ref.planarToHwc(input, 3, k.height, k.width) : input;
+    const expected = ref.conv3x3(inputHwc, k.height, k.width, k.cin, k.cout, hwio, bias, true);
+    expectClose(await read(out, pixels * k.cout), expected, 1e-5, `conv forward ${caseName(k)}`);
+  });
+});
+
+describe('conv3x3BackwardInput (rel L2 < 1e-5)', () => {
+  // cin/cout are the forward layer's: the kernel maps gradOut [H][W][cout] to gradIn [H][W][pad4(cin)].
+  const cases: Array<ConvCase & { accumulate: boolean; mask: boolean }> = [
+    { width: 7, height: 5, cin: 12, cout: 20, p: 1, c: 1, accumulate: false, mask: false },
+    { width: 7, height: 5, cin: 12, cout: 20, p: 3, c: 1, accumulate: true, mask: true },
+    { width: 7, height: 5, cin: 20, cout: 12, p: 4, c: 1, accumulate: false, mask: true },
+    { width: 7, height: 5, cin: 24, cout: 12, p: 4, c: 2, accumulate: true, mask: false },
+    { width: 5, height: 7, cin: 8, cout: 20, p: 3, c: 2, accumulate: false, mask: true, wg: 32 },
+    { width: 1, height: 1, cin: 8, cout: 4, p: 1, c: 2, accumulate: true, mask: true },
+    // The image gradient: planar [3][H][W] output.
+    { width: 7, height: 5, cin: 3, cout: 12, p: 1, c: 1, accumulate: false, mask: false },
+    { width: 7, height: 5, cin: 3, cout: 8, p: 3, c: 1, accumulate: true, mask: false },
+    { width: 5, height: 7, cin: 3, cout: 20, p: 4, c: 1, accumulate: true, mask: false },
+  ];
+  it.each(cases.map((k) => [`${caseName(k)}${k.accumulate ? ' acc' : ''}${k.mask ? ' mask' : ''}`, k] as const))('%s', async (name, k) => {
+    const pixels = k.width * k.height;
+    const planar = k.cin === 3;
+    const cinPad = pad4(k.cin);
+    const gradOut = randomArray(pixels * k.cout, 21 + k.cin);
+    const hwio = randomArray(9 * k.cin * k.cout, 22 + k.cout, -0.5, 0.5);
+    // Existing output contents (in the output's own layout) and the mask activation (HWC cinPad, with zeros).
+    const existing = randomArray(pixels * cinPad, 23);
+    const activation = quantized(pixels * cinPad, 24, -1, 2);
+    const params = convParams(k.width, k.height, k.cout / 4, cinPad / 4, k.p, k.c);
+    const out = upload(k.accumulate ? existing : new Float32Array(pixels * cinPad));
+    const program = conv3x3BackwardInput({
+      pixelsPerThread: k.p,
+      channelGroupsPerThread: k.c,
+      workgroupSize: k.wg ?? 64,
+      outputPlanar3: planar,
+      accumulate: k.accumulate,
+      mask: k.mask,
+    });
+    const uniforms = uniform(params.data);
+    const weights = upload(packBackwardKernel(hwio, k.cin, k.cout));
+    run(program, k.mask ? [uniforms, upload(gradOut), weights, upload(activation), out] : [uniforms, upload(gradOut), weights, out], params.invocations);
+
+    let expected: Float64Array;
+    const gradIn = ref.conv3x3InputGrad(gradOut, k.height, k.width, k.cin, k.cout, hwio);
+    if (planar) {
+      expected = ref.hwcToPlanar(gradIn, 3, k.height, k.width);
+      if (k.accumulate) expected = expected.map((v, i) => v + existing[i]);
+      expectClose(await read(out, 3 * pixels), expected, 1e-5, `conv backward ${name}`);
+      // The fourth plane's worth of the buffer (beyond 3 planes) is untouched.
+      const tail = await read(out, pixels * cinPad);
+      expectExact(tail.subarray(3 * pixels), k.accumulate ? existing.subarray(3 * pixels) : new Float32Array(pixels), 'beyond the planes');
+    } else {
+      expected = ref.padChannels(gradIn, pixels, k.cin, cinPad);
+      if (k.accumulate) expected = expected.map((v, i) => v + existing[i]);
+      if (k.mask) expected = ref.reluMask(expected, activation);
+      expectClose(await read(out, pixels * cinPad), expected, 1e-5, `conv backward ${name}`);
+    }
+  });
+});
+
+describe('conv1x1 with scale (rel L2 < 1e-5)', () => {
+  const cases: Array<ConvCase & { accumulate: boolean; mask: boolean; scale: number }> = [
+    { width: 7, height: 5, cin: 12, cout: 20, p: 3, c: 1, accumulate: false, mask: false, scale: 0.37 },
+    { width: 7, height: 5, cin: 8, cout: 8, p: 4, c: 2, accumulate: true, mask: true, scale: -2.5e-3 },
+    { width: 5, height: 7, cin: 20, cout: 8, p: 1, c: 2, accumulate: false, mask: true, scale: 3 },
+    { width: 1, height: 1, cin: 12, cout: 12, p: 4, c: 1, accumulate: true, mask: false, scale: 1.5 },
+  ];
+  it.each(cases.map((k) => [`${caseName(k)}${k.accumulate ? ' acc' : ''}${k.mask ? ' mask' : ''} scale ${k.scale}`, k] as const))('%s', async (name, k) => {
+    const pixels = k.width * k.height;
+    const input = randomArray(pixels * k.cin, 31 + k.cin);
+    const matrix = randomArray(k.cin * k.cout, 32 + k.cout);
+    const existing = randomArray(pixels * k.cout, 33);
+    const activation = quantized(pixels * k.cout, 34, -1, 2);
+    const params = convParams(k.width, k.height, k.cin / 4, k.cout / 4, k.p, k.c, k.scale);
+    const out = upload(k.accumulate ? existing : new Float32Array(pixels * k.cout));
+    const program = conv1x1({ pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: 64, accumulate: k.accumulate, mask: k.mask });
+    const head = [uniform(params.data), upload(input), upload(matrix)];
+    run(program, k.mask ? [...head, upload(activation), out] : [...head, out], params.invocations);
+    let expected = ref.conv1x1(input, pixels, k.cin, k.cout, matrix, Math.fround(k.scale));
+    if (k.accumulate) expected = expected.map((v, i) => v + existing[i]);
+    if (k.mask) expected = ref.reluMask(expected, activation);
+    expectClose(await read(out, pixels * k.cout), expected, 1e-5, `conv1x1 ${name}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('2x2 pooling (exact on quantized values with ties)', () => {
+  const shapes = [
+    { width: 7, height: 5, channels: 12 },
+    { width: 3, height: 2, channels: 20 },
+    { width: 2, height: 3, channels: 8 },
+    { width: 4, height: 4, channels: 4 },
+  ];
+
+  /** Quantized input (ReLU-like when `relu`) with planted ties: an all-zero window and windows with equal maxima. */
+  function poolInput(width: number, height: number, channels: number, seed: number, relu: boolean): Float32Array {
+    const data = quantized(width * height * channels, seed, relu ? -2 : -4, 4).map((v) => (relu ? Math.max(v, 0) : v));
+    const at = (y: number, x: number, c: number) => (y * width + x) * channels + c;
+    for (let c = 0; c < channels; c++) {
+      // Window (0,0): all zero for c % 3 == 0; the maximum tied between (0,1) and (1,0) for c % 3 == 1; all equal else.
+      const v = c % 3 === 0 ? [0, 0, 0, 0] : c % 3 === 1 ? [1, 3, 3, 2] : [2.5, 2.5, 2.5, 2.5];
+      data[at(0, 0, c)] = v[0];
+      data[at(0, 1, c)] = v[1];
+      data[at(1, 0, c)] = v[2];
+      data[at(1, 1, c)] = v[3];
+    }
+    return data;
+  }
+
+  for (const kind of ['max', 'avg'] as PoolingKind[]) {
+    it.each(shapes.map((s) => [`${s.width}x${s.height}x${s.channels}`, s] as const))(`${kind} forward %s`, async (_, s) => {
+      const input = poolInput(s.width, s.height, s.channels, 41 + s.channels, false);
+      const params = poolParams(s.width, s.height, s.channels / 4, true);
+      const outCount = Math.floor(s.width / 2) * Math.floor(s.height / 2) * s.channels;
+      const out = upload(new Float32Array(outCount).fill(-99));
+      run(poolForward(kind), [uniform(params.data), upload(input), out], params.invocations);
+      expectExact(await read(out, outCount), ref.pool2x2(kind, input, s.height, s.width, s.channels), `${kind} pool forward`);
+    });
+
+    for (const accumulate of [false, true]) {
+      for (const mask of [false, true]) {
+        const flags = `${accumulate ? ' acc' : ''}${mask ? ' mask' : ''}`;
+        it.each(shapes.map((s) => [`${s.width}x${s.height}x${s.channels}`, s] as const))(`${kind} backward${flags} %s`, async (_, s) => {
+          const count = s.width * s.height * s.channels;
+          const input = poolInput(s.width, s.height, s.channels, 51 + s.channels, mask);
+          const outCount = Math.floor(s.width / 2) * Math.floor(s.height / 2) * s.channels;
+          const gradOut = quantized(outCount, 52);
+          const existing = quantized(count, 53);
+          const params = poolParams(s.width, s.height, s.channels / 4, false);
+          const out = upload(accumulate ? existing : new Float32Array(count).fill(-99));
+          run(poolBackward({ kind, accumulate, mask }), [uniform(params.data), upload(input), upload(gradOut), out], params.invocations);
+          let expected = ref.pool2x2Backward(kind, input, s.height, s.width, s.channels, gradOut);
+          if (accumulate) expected = expected.map((v, i) => v + existing[i]);
+          if (mask) expected = ref.reluMask(expected, input);
+          expectExact(await read(out, count), expected, `${kind} pool backward${flags}`);
+        });
+      }
+    }
+  }
+
+  it('max backward follows the first-maximum rule on planted ties', () => {
+    // The reference itself: window [1, 3, 3, 2] routes to (0,1); [2.5 x 4] to (0,0); all-zero to (0,0).
+    const input = new Float64Array([1, 3, 3, 2]); // 2x2, 1 channel, HWC
+    expect(Array.from(ref.pool2x2Backward('max', input, 2, 2, 1, [1]))).toEqual([0, 1, 0, 0]);
+    expect(Array.from(ref.pool2x2Backward('max', [2.5, 2.5, 2.5, 2.5], 2, 2, 1, [1]))).toEqual([1, 0, 0, 0]);
+    expect(Array.from(ref.pool2x2Backward('max', [0, 0, 0, 0], 2, 2, 1, [1]))).toEqual([1, 0, 0, 0]);
+    expect(Array.from(ref.pool2x2Backward('max', [0, 0, 0, 1e-30], 2, 2, 1, [1]))).toEqual([0, 0, 0, 1]);
+  });
+
+  it('max forward and backward on random (unquantized) values: exact', async () => {
+    const s = { width: 7, height: 5, channels: 20 };
+    const count = s.width * s.height * s.channels;
+    const input = randomArray(count, 61);
+    const outCount = 3 * 2 * s.channels;
+    const gradOut = randomArray(outCount, 62);
+    const fwd = poolParams(s.width, s.height, s.channels / 4, true);
+    const bwd = poolParams(s.width, s.height, s.channels / 4, false);
+    const out = zeros(outCount);
+    const gradIn = zeros(count);
+    const inBuf = upload(input);
+    const passes = new PassList(gpu);
+    passes.add(poolForward('max'), [uniform(fwd.data), inBuf, out], fwd.invocations);
+    passes.add(poolBackward({ kind: 'max', accumulate: false, mask: false }), [uniform(bwd.data), inBuf, upload(gradOut), gradIn], bwd.invocations);
+    passes.submit();
+    expectExact(await read(out, outCount), ref.pool2x2('max', input, s.height, s.width, s.channels), 'max forward');
+    expectExact(await read(gradIn, count), ref.pool2x2Backward('max', input, s.height, s.width, s.channels, gradOut), 'max backward');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('gram (split-K partials + reduce, rel L2 < 1e-5)', () => {
+  const cases = [
+    { width: 40, height: 30, channels: 8, splits: undefined as number | undefined },
+    { width: 7, height: 5, channels: 12, splits: undefined },
+    { width: 7, height: 5, channels: 12, splits: 4 },
+    { width: 13, height: 11, channels: 20, splits: undefined },
+    { width: 9, height: 7, channels: 20, splits: 7 },
+    { width: 1, height: 1, channels: 4, splits: undefined },
+  ];
+  it('gramSplits gives more than one split for the large case', () => {
+    expect(gramSplits(40 * 30, 8)).toBeGreaterThan(1);
+    expect(gramSplits(13 * 11, 20)).toBeGreaterThan(1);
+    expect(gramSplits(7 * 5, 12)).toBe(1);
+  });
+  it.each(cases.map((k) => [`${k.width}x${k.height}x${k.channels} splits ${k.splits ?? `auto (${gramSplits(k.width * k.height, k.channels)})`}`, k] as const))(
+    '%s',
+    async (name, k) => {
+      const pixels = k.width * k.height;
+      const splits = k.splits ?? gramSplits(pixels, k.channels);
+      const features = randomArray(pixels * k.channels, 71 + k.channels, -1, 3);
+      const partial = gramPartialParams(pixels, k.channels, splits);
+      const reduce = gramReduceParams(pixels, k.channels, splits);
+      const scratch = upload(new Float32Array(splits * k.channels * k.channels).fill(NaN));
+      const out = zeros(k.channels * k.channels);
+      const passes = new PassList(gpu);
+      passes.add(gramPartial(), [uniform(partial.data), upload(features), scratch], partial.invocations);
+      passes.add(gramReduce(), [uniform(reduce.data), scratch, out], reduce.invocations);
+      passes.submit();
+      const g = await read(out, k.channels * k.channels);
+      expectClose(g, ref.gram(features, pixels, k.channels), 1e-5, `gram ${name}`);
+      for (let a = 0; a < k.channels; a++) {
+        for (let b = 0; b < a; b++) expect(g[a * k.channels + b]).toBe(g[b * k.channels + a]);
+      }
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('loss kernels', () => {
+  const SENTINEL = 7.5;
+
+  it.each([
+    [5, 0, false],
+    [5, 256, true],
+    [300, 256, true],
+    [1025, 0, false],
+  ] as const)('squaredDiffPartials count %i vec4 offset %i difference %s (per partial rel L2 < 1e-5, difference exact)', async (count, offset, withDiff) => {
+    const a = randomArray(4 * count, 81 + count);
+    const b = randomArray(4 * count, 82 + count, -2, 1);
+    const partialsLength = offset + 2 * PARTIALS;
+    const partials = upload(new Float32Array(partialsLength).fill(SENTINEL));
+    const diff = zeros(4 * count);
+    const buffers = [uniform(new Uint32Array([count, offset, 0, 0]).buffer), upload(a), upload(b), partials];
+    run(squaredDiffPartials(withDiff), withDiff ? [...buffers, diff] : buffers, PARTIALS);
+    const got = await read(partials, partialsLength);
+    const expected = new Float64Array(PARTIALS);
+    for (let i = 0; i < 4 * count; i++) expected[Math.floor(i / 4) % PARTIALS] += (a[i] - b[i]) ** 2;
+    expectClose(got.subarray(offset, offset + PARTIALS), expected, 1e-5, `sqdiff partials count ${count} offset ${offset}`);
+    for (let i = 0; i < partialsLength; i++) if (i < offset || i >= offset + PARTIALS) expect(got[i], `slot ${i}`).toBe(SENTINEL);
+    if (withDiff) expectExact(await read(diff, 4 * count), a.map((v, i) => v - b[i]), 'difference');
+    const total = got.subarray(offset, offset + PARTIALS).reduce((s, v) => s + v, 0);
+    expect(Math.abs(total - ref.meanSquaredDiff(a, b) * 4 * count) / total).toBeLessThan(1e-5);
+  });
+
+  it('lossTotal sums, scales and categorises the terms (rel < 1e-5 per value)', async () => {
+    // Terms: content, style, style, tv, content.
+    const terms = [
+      { scale: 0.25, category: 0 },
+      { scale: 3.5e-4, category: 1 },
+      { scale: 12, category: 1 },
+      { scale: 1e-3, category: 2 },
+      { scale: 0.7, category: 0 },
+    ];
+    const table = new Float32Array(terms.length * 4);
+    terms.forEach((t, k) => table.set([t.scale, t.category, k * PARTIALS, 0], 4 * k));
+    const partials = randomArray(terms.length * PARTIALS, 91, 0, 10);
+    const losses = upload(new Float32Array(LOSS_HEADER + terms.length).fill(SENTINEL));
+    run(lossTotal(), [uniform(new Uint32Array([terms.length, 0, 0, 0]).buffer), upload(table), upload(partials), losses], 1);
+    const got = await read(losses, LOSS_HEADER + terms.length);
+    const values = terms.map((t, k) => Math.fround(t.scale) * partials.subarray(k * PARTIALS, (k + 1) * PARTIALS).reduce((s, v) => s + v, 0));
+    const byCategory = [0, 1, 2].map((c) => values.filter((_, k) => terms[k].category === c).reduce((s, v) => s + v, 0));
+    const expected = [...byCategory, byCategory[0] + byCategory[1] + byCategory[2], ...values];
+    expected.forEach((e, i) => expect(Math.abs(got[i] - e) / Math.abs(e), `losses[${i}]`).toBeLessThan(1e-5));
+  });
+
+  for (const accumulate of [false, true]) {
+    for (const mask of [false, true]) {
+      it(`contentGrad${accumulate ? ' acc' : ''}${mask ? ' mask' : ''} (rel L2 < 1e-6)`, async () => {
+        const count = (7 * 5 * 12) / 4;
+        const features = quantized(4 * count, 101, -1, 3);
+        const target = randomArray(4 * count, 102, 0, 2);
+        const existing = randomArray(4 * count, 103);
+        const scale = 0.123;
+        const data = new ArrayBuffer(16);
+        new Uint32Array(data).set([count, 0, 0]);
+        new Float32Array(data)[3] = scale;
+        const grad = upload(accumulate ? existing : new Float32Array(4 * count).fill(SENTINEL));
+        run(contentGrad(accumulate, mask), [uniform(data), upload(features), upload(target), grad], count);
+        let expected: Float64Array = Float64Array.from(features, (f, i) => Math.fround(scale) * (f - target[i]));
+        if (accumulate) expected = expected.map((v, i) => v + existing[i]);
+        if (mask) expected = ref.reluMask(expected, features);
+        expectClose(await read(grad, 4 * count), expected, 1e-6, `contentGrad acc=${accumulate} mask=${mask}`);
+        // The documented loss normalisation: with scale = 2 w / N this is the gradient of w * mean((F - T)^2).
+        const w = 3;
+        const direct = ref.contentGradRef(features, target, w);
+        const viaScale = Float64Array.from(features, (f, i) => ((2 * w) / (4 * count)) * (f - target[i]));
+        expect(relativeError(direct, viaScale)).toBeLessThan(1e-14);
+      });
+    }
+  }
+
+  const tvShapes = [
+    { width: 7, height: 5 },
+    { width: 1, height: 1 },
+    { width: 23, height: 17 },
+    { width: 1, height: 9 },
+    { width: 9, height: 1 },
+  ];
+  it.each(tvShapes.map((s) => [`${s.width}x${s.height}`, s] as const))('tvPartials %s (sum rel < 1e-5)', async (_, s) => {
+    const n = 3 * s.width * s.height;
+    const x = randomArray(n, 111 + n, -100, 100);
+    const offset = PARTIALS;
+    const partials = upload(new Float32Array(3 * PARTIALS).fill(SENTINEL));
+    run(tvPartials(), [uniform(new Uint32Array([s.width, s.height, offset, 0]).buffer), upload(x), partials], PARTIALS);
+    const got = await read(partials, 3 * PARTIALS);
+    for (let i = 0; i < 3 * PARTIALS; i++) if (i < offset || i >= offset + PARTIALS) expect(got[i]).toBe(SENTINEL);
+    const sum = got.subarray(offset, offset + PARTIALS).reduce((a, v) => a + v, 0);
+    const expected = ref.tvLossRef(x, s.height, s.width);
+    if (expected === 0) expect(sum).toBe(0);
+    else expect(Math.abs(sum - expected) / expected).toBeLessThan(1e-5);
+  });
+
+  for (const accumulate of [false, true]) {
+    it.each(tvShapes.map((s) => [`${s.width}x${s.height}`, s] as const))(`tvGrad${accumulate ? ' acc' : ''} %s (rel L2 < 1e-6)`, async (_, s) => {
+      const n = 3 * s.width * s.height;
+      const x = randomArray(n, 121 + n, -100, 100);
+      const existing = randomArray(n, 122, -10, 10);
+      const scale = 0.7;
+      const data = new ArrayBuffer(16);
+      new Uint32Array(data).set([s.width, s.height, 0]);
+      new Float32Array(data)[3] = scale;
+      const grad = upload(accumulate ? existing : new Float32Array(n).fill(SENTINEL));
+      run(tvGrad(accumulate), [uniform(data), upload(x), grad], n);
+      const g = ref.tvGradRef(x, s.height, s.width);
+      const expected = g.map((v, i) => Math.fround(scale) * v + (accumulate ? existing[i] : 0));
+      expectClose(await read(grad, n), expected, 1e-6, `tvGrad ${s.width}x${s.height} acc=${accumulate}`);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('image conversion (exact)', () => {
+  const meanF32 = ref.VGG_MEAN_BGR_REF.map(Math.fround);
+
+  function testImage(): Uint8Array {
+    // 256 pixels covering every byte value in every channel, with arbitrary alpha.
+    const rgba = new Uint8Array(256 * 4);
+    for (let i = 0; i < 256; i++) rgba.set([i, 255 - i, (i * 7) % 256, (i * 13) % 256], 4 * i);
+    return rgba;
+  }
+
+  it('preprocess: RGBA8 -> planar BGR minus mean, exactly the f32 subtraction', async () => {
+    const rgba = testImage();
+    const pixels = 256;
+    const x = zeros(3 * pixels);
+    run(preprocessImage(), [uniform(new Uint32Array([pixels, 0, 0, 0]).buffer), upload(new Uint32Array(rgba.buffer)), x], pixels);
+    const got = await read(x, 3 * pixels);
+    // b - f32(mean) is exact in float64 here, so rounding it once to f32 is the correctly rounded f32 result.
+    expectExact(got, Float32Array.from(ref.preprocessRef(rgba, pixels, meanF32)), 'preprocess');
+    // And within half an f32 ulp-ish of the float64 definition.
+    expect(relativeError(got, ref.preprocessRef(rgba, pixels))).toBeLessThan(1e-7);
+  });
+
+  it('deprocess: planar x -> RGBA8, round half to even, clamped, alpha 255', async () => {
+    const rgba = testImage();
+    const pixels = 256;
+    const roundTrip = Float32Array.from(ref.preprocessRef(rgba, pixels, meanF32));
+    const random = randomArray(3 * pixels, 131, -200, 200);
+    // Values whose sum with the mean lands at (or next to) k + 0.5.
+    const ties = new Float32Array(3 * pixels);
+    for (let i = 0; i < 3 * pixels; i++) ties[i] = Math.fround((i % 300) - 20 + 0.5 - meanF32[Math.floor(i / pixels)]);
+    for (const [what, x] of [
+      ['round trip', roundTrip],
+      ['random', random],
+      ['ties', ties],
+    ] as const) {
+      const out = upload(new Uint32Array(pixels));
+      run(deprocessImage(), [uniform(new Uint32Array([pixels, 0, 0, 0]).buffer), upload(x), out], pixels);
+      const got = new Uint8Array(await gpu.read(out, 4 * pixels));
+      expectExact(got, ref.deprocessRef(x, pixels, meanF32, Math.fround), `deprocess ${what}`);
+      if (what === 'round trip') {
+        const expected = Uint8Array.from(rgba, (v, i) => (i % 4 === 3 ? 255 : v));
+        expectExact(got, expected, 'round trip bytes');
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('generated WGSL and program keys', () => {
+  const base: ConvKernelOptions = {
+    taps: 9,
+    pixelsPerThread: 3,
+    channelGroupsPerThread: 2,
+    inputPlanar3: false,
+    outputPlanar3: false,
+    biasRelu: true,
+    accumulate: false,
+    mask: false,
+    workgroupSize: 64,
+  };
+  const count = (code: string, re: RegExp) => (code.match(re) ?? []).length;
+
+  it('forward conv: bindings, unrolled accumulators and weight loads', () => {
+    const code = convWgsl({ ...base, inputPlanar3: true });
+    expect(code).toContain('@group(0) @binding(0) var<uniform> params: Params;');
+    expect(code).toContain('@group(0) @binding(1) var<storage, read> input: array<f32>;');
+    expect(code).toContain('@group(0) @binding(2) var<storage, read> weights: array<vec4f>;');
+    expect(code).toContain('@group(0) @binding(3) var<storage, read> bias: array<vec4f>;');
+    expect(code).toContain('@group(0) @binding(4) var<storage, read_write> output: array<vec4f>;');
+    expect(code).not.toContain('maskActivation');
+    expect(code).not.toMatch(/^\s*#(if|elif|else|endif)/m);
+    expect(code).toContain('@workgroup_size(64)');
+    expect(count(code, /var acc\d+_\d+ = vec4f\(0\.0\);/g)).toBe(6);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) expect(code).toContain(`var acc${i}_${j} = vec4f(0.0);`);
+    expect(count(code, /let w\d_\d = weights\[/g)).toBe(8);
+    expect(count(code, /let a\d = loadInput\(/g)).toBe(3);
+    expect(count(code, /max\(v \+ bias\[/g)).toBe(6);
+    expect(code).toContain('for (var tap = 0u; tap < 9u; tap++)');
+
+    const hwc = convWgsl(base);
+    expect(hwc).toContain('@group(0) @binding(1) var<storage, read> input: array<vec4f>;');
+  });
+
+  it('backward conv: mask binding replaces bias, planar output, accumulate', () => {
+    const masked = convWgsl({ ...base, biasRelu: false, mask: true, accumulate: true, pixelsPerThread: 4, channelGroupsPerThread: 1 });
+    expect(masked).toContain('@group(0) @binding(3) var<storage, read> maskActivation: array<vec4f>;');
+    expect(masked).toContain('@group(0) @binding(4) var<storage, read_write> output: array<vec4f>;');
+    expect(masked).not.toContain('bias');
+    expect(count(masked, /var acc\d+_\d+ = vec4f\(0\.0\);/g)).toBe(4);
+    expect(count(masked, /v \+= output\[o\];/g)).toBe(4);
+    expect(count(masked, /maskActivation\[o\] > vec4f\(0\.0\)/g)).toBe(4);
+
+    const planar = convWgsl({ ...base, biasRelu: false, outputPlanar3: true, accumulate: true, pixelsPerThread: 2, channelGroupsPerThread: 1 });
+    expect(planar).toContain('@group(0) @binding(3) var<storage, read_write> output: array<f32>;');
+    expect(planar).not.toContain('@binding(4)');
+    expect(count(planar, /var acc\d+_\d+ = vec4f\(0\.0\);/g)).toBe(2);
+    expect(planar).toContain('v += vec4f(output[p], output[p + plane], output[p + 2u * plane], 0.0);');
+
+    const plain = convWgsl({ ...base, taps: 1, biasRelu: false, pixelsPerThread: 1, channelGroupsPerThread: 1 });
+    expect(plain).toContain('@group(0) @binding(3) var<storage, read_write> output: array<vec4f>;');
+    expect(plain).toContain('let dy = 0; let dx = 0;');
+    expect(plain).toContain('tap < 1u');
+    expect(plain).not.toContain('v += output');
+    expect(count(plain, /var acc\d+_\d+ = vec4f\(0\.0\);/g)).toBe(1);
+  });
+
+  it('conv program keys are one-to-one with the generated source; declared bindings match the WGSL', () => {
+    const byKey = new Map<string, string>();
+    const byCode = new Map<string, string>();
+    let variants = 0;
+    for (const taps of [1, 9] as const)
+      for (const p of [1, 3, 4])
+        for (const c of [1, 2])
+          for (const flags of Array.from({ length: 32 }, (_, m) => m))
+            for (const wg of [32, 64]) {
+              const o: ConvKernelOptions = {
+                taps,
+                pixelsPerThread: p,
+                channelGroupsPerThread: c,
+                inputPlanar3: !!(flags & 1),
+                outputPlanar3: !!(flags & 2),
+                biasRelu: !!(flags & 4),
+                accumulate: !!(flags & 8),
+                mask: !!(flags & 16),
+                workgroupSize: wg,
+              };
+              let program: ComputeProgram;
+              try {
+                program = convProgram(o);
+              } catch {
+                continue; // invalid combination
+              }
+              variants++;
+              const again = convProgram({ ...o });
+              expect(again.key).toBe(program.key);
+              expect(again.code).toBe(program.code);
+              expect(byKey.get(program.key) ?? program.code).toBe(program.code);
+              expect(byCode.get(program.code) ?? program.key).toBe(program.key);
+              byKey.set(program.key, program.code);
+              byCode.set(program.code, program.key);
+              const declared = [...program.code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read|storage, read_write)>/g)];
+              expect(declared.map((m) => Number(m[1]))).toEqual(program.bindings.map((_, i) => i));
+              expect(declared.map((m) => (m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read' : 'read_write'))).toEqual([...program.bindings]);
+            }
+    expect(variants).toBeGreaterThan(200);
+    expect(byKey.size).toBe(variants);
+  });
+
+  it('other kernel families: flags give distinct keys, equal options equal keys', () => {
+    const programs = [
+      poolForward('max'),
+      poolForward('avg'),
+      ...(['max', 'avg'] as const).flatMap((kind) =>
+        [false, true].flatMap((accumulate) => [false, true].map((mask) => poolBackward({ kind, accumulate, mask }))),
+      ),
+      squaredDiffPartials(false),
+      squaredDiffPartials(true),
+      tvGrad(false),
+      tvGrad(true),
+      ...[false, true].flatMap((a) => [false, true].map((m) => contentGrad(a, m))),
+      tvPartials(),
+      lossTotal(),
+      gramPartial(),
+      gramReduce(),
+      preprocessImage(),
+      deprocessImage(),
+      poolForward('max', 32),
+    ];
+    expect(new Set(programs.map((p) => p.key)).size).toBe(programs.length);
+    expect(new Set(programs.map((p) => p.code)).size).toBe(programs.length);
+    expect(poolBackward({ kind: 'max', accumulate: true, mask: false }).key).toBe(poolBackward({ kind: 'max', accumulate: true, mask: false, workgroupSize: 64 }).key);
+    expect(contentGrad(true, true).key).toBe(contentGrad(true, true).key);
+  });
+
+  it('the pipeline cache compiles a variant once', () => {
+    const cache = gpu.pipelines;
+    // A variant no other test uses, so the first add compiles it.
+    const options = { pixelsPerThread: 2, channelGroupsPerThread: 1, workgroupSize: 16, accumulate: true, mask: false };
+    const params = convParams(3, 2, 1, 1, 2, 1);
+    const buffers = [uniform(params.data), zeros(24), zeros(16), zeros(24)];
+    const before = cache.compiled;
+    const passes = new PassList(gpu);
+    passes.add(conv1x1(options), buffers, params.invocations);
+    expect(cache.compiled).toBe(before + 1);
+    passes.add(conv1x1(options), buffers, params.invocations);
+    passes.add(conv1x1({ ...options }), buffers, params.invocations);
+    expect(cache.compiled).toBe(before + 1);
+    passes.add(conv1x1({ ...options, accumulate: false }), buffers, params.invocations);
+    expect(cache.compiled).toBe(before + 2);
+    expect(cache.size).toBe(cache.compiled);
+    passes.submit();
+  });
+});
