@@ -29,17 +29,7 @@ export class PassList {
 
   /** Records `program` over `invocations` invocations with `buffers` bound in @binding order. */
   add(program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: number, flops = 0): void {
-    if (buffers.length !== program.bindings.length) {
-      throw new Error(`${program.label}: ${buffers.length} buffers given, ${program.bindings.length} bindings declared`);
-    }
-    const { pipeline, layout } = this.gpu.pipelines.get(program);
-    const bindGroup = this.gpu.device.createBindGroup({
-      label: program.label,
-      layout,
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
-    const grid = workgroupGrid(invocations, program.workgroupSize, this.gpu.maxWorkgroupsPerDimension);
-    this.dispatches.push({ label: program.label, pipeline, bindGroup, grid, flops });
+    this.dispatches.push(createDispatch(this.gpu, program, buffers, invocations, flops));
   }
 
   append(other: PassList): void {
@@ -49,11 +39,7 @@ export class PassList {
   /** Records every dispatch into `encoder` in one compute pass. */
   encode(encoder: GPUCommandEncoder): void {
     const pass = encoder.beginComputePass();
-    for (const d of this.dispatches) {
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.bindGroup);
-      pass.dispatchWorkgroups(d.grid[0], d.grid[1]);
-    }
+    for (const d of this.dispatches) encodeDispatch(pass, d);
     pass.end();
   }
 
@@ -99,4 +85,29 @@ export class PassList {
       querySet.destroy();
     }
   }
+}
+
+/**
+ * Makes one dispatch of `program` over `invocations` invocations with `buffers` bound in @binding order (what
+ * `PassList.add` records). For callers that precreate several dispatches and choose among them per step.
+ */
+export function createDispatch(gpu: GpuRuntime, program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: number, flops = 0): Dispatch {
+  if (buffers.length !== program.bindings.length) {
+    throw new Error(`${program.label}: ${buffers.length} buffers given, ${program.bindings.length} bindings declared`);
+  }
+  const { pipeline, layout } = gpu.pipelines.get(program);
+  const bindGroup = gpu.device.createBindGroup({
+    label: program.label,
+    layout,
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const grid = workgroupGrid(invocations, program.workgroupSize, gpu.maxWorkgroupsPerDimension);
+  return { label: program.label, pipeline, bindGroup, grid, flops };
+}
+
+/** Records one prebuilt dispatch into an open compute pass. */
+export function encodeDispatch(pass: GPUComputePassEncoder, d: Dispatch): void {
+  pass.setPipeline(d.pipeline);
+  pass.setBindGroup(0, d.bindGroup);
+  pass.dispatchWorkgroups(d.grid[0], d.grid[1]);
 }

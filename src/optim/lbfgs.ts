@@ -1,0 +1,244 @@
+/**
+ * L-BFGS following torch.optim.LBFGS(lr, history_size, line_search_fn=None) with one function evaluation per
+ * iteration (its inner loop with max_iter = the number of iterations), every dot product and scalar on the GPU:
+ *
+ *   iteration 0:  d = -g; t = min(1, 1 / |g|_1) lr; H_diag = 1
+ *   iteration k:  y = g - g_prev; s = t_prev d_prev; ys = y.s
+ *                 if ys > 1e-10: push (y, s), ro = 1 / ys, H_diag = ys / y.y
+ *                 q = -g; newest to oldest: al_i = ro_i s_i.q, q -= al_i y_i
+ *                 r = H_diag q; oldest to newest: be_i = ro_i y_i.r, r += (al_i - be_i) s_i
+ *                 d = r; t = lr
+ *   then          x += t d; g_prev = g
+ *
+ * Buffers (LbfgsState): the ring of `historySize` = m pairs y_j, s_j (separate n-f32 buffers), d (n f32, also
+ * q and r during the two loops), g_prev (n f32), one scalar buffer (partial sums, t, H_diag, and ro/al/al - be per
+ * slot; layout in shaders/optim.ts) and one 16-byte uniform per slot {n, slot, _, lr}. Total
+ * (2m + 2) n 4 bytes + scalars + uniforms; with the caller's x and grad that is the (2m + 4) n 4 bound.
+ *
+ * Ring positions follow from the iteration number alone: iteration k >= 1 (counted since construction or the last
+ * reset) pushes into slot (k - 1) mod m and the history is the min(k, m) slots before it, so the CPU picks
+ * precreated dispatches (every bind group is made in the constructor) without reading anything back.
+ *
+ * Dispatches per iteration, in one compute pass, with h = min(k, m) pairs:
+ *   k = 0:  lbfgs_first (d = -g, g_prev = g, |g|_1 partials), scalar 'first', scaled_add (x += t d)   = 3
+ *   k >= 1: lbfgs_push (y, s, g_prev, q = -g; ys, yy, s.q partials), scalar 'push',
+ *           (h - 1) x [lbfgs_loop1, scalar 'alpha'], lbfgs_loop1_last, scalar 'beta',
+ *           (h - 1) x [lbfgs_loop2, scalar 'beta'], lbfgs_loop2_last (which also does x += t d)      = 4h + 1
+ *
+ * Differences from torch:
+ * - A pair with ys <= 1e-10 is not dropped: it still takes its ring slot, with ro = 0 (and H_diag unchanged),
+ *   which makes al = 0 and be = 0 for it, so its contribution to both loops is exactly zero. The only observable
+ *   difference is that it occupies a slot: the ring then holds fewer than m usable pairs until it is overwritten,
+ *   i.e. the oldest real pair is evicted a little earlier than torch would evict it.
+ * - No termination tests (tolerance_grad, tolerance_change on gtd, the step or the loss): each encoded step
+ *   updates x; the caller chooses the number of iterations. (torch stops early only when the gradient or the
+ *   progress has vanished, at which point the remaining updates here are tiny.)
+ * - Arithmetic is f32 with dot products reduced in PARTIALS strided partial sums (torch: f32 with its own reduction
+ *   order), and Python's float scalars (ro, al, be, H_diag) are f32 here.
+ */
+import {
+  LBFGS_PARAMS_WORDS,
+  LBFGS_SCALARS,
+  lbfgsFirst,
+  lbfgsLoop1,
+  lbfgsLoop1Last,
+  lbfgsLoop2,
+  lbfgsLoop2Last,
+  lbfgsPush,
+  lbfgsScalar,
+  lbfgsScalarFloats,
+  PARTIALS,
+  scaledAdd,
+} from '../../shaders/optim.js';
+import { createDispatch, encodeDispatch, type Dispatch } from '../gpu/passes.js';
+import type { GpuRuntime } from '../gpu/runtime.js';
+import type { GpuOptimizer } from './optimizer.js';
+
+export interface LbfgsOptions {
+  /** Default 1 (torch's default). */
+  learningRate?: number;
+  /** Pairs kept, m (default 100, torch's default). */
+  historySize?: number;
+}
+
+/** The GPU buffers of the L-BFGS state (all owned by the optimiser). */
+export interface LbfgsState {
+  /** y_j = g_k - g_{k-1} for ring slot j, n f32 each. */
+  readonly y: readonly GPUBuffer[];
+  /** s_j = t_{k-1} d_{k-1} for ring slot j, n f32 each. */
+  readonly s: readonly GPUBuffer[];
+  /** The search direction d, n f32; q and then r of the two-loop recursion during a step. */
+  readonly direction: GPUBuffer;
+  /** The previous gradient g_prev, n f32. */
+  readonly prevGrad: GPUBuffer;
+  /** f32: partial sums, header (t, H_diag, ys, yy, |g|_1) and per-slot {ro, al, al - be}; see LBFGS_SCALARS. */
+  readonly scalars: GPUBuffer;
+  /** One uniform per ring slot: {n, slot, 0, lr}. */
+  readonly slotParams: readonly GPUBuffer[];
+}
+
+/** Where the history sits after `step` steps since the start (`step` >= 1): pushed slot and ring extent. */
+export function lbfgsRing(step: number, historySize: number): { newest: number; count: number; oldest: number } {
+  const m = historySize;
+  const newest = (step - 1) % m;
+  const count = Math.min(step, m);
+  return { newest, count, oldest: (newest - count + 1 + m) % m };
+}
+
+/** Dispatches of the step with index `step` (since the start or the last reset). */
+export function lbfgsDispatchCount(step: number, historySize: number): number {
+  return step === 0 ? 3 : 4 * Math.min(step, historySize) + 1;
+}
+
+const padded = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
+
+/** Bytes an optimiser for n floats and history m holds: (2m + 2) n 4 + scalar buffer + m slot uniforms. */
+export function lbfgsMemoryBytes(n: number, historySize: number): number {
+  return (2 * historySize + 2) * padded(n * 4) + padded(lbfgsScalarFloats(historySize) * 4) + historySize * padded(LBFGS_PARAMS_WORDS * 4);
+}
+
+interface SlotDispatches {
+  push: Dispatch;
+  pushScalar: Dispatch;
+  loop1: Dispatch;
+  alpha: Dispatch;
+  loop1Last: Dispatch;
+  beta: Dispatch;
+  loop2: Dispatch;
+  loop2Last: Dispatch;
+}
+
+export class LbfgsOptimizer implements GpuOptimizer {
+  readonly name = 'lbfgs' as const;
+  readonly state: LbfgsState;
+  readonly historySize: number;
+  readonly learningRate: number;
+  private readonly first: Dispatch[];
+  private readonly slots: SlotDispatches[];
+  private readonly owned: GPUBuffer[] = [];
+  /** The caller's iteration number that counts as step 0 (set by the first step after construction or reset). */
+  private base: number | undefined;
+  private nextIteration = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly gpu: GpuRuntime,
+    readonly x: GPUBuffer,
+    readonly grad: GPUBuffer,
+    readonly n: number,
+    options: LbfgsOptions = {},
+  ) {
+    const lr = options.learningRate ?? 1;
+    const m = options.historySize ?? 100;
+    if (!(n > 0) || !Number.isInteger(n)) throw new Error(`L-BFGS: vector length ${n} must be a positive integer`);
+    if (!(lr > 0)) throw new Error(`L-BFGS: learning rate ${lr} must be positive`);
+    if (!(m >= 1) || !Number.isInteger(m)) throw new Error(`L-BFGS: history size ${m} must be a positive integer`);
+    if (x.size < n * 4 || grad.size < n * 4) throw new Error(`L-BFGS: x or grad holds fewer than ${n} floats`);
+    this.learningRate = lr;
+    this.historySize = m;
+
+    const own = (b: GPUBuffer) => (this.owned.push(b), b);
+    const vector = (label: string) => own(gpu.buffers.storage(n * 4, label));
+    const y = Array.from({ length: m }, (_, j) => vector(`lbfgs y${j}`));
+    const s = Array.from({ length: m }, (_, j) => vector(`lbfgs s${j}`));
+    const direction = vector('lbfgs d');
+    const prevGrad = vector('lbfgs g_prev');
+    const scalars = own(gpu.buffers.storage(lbfgsScalarFloats(m) * 4, 'lbfgs scalars'));
+    const slotParams = Array.from({ length: m }, (_, j) => {
+      const words = new ArrayBuffer(LBFGS_PARAMS_WORDS * 4);
+      new Uint32Array(words).set([n, j, 0]);
+      new Float32Array(words)[3] = lr;
+      return own(gpu.uniform(new Uint32Array(words), `lbfgs slot ${j}`));
+    });
+    this.state = { y, s, direction, prevGrad, scalars, slotParams };
+    this.clearScalars();
+
+    const d = direction;
+    const scalar = { first: lbfgsScalar('first'), push: lbfgsScalar('push'), alpha: lbfgsScalar('alpha'), beta: lbfgsScalar('beta') };
+    const [push, loop1, loop1Last, loop2, loop2Last] = [lbfgsPush(), lbfgsLoop1(), lbfgsLoop1Last(), lbfgsLoop2(), lbfgsLoop2Last()];
+    const dot = 2 * n;
+    this.first = [
+      createDispatch(gpu, lbfgsFirst(), [slotParams[0], grad, prevGrad, d, scalars], PARTIALS, n),
+      createDispatch(gpu, scalar.first, [slotParams[0], scalars], 1, PARTIALS),
+      createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), [slotParams[0], d, x, scalars], n, 2 * n),
+    ];
+    this.slots = Array.from({ length: m }, (_, j) => {
+      const older = (j - 1 + m) % m;
+      const newer = (j + 1) % m;
+      const u = slotParams[j];
+      return {
+        push: createDispatch(gpu, push, [u, grad, prevGrad, d, y[j], s[j], scalars], PARTIALS, 2 * n + 3 * dot),
+        pushScalar: createDispatch(gpu, scalar.push, [u, scalars], 1, 3 * PARTIALS),
+        loop1: createDispatch(gpu, loop1, [u, y[j], s[older], d, scalars], PARTIALS, 2 * n + dot),
+        alpha: createDispatch(gpu, scalar.alpha, [u, scalars], 1, PARTIALS),
+        loop1Last: createDispatch(gpu, loop1Last, [u, y[j], d, scalars], PARTIALS, 3 * n + dot),
+        beta: createDispatch(gpu, scalar.beta, [u, scalars], 1, PARTIALS),
+        loop2: createDispatch(gpu, loop2, [u, s[j], y[newer], d, scalars], PARTIALS, 2 * n + dot),
+        loop2Last: createDispatch(gpu, loop2Last, [u, s[j], d, x, scalars], n, 4 * n),
+      };
+    });
+  }
+
+  get memoryBytes(): number {
+    return this.owned.reduce((sum, b) => sum + b.size, 0);
+  }
+
+  /**
+   * `iteration` must follow the previous call's by one; the first call after construction or `reset` may pass any
+   * number and starts a fresh history (iteration 0 of torch's loop).
+   */
+  encodeStep(encoder: GPUCommandEncoder, iteration: number): void {
+    if (this.disposed) throw new Error('L-BFGS: encodeStep after dispose');
+    if (this.base === undefined) this.base = iteration;
+    else if (iteration !== this.nextIteration) {
+      throw new Error(`L-BFGS: step ${iteration} encoded after step ${this.nextIteration - 1}; steps must be consecutive (reset() to restart)`);
+    }
+    this.nextIteration = iteration + 1;
+    const step = iteration - this.base;
+    const pass = encoder.beginComputePass({ label: 'lbfgs' });
+    if (step === 0) {
+      for (const d of this.first) encodeDispatch(pass, d);
+    } else {
+      const m = this.historySize;
+      const { newest, count } = lbfgsRing(step, m);
+      const slot = (k: number) => this.slots[(newest - k + m) % m]; // k = 0: newest, k = count - 1: oldest
+      encodeDispatch(pass, slot(0).push);
+      encodeDispatch(pass, slot(0).pushScalar);
+      for (let k = 0; k < count - 1; k++) {
+        encodeDispatch(pass, slot(k).loop1);
+        encodeDispatch(pass, slot(k + 1).alpha);
+      }
+      encodeDispatch(pass, slot(count - 1).loop1Last);
+      encodeDispatch(pass, slot(count - 1).beta);
+      for (let k = count - 1; k > 0; k--) {
+        encodeDispatch(pass, slot(k).loop2);
+        encodeDispatch(pass, slot(k - 1).beta);
+      }
+      encodeDispatch(pass, slot(0).loop2Last);
+    }
+    pass.end();
+  }
+
+  /**
+   * Forgets the history: the next step is iteration 0 again (d = -g, t from |g|_1, H_diag = 1). Only the scalar
+   * buffer is rewritten (by writeBuffer): the first step overwrites d and g_prev, and ring slots are read only after
+   * being pushed again, so non-finite values left in y, s by a bad gradient are never read.
+   */
+  reset(): void {
+    this.clearScalars();
+    this.base = undefined;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.owned) this.gpu.buffers.release(b);
+    this.owned.length = 0;
+  }
+
+  private clearScalars(): void {
+    const initial = new Float32Array(lbfgsScalarFloats(this.historySize));
+    initial[LBFGS_SCALARS.hDiag] = 1;
+    this.gpu.device.queue.writeBuffer(this.state.scalars, 0, initial);
+  }
+}

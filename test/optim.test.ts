@@ -1,0 +1,507 @@
+/**
+ * GPU optimisers against float64 TypeScript references of torch.optim.Adam and torch.optim.LBFGS (no line search,
+ * one evaluation per iteration). The objective is a quadratic f = 0.5 x^T A x - b^T x with A tridiagonal
+ * (diagonal for Adam); its gradient A x - b comes from a tiny WGSL kernel in this file (closed loop), or is
+ * computed on the CPU and uploaded with writeBuffer (open loop) where the test fixes the gradient sequence.
+ *
+ * OPTIM_BENCH=1 also runs a timing of one L-BFGS iteration at n = 3 x 128 x 128, history 100 (not a pass/fail test).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linearId, mainSignature } from '../shaders/common.js';
+import { LBFGS_SCALARS, PARTIALS } from '../shaders/optim.js';
+import { PassList } from '../src/gpu/passes.js';
+import type { ComputeProgram } from '../src/gpu/program.js';
+import type { GpuRuntime } from '../src/gpu/runtime.js';
+import { AdamOptimizer } from '../src/optim/adam.js';
+import { lbfgsDispatchCount, lbfgsMemoryBytes, LbfgsOptimizer } from '../src/optim/lbfgs.js';
+import type { GpuOptimizer } from '../src/optim/optimizer.js';
+import { randomArray, relativeError, testGpu } from './helpers/env.js';
+
+/** g = diag x + off (x_{i-1} + x_{i+1}) - b over n floats. Bindings: params {count, off}, diag, b, x, g. */
+function tridiagonalGradient(workgroupSize = 64): ComputeProgram {
+  const code = `
+struct Params { count: u32, _p0: u32, _p1: u32, off: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> diag: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read_write> g: array<f32>;
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  let n = params.count;
+  if (id >= n) { return; }
+  var neighbours = 0.0;
+  if (id > 0u) { neighbours += x[id - 1u]; }
+  if (id + 1u < n) { neighbours += x[id + 1u]; }
+  g[id] = diag[id] * x[id] + params.off * neighbours - b[id];
+}
+`;
+  return { key: 'test_tridiagonal_gradient', label: 'test_tridiagonal_gradient', code, bindings: ['uniform', 'read', 'read', 'read', 'read_write'], workgroupSize };
+}
+
+/** The quadratic problem on the GPU (x, g, the gradient pass) and its float64 gradient on the CPU. */
+class Quadratic {
+  readonly diag: Float32Array;
+  readonly b: Float32Array<ArrayBuffer>;
+  readonly x0: Float32Array<ArrayBuffer>;
+  readonly x: GPUBuffer;
+  readonly g: GPUBuffer;
+  readonly passes: PassList;
+  private readonly owned: GPUBuffer[];
+
+  constructor(
+    private readonly gpu: GpuRuntime,
+    readonly n: number,
+    readonly off: number,
+    seed: number,
+    /** Multiplies b and x0, so x*, x0 and the gradients (scale sets |g|_1, hence L-BFGS's first step length). */
+    scale = 1,
+  ) {
+    this.diag = randomArray(n, seed, 2.5, 4);
+    this.b = Float32Array.from(randomArray(n, seed + 1), (v) => v * scale);
+    this.x0 = Float32Array.from(randomArray(n, seed + 2), (v) => v * scale);
+    const words = new ArrayBuffer(16);
+    new Uint32Array(words)[0] = n;
+    new Float32Array(words)[3] = off;
+    const params = gpu.uniform(new Uint32Array(words), 'test params');
+    const diag = gpu.upload(this.diag, 'test diag');
+    const b = gpu.upload(this.b, 'test b');
+    this.x = gpu.upload(this.x0, 'test x');
+    this.g = gpu.buffers.storage(n * 4, 'test g');
+    this.passes = new PassList(gpu);
+    this.passes.add(tridiagonalGradient(), [params, diag, b, this.x, this.g], n);
+    this.owned = [params, diag, b, this.x, this.g];
+  }
+
+  gradient(x: ArrayLike<number>): Float64Array {
+    const { n, diag, b, off } = this;
+    const g = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const neighbours = (i > 0 ? x[i - 1] : 0) + (i + 1 < n ? x[i + 1] : 0);
+      g[i] = diag[i] * x[i] + off * neighbours - b[i];
+    }
+    return g;
+  }
+
+  resetX(): void {
+    this.gpu.device.queue.writeBuffer(this.x, 0, this.x0);
+  }
+
+  setGradient(g: ArrayLike<number>): void {
+    this.gpu.device.queue.writeBuffer(this.g, 0, Float32Array.from(g));
+  }
+
+  /** One submission: (the gradient kernel, when `closedLoop`) then the optimiser step. */
+  step(optimizer: GpuOptimizer, iteration: number, closedLoop = true): void {
+    const encoder = this.gpu.device.createCommandEncoder();
+    if (closedLoop) this.passes.encode(encoder);
+    optimizer.encodeStep(encoder, iteration);
+    this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
+  readX(): Promise<Float32Array> {
+    return this.gpu.readFloat32(this.x, this.n);
+  }
+
+  dispose(): void {
+    for (const b of this.owned) this.gpu.buffers.release(b);
+  }
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/** torch.optim.Adam (no weight decay, no amsgrad) in float64. */
+class AdamReference {
+  private readonly m: Float64Array;
+  private readonly v: Float64Array;
+  private t = 0;
+
+  constructor(
+    n: number,
+    private readonly lr: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly eps = 1e-8,
+  ) {
+    this.m = new Float64Array(n);
+    this.v = new Float64Array(n);
+  }
+
+  step(x: Float64Array, g: ArrayLike<number>): void {
+    const { m, v, beta1, beta2, eps } = this;
+    this.t++;
+    const bias1 = 1 - beta1 ** this.t;
+    const bias2Sqrt = Math.sqrt(1 - beta2 ** this.t);
+    const stepSize = this.lr / bias1;
+    for (let i = 0; i < x.length; i++) {
+      m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+      v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+      x[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bias2Sqrt + eps);
+    }
+  }
+}
+
+/**
+ * torch.optim.LBFGS(lr, history_size, line_search_fn=None), one evaluation per iteration, in float64. With
+ * `skippedPairsTakeSlots`, a pair with ys <= 1e-10 is kept with ro = 0 (the GPU optimiser's documented behaviour)
+ * instead of being dropped.
+ */
+class LbfgsReference {
+  private history: Array<{ y: Float64Array; s: Float64Array; ro: number }> = [];
+  private hDiag = 1;
+  private d!: Float64Array;
+  private t = 0;
+  private gPrev!: Float64Array;
+  private k = 0;
+
+  constructor(
+    private readonly lr: number,
+    private readonly historySize: number,
+    private readonly skippedPairsTakeSlots = false,
+  ) {}
+
+  step(x: Float64Array, g: ArrayLike<number>): void {
+    const n = x.length;
+    if (this.k === 0) {
+      this.d = Float64Array.from(g, (v) => -v);
+      this.hDiag = 1;
+      this.history = [];
+      let l1 = 0;
+      for (let i = 0; i < n; i++) l1 += Math.abs(g[i]);
+      this.t = Math.min(1, 1 / l1) * this.lr;
+    } else {
+      const y = Float64Array.from(g, (v, i) => v - this.gPrev[i]);
+      const s = this.d.map((v) => v * this.t);
+      const ys = dot(y, s);
+      if (ys > 1e-10) {
+        if (this.history.length === this.historySize) this.history.shift();
+        this.history.push({ y, s, ro: 1 / ys });
+        this.hDiag = ys / dot(y, y);
+      } else if (this.skippedPairsTakeSlots) {
+        if (this.history.length === this.historySize) this.history.shift();
+        this.history.push({ y, s, ro: 0 });
+      }
+      const q = Float64Array.from(g, (v) => -v);
+      const al: number[] = [];
+      for (let i = this.history.length - 1; i >= 0; i--) {
+        const h = this.history[i];
+        al[i] = dot(h.s, q) * h.ro;
+        for (let e = 0; e < n; e++) q[e] -= al[i] * h.y[e];
+      }
+      const r = q.map((v) => v * this.hDiag);
+      for (let i = 0; i < this.history.length; i++) {
+        const h = this.history[i];
+        const be = dot(h.y, r) * h.ro;
+        for (let e = 0; e < n; e++) r[e] += (al[i] - be) * h.s[e];
+      }
+      this.d = r;
+      this.t = this.lr;
+    }
+    this.gPrev = Float64Array.from(g);
+    for (let i = 0; i < n; i++) x[i] += this.t * this.d[i];
+    this.k++;
+  }
+}
+
+describe('GPU optimisers', () => {
+  let gpu: GpuRuntime;
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+  });
+
+  it('Adam: the first 5 steps match torch.optim.Adam in float64', async () => {
+    const problem = new Quadratic(gpu, 1000, 0, 11);
+    const lr = 0.05;
+    const adam = new AdamOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: lr });
+    const reference = new AdamReference(problem.n, lr);
+    const x = Float64Array.from(problem.x0);
+    try {
+      for (let k = 0; k < 5; k++) {
+        problem.step(adam, k);
+        reference.step(x, problem.gradient(x));
+        const error = relativeError(await problem.readX(), x);
+        expect(error, `step ${k}`).toBeLessThan(1e-5);
+      }
+      // The step count lives on the GPU: [t, 1 - b1^t, 1 - b2^t, lr / (1 - b1^t), sqrt(1 - b2^t)].
+      const state = await gpu.readFloat32(adam.state, 5);
+      expect(state[0]).toBe(5);
+      expect(state[1]).toBeCloseTo(1 - 0.9 ** 5, 7);
+      expect(Math.abs(state[2] / (1 - 0.999 ** 5) - 1)).toBeLessThan(1e-6);
+    } finally {
+      adam.dispose();
+      problem.dispose();
+    }
+  });
+
+  it('L-BFGS: 15 iterations on a tridiagonal quadratic match torch.optim.LBFGS in float64 (history 5 wraps)', async () => {
+    // Scaled so that |g0|_1 is about 4: torch's first step t = min(1, 1 / |g|_1) is then about 0.25. With
+    // |g0|_1 in the thousands, t would be ~5e-4 and y = g1 - g0 a near cancellation in f32 (about 1e-4 relative
+    // error in y, in torch's float32 as much as here), which the float64 reference does not share.
+    // diag in [2.5, 4] > 2 |off|: diagonally dominant, so A is positive definite (eigenvalues in about [0.1, 6.4],
+    // slow enough that 15 iterations stay above the f32 noise floor of the gradient).
+    const problem = new Quadratic(gpu, 1024, -1.2, 21, 2e-3);
+    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5 });
+    const reference = new LbfgsReference(1, 5);
+    const x = Float64Array.from(problem.x0);
+    const errors: number[] = [];
+    try {
+      for (let k = 0; k < 15; k++) {
+        problem.step(lbfgs, k);
+        reference.step(x, problem.gradient(x));
+        errors.push(relativeError(await problem.readX(), x));
+        if (k === 0) {
+          // The first step length is min(1, 1 / |g|_1) lr, below 1 here.
+          const g0 = problem.gradient(problem.x0).reduce((sum, v) => sum + Math.abs(v), 0);
+          const t = (await gpu.readFloat32(lbfgs.state.scalars))[LBFGS_SCALARS.t];
+          expect(1 / g0).toBeLessThan(1);
+          expect(Math.abs(t * g0 - 1)).toBeLessThan(1e-5);
+        }
+      }
+      if (process.env.OPTIM_VERBOSE) console.log('L-BFGS relative errors', errors.map((e) => e.toExponential(1)).join(' '));
+      errors.forEach((error, k) => expect(error, `iteration ${k}: ${errors.map((e) => e.toExponential(1)).join(' ')}`).toBeLessThan(1e-4));
+      // It optimises: the gradient at the end is small next to the first one.
+      const g0 = problem.gradient(problem.x0);
+      const g15 = problem.gradient(await problem.readX());
+      expect(Math.sqrt(dot(g15, g15))).toBeLessThan(1e-3 * Math.sqrt(dot(g0, g0)));
+    } finally {
+      lbfgs.dispose();
+      problem.dispose();
+    }
+  });
+
+  it('L-BFGS: a pair with ys <= 1e-10 gets ro = 0, keeps H_diag and takes a ring slot (as documented)', async () => {
+    const m = 3;
+    const problem = new Quadratic(gpu, 512, -1, 31, 4e-3);
+    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: m });
+    const iterations = 8;
+    const stalled = 2; // iteration 2 sees the gradient of iteration 1 again: y = 0, ys = 0
+    // The gradient sequence: from the documented-semantics reference's own x, with the stall injected.
+    const ours = new LbfgsReference(1, m, true);
+    const x = Float64Array.from(problem.x0);
+    const gradients: Float64Array[] = [];
+    const xs: Float64Array[] = [];
+    for (let k = 0; k < iterations; k++) {
+      const g = k === stalled ? gradients[k - 1] : problem.gradient(x);
+      gradients.push(g);
+      ours.step(x, g);
+      xs.push(x.slice());
+    }
+    // torch itself, fed the same gradients.
+    const torch = new LbfgsReference(1, m, false);
+    const xTorch = Float64Array.from(problem.x0);
+    const xsTorch = gradients.map((g) => (torch.step(xTorch, g), xTorch.slice()));
+    try {
+      let hBefore = 0;
+      for (let k = 0; k < iterations; k++) {
+        problem.setGradient(gradients[k]);
+        problem.step(lbfgs, k, false);
+        const gpuX = await problem.readX();
+        expect(relativeError(gpuX, xs[k]), `iteration ${k}`).toBeLessThan(1e-4);
+        // Until the skipped pair's slot would have held a pair torch keeps (k <= m), this is torch exactly.
+        if (k <= m) expect(relativeError(gpuX, xsTorch[k]), `iteration ${k} vs torch`).toBeLessThan(1e-4);
+        const scalars = await gpu.readFloat32(lbfgs.state.scalars);
+        if (k === stalled - 1) hBefore = scalars[LBFGS_SCALARS.hDiag];
+        if (k === stalled) {
+          const slot = (stalled - 1) % m;
+          expect(scalars[LBFGS_SCALARS.ys]).toBe(0);
+          expect(scalars[LBFGS_SCALARS.slots + LBFGS_SCALARS.slotStride * slot + LBFGS_SCALARS.ro]).toBe(0);
+          expect(scalars[LBFGS_SCALARS.hDiag]).toBe(hBefore);
+        }
+      }
+      // The test can see the difference: once the ring wraps, torch still holds the pair ours evicted early.
+      const later = xs.slice(m + 1).map((xk, i) => relativeError(xk, xsTorch[m + 1 + i]));
+      expect(Math.max(...later)).toBeGreaterThan(1e-3);
+    } finally {
+      lbfgs.dispose();
+      problem.dispose();
+    }
+  });
+
+  it('L-BFGS: with a constant gradient every pair is skipped and x moves along -g like torch', async () => {
+    const problem = new Quadratic(gpu, 256, 0, 41);
+    const lr = 0.5;
+    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: lr, historySize: 2 });
+    const g = problem.b.map((v) => -v); // f = -b.x
+    const torch = new LbfgsReference(lr, 2);
+    const x = Float64Array.from(problem.x0);
+    try {
+      problem.setGradient(g);
+      for (let k = 0; k < 5; k++) {
+        problem.step(lbfgs, k, false);
+        torch.step(x, g);
+        expect(relativeError(await problem.readX(), x), `iteration ${k}`).toBeLessThan(1e-6);
+      }
+      const scalars = await gpu.readFloat32(lbfgs.state.scalars);
+      expect(scalars[LBFGS_SCALARS.hDiag]).toBe(1);
+    } finally {
+      lbfgs.dispose();
+      problem.dispose();
+    }
+  });
+
+  it('memoryBytes is (2m + 2) n 4 plus the scalar buffer and slot uniforms for L-BFGS, 2 n 4 plus state for Adam', () => {
+    const n = 1000;
+    const m = 7;
+    const x = gpu.buffers.storage(n * 4, 'test x');
+    const g = gpu.buffers.storage(n * 4, 'test g');
+    try {
+      gpu.buffers.trim(); // nothing reusable: every buffer an optimiser takes is new and shows in liveBytes
+      let before = gpu.buffers.getStats().liveBytes;
+      const lbfgs = new LbfgsOptimizer(gpu, x, g, n, { historySize: m });
+      const scalarFloats = 3 * PARTIALS + 8 + 4 * m;
+      expect(lbfgs.memoryBytes).toBe((2 * m + 2) * n * 4 + scalarFloats * 4 + m * 16);
+      expect(lbfgs.memoryBytes).toBe(lbfgsMemoryBytes(n, m));
+      expect(gpu.buffers.getStats().liveBytes - before).toBe(lbfgs.memoryBytes);
+      // Within the (2m + 4) n 4 bound once x and grad are counted, apart from O(m) scalars.
+      expect(lbfgs.memoryBytes + 2 * n * 4 - (2 * m + 4) * n * 4).toBe(scalarFloats * 4 + m * 16);
+      lbfgs.dispose();
+
+      gpu.buffers.trim();
+      before = gpu.buffers.getStats().liveBytes;
+      const adam = new AdamOptimizer(gpu, x, g, n, { learningRate: 0.1 });
+      expect(adam.memoryBytes).toBe(2 * n * 4 + 8 * 4 + 12 * 4);
+      expect(gpu.buffers.getStats().liveBytes - before).toBe(adam.memoryBytes);
+      adam.dispose();
+    } finally {
+      gpu.buffers.release(x);
+      gpu.buffers.release(g);
+    }
+  });
+
+  it.each(['lbfgs', 'adam'] as const)('%s: 20 steps map no buffer and allocate nothing', async (name) => {
+    const problem = new Quadratic(gpu, 1024, -1, 51);
+    const optimizer: GpuOptimizer =
+      name === 'lbfgs'
+        ? new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { historySize: 5 })
+        : new AdamOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 0.05 });
+    try {
+      problem.step(optimizer, 0);
+      const mappings = gpu.mappings;
+      const stats = gpu.buffers.getStats();
+      for (let k = 1; k <= 20; k++) problem.step(optimizer, k);
+      await gpu.device.queue.onSubmittedWorkDone();
+      expect(gpu.mappings).toBe(mappings);
+      const after = gpu.buffers.getStats();
+      expect(after.live).toBe(stats.live);
+      expect(after.created).toBe(stats.created);
+      expect(after.liveBytes).toBe(stats.liveBytes);
+      const x = await problem.readX();
+      expect(x.every(Number.isFinite)).toBe(true);
+    } finally {
+      optimizer.dispose();
+      problem.dispose();
+    }
+  });
+
+  it.each(['lbfgs', 'adam'] as const)('%s: reset() after a non-finite gradient behaves like a fresh optimiser', async (name) => {
+    const problem = new Quadratic(gpu, 768, -1, 61);
+    const make = (): GpuOptimizer =>
+      name === 'lbfgs'
+        ? new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { historySize: 4 })
+        : new AdamOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 0.05 });
+    const used = make();
+    const afterReset: Float32Array[] = [];
+    try {
+      for (let k = 0; k < 7; k++) problem.step(used, k);
+      problem.setGradient(new Float32Array(problem.n).fill(Number.NaN));
+      problem.step(used, 7, false);
+      expect((await problem.readX()).some(Number.isNaN)).toBe(true);
+      used.reset();
+      problem.resetX();
+      // The caller's iteration numbers may go on (8, 9, ...): the first step after reset() starts a fresh history.
+      for (let k = 8; k < 14; k++) {
+        problem.step(used, k);
+        afterReset.push(await problem.readX());
+      }
+    } finally {
+      used.dispose();
+    }
+    const fresh = make();
+    try {
+      problem.resetX();
+      for (let k = 0; k < 6; k++) {
+        problem.step(fresh, k);
+        expect(await problem.readX(), `step ${k}`).toEqual(afterReset[k]);
+      }
+    } finally {
+      fresh.dispose();
+      problem.dispose();
+    }
+  });
+
+  it('L-BFGS rejects non-consecutive iterations', () => {
+    const x = gpu.buffers.storage(64 * 4);
+    const g = gpu.buffers.storage(64 * 4);
+    const lbfgs = new LbfgsOptimizer(gpu, x, g, 64, { historySize: 2 });
+    try {
+      const encoder = gpu.device.createCommandEncoder();
+      lbfgs.encodeStep(encoder, 0);
+      expect(() => lbfgs.encodeStep(encoder, 2)).toThrow(/consecutive/);
+      encoder.finish();
+    } finally {
+      lbfgs.dispose();
+      gpu.buffers.release(x);
+      gpu.buffers.release(g);
+    }
+  });
+
+  it('counts L-BFGS dispatches: 3 at iteration 0, 4 min(k, m) + 1 after', () => {
+    expect(lbfgsDispatchCount(0, 100)).toBe(3);
+    expect(lbfgsDispatchCount(1, 100)).toBe(5);
+    expect(lbfgsDispatchCount(250, 100)).toBe(401);
+  });
+});
+
+describe.skipIf(!process.env.OPTIM_BENCH)('optimiser timing (OPTIM_BENCH=1)', () => {
+  let gpu: GpuRuntime;
+  let problem: Quadratic;
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+    problem = new Quadratic(gpu, 3 * 128 * 128, -1, 71);
+  });
+
+  afterAll(() => problem.dispose());
+
+  async function time(optimizer: GpuOptimizer, warmup: number, iterations: number): Promise<number> {
+    for (let k = 0; k < warmup; k++) problem.step(optimizer, k);
+    await gpu.device.queue.onSubmittedWorkDone();
+    const start = performance.now();
+    for (let k = warmup; k < warmup + iterations; k++) problem.step(optimizer, k);
+    await gpu.device.queue.onSubmittedWorkDone();
+    return (performance.now() - start) / iterations;
+  }
+
+  it('times the gradient kernel alone, Adam, and L-BFGS with a full history of 100', async () => {
+    const n = problem.n;
+    const encodeGradient = async (count: number) => {
+      const start = performance.now();
+      for (let k = 0; k < count; k++) {
+        const encoder = gpu.device.createCommandEncoder();
+        problem.passes.encode(encoder);
+        gpu.device.queue.submit([encoder.finish()]);
+      }
+      await gpu.device.queue.onSubmittedWorkDone();
+      return (performance.now() - start) / count;
+    };
+    const gradientMs = await encodeGradient(20);
+    const adam = new AdamOptimizer(gpu, problem.x, problem.g, n, { learningRate: 1 });
+    const adamMs = await time(adam, 5, 20);
+    adam.dispose();
+    problem.resetX();
+    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, n, { historySize: 100 });
+    const lbfgsMs = await time(lbfgs, 101, 10);
+    lbfgs.dispose();
+    console.log(
+      `n = ${n}: gradient kernel ${gradientMs.toFixed(2)} ms; Adam (2 dispatches) + gradient ${adamMs.toFixed(2)} ms; ` +
+        `L-BFGS m = 100 (${lbfgsDispatchCount(101, 100)} dispatches) + gradient ${lbfgsMs.toFixed(1)} ms per iteration; ` +
+        `L-BFGS memory ${(lbfgsMemoryBytes(n, 100) / 2 ** 20).toFixed(1)} MiB`,
+    );
+  });
+});
