@@ -1,0 +1,403 @@
+/**
+ * Style transfer end to end, for the browser and Node alike:
+ *
+ *   images -> preprocess -> [per iteration: VGG forward -> losses -> backward -> optimiser step] -> deprocess
+ *
+ * One iteration is one queue submission (loss passes + optimiser step + a 16-byte copy of the loss values into a
+ * GPU history buffer). The CPU never waits on a mapping inside the loop: at most two iterations are in flight
+ * (it waits on onSubmittedWorkDone, which maps nothing), and progress is read asynchronously every `printEvery`
+ * iterations from the history buffer.
+ */
+import type { GpuRuntime } from '../gpu/runtime.js';
+import { AdamOptimizer } from '../optim/adam.js';
+import { LbfgsOptimizer } from '../optim/lbfgs.js';
+import type { GpuOptimizer } from '../optim/optimizer.js';
+import { resizeTo, resizeToLongerSide, sizeForLongerSide } from '../io/rgbaImage.js';
+import { normalArray, uniformArray } from '../util/random.js';
+import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from './loss.js';
+import { minimumSizeFor, Vgg19Net } from './network.js';
+import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
+import { featureChannels, featureIndex } from './vgg19.js';
+import type { WeightTensors } from './weights.js';
+import type { PoolingKind } from '../../shaders/pool.js';
+import { VGG_MEAN_BGR } from '../../shaders/common.js';
+
+export type OptimizerKind = 'lbfgs' | 'adam';
+export type InitKind = 'content' | 'noise' | 'random';
+export type PresetName = 'neural-style' | 'course';
+
+export interface StylizeOptions {
+  iterations: number;
+  /** Longer side of the output in pixels (the last scale when `scales` is set). */
+  size: number;
+  optimizer: OptimizerKind;
+  /** Step size: Adam's lr; L-BFGS's lr (torch default 1) when given explicitly. */
+  learningRate: number;
+  /** L-BFGS history (m). */
+  historySize: number;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  contentLayers: string[];
+  styleLayers: string[];
+  /** One weight per style layer (default 1 each). */
+  styleLayerWeights?: number[];
+  init: InitKind;
+  /** With init 'noise': x = (1 - r) content + r U(-20, 20). */
+  noiseRatio: number;
+  seed: number;
+  /** Weights blending the target Grams of several style images (normalised to sum 1). */
+  styleBlendWeights?: number[];
+  /** Style images are scaled to styleScale x the content's longer side. */
+  styleScale: number;
+  /** Keep the content's colours: only the luminance of the result is taken. */
+  originalColors: boolean;
+  pooling: PoolingKind;
+  /** Coarse-to-fine: longer sides to run in turn (each for `iterations`), result upsampled between them. */
+  scales?: number[];
+  /** Read progress every N iterations (0: only at the end). */
+  printEvery: number;
+}
+
+export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
+  iterations: 500,
+  size: 512,
+  optimizer: 'lbfgs',
+  learningRate: 10,
+  historySize: 100,
+  contentWeight: DEFAULT_LOSS.contentWeight,
+  styleWeight: DEFAULT_LOSS.styleWeight,
+  tvWeight: DEFAULT_LOSS.tvWeight,
+  contentLayers: [...DEFAULT_LOSS.contentLayers],
+  styleLayers: [...DEFAULT_LOSS.styleLayers],
+  init: 'content',
+  noiseRatio: 0.6,
+  seed: 0,
+  styleScale: 1,
+  originalColors: false,
+  pooling: 'max',
+  printEvery: 10,
+};
+
+const COURSE_STYLE_LAYERS = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
+
+/**
+ * Presets. 'neural-style': jcjohnson/neural-style's defaults. 'course': the deeplearning.ai assignment, whose
+ * losses 1/(4 nH nW nC) sum (a_C - a_G)^2 and 1/(4 nC^2 (nH nW)^2) sum (Gu_S - Gu_G)^2 (Gu = F F^T unnormalised)
+ * are rewritten in this engine's normalisation: content weight alpha / 4 on the mean, and per style layer
+ * beta * 0.2 * C^2 / 4 on the mean of (G - G_s)^2 with G = F F^T / (C H W).
+ */
+export const PRESETS: Record<PresetName, Partial<StylizeOptions>> = {
+  'neural-style': {
+    iterations: 1000,
+    size: 512,
+    optimizer: 'lbfgs',
+    learningRate: 10,
+    contentWeight: 5,
+    styleWeight: 100,
+    tvWeight: 1e-3,
+    contentLayers: ['relu4_2'],
+    styleLayers: [...COURSE_STYLE_LAYERS],
+    init: 'random',
+    pooling: 'max',
+  },
+  course: {
+    iterations: 200,
+    optimizer: 'adam',
+    learningRate: 2,
+    contentWeight: 10 / 4,
+    styleWeight: 40,
+    tvWeight: 0,
+    contentLayers: ['relu4_2'],
+    styleLayers: [...COURSE_STYLE_LAYERS],
+    styleLayerWeights: COURSE_STYLE_LAYERS.map((l) => (0.2 * featureChannels(featureIndex(l)) ** 2) / 4),
+    init: 'noise',
+    noiseRatio: 0.6,
+  },
+};
+
+/** Defaults, then the preset, then explicit options; validated. */
+export function resolveOptions(explicit: Partial<StylizeOptions> & { preset?: PresetName }): StylizeOptions {
+  const { preset, ...rest } = explicit;
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<StylizeOptions>;
+  const options: StylizeOptions = { ...STYLIZE_DEFAULTS, ...(preset ? PRESETS[preset] : {}), ...defined };
+  if (preset && !PRESETS[preset]) throw new Error(`Unknown preset "${preset}" (use neural-style or course).`);
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a whole number of at least 1, got ${v}.`);
+  };
+  const nonNegative = (name: string, v: number) => {
+    if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, got ${v}.`);
+  };
+  if (!Number.isInteger(options.iterations) || options.iterations < 0) throw new Error(`iterations must be a whole number >= 0, got ${options.iterations}.`);
+  positiveInt('size', options.size);
+  positiveInt('historySize', options.historySize);
+  (options.scales ?? []).forEach((s) => positiveInt('scales', s));
+  nonNegative('contentWeight', options.contentWeight);
+  nonNegative('styleWeight', options.styleWeight);
+  nonNegative('tvWeight', options.tvWeight);
+  nonNegative('printEvery', options.printEvery);
+  if (!(options.learningRate > 0) || !Number.isFinite(options.learningRate)) throw new Error(`learningRate must be a number > 0, got ${options.learningRate}.`);
+  if (!(options.styleScale > 0) || !Number.isFinite(options.styleScale)) throw new Error(`styleScale must be a number > 0, got ${options.styleScale}.`);
+  if (!(options.noiseRatio >= 0 && options.noiseRatio <= 1)) throw new Error(`noiseRatio must be between 0 and 1, got ${options.noiseRatio}.`);
+  if (!['lbfgs', 'adam'].includes(options.optimizer)) throw new Error(`optimizer must be lbfgs or adam, got "${options.optimizer}".`);
+  if (!['content', 'noise', 'random'].includes(options.init)) throw new Error(`init must be content, noise or random, got "${options.init}".`);
+  if (!['max', 'avg'].includes(options.pooling)) throw new Error(`pooling must be max or avg, got "${options.pooling}".`);
+  if (options.styleLayerWeights) {
+    options.styleLayerWeights.forEach((w) => nonNegative('style layer weight', w));
+    if (options.styleLayerWeights.length !== options.styleLayers.length) {
+      throw new Error(`${options.styleLayerWeights.length} style layer weights given for ${options.styleLayers.length} style layers.`);
+    }
+  }
+  for (const layer of [...options.contentLayers, ...options.styleLayers]) featureIndex(layer);
+  return options;
+}
+
+export interface IterationRecord {
+  /** 1-based over the whole run (all scales). */
+  iteration: number;
+  content: number;
+  style: number;
+  tv: number;
+  total: number;
+  /** Wall time of this iteration on the GPU queue. */
+  ms: number;
+}
+
+export interface StylizeRequest {
+  gpu: GpuRuntime;
+  weights: WeightTensors;
+  content: Rgba8;
+  styles: Rgba8[];
+  options: StylizeOptions;
+  signal?: AbortSignal;
+  /** Called with the newest records every `printEvery` iterations (asynchronously, after the GPU got there). */
+  onProgress?: (latest: IterationRecord, all: readonly IterationRecord[]) => void;
+  /** Called after each iteration's submission with the x buffer (planar BGR), e.g. to draw a preview or save frames. */
+  onIteration?: (state: { iteration: number; x: GPUBuffer; width: number; height: number }) => void | Promise<void>;
+}
+
+export interface StylizeResult {
+  image: Rgba8;
+  /** Iterations actually run (fewer than asked when stopped). */
+  iterations: number;
+  ms: number;
+  records: IterationRecord[];
+  stopped: boolean;
+  /** GPU bytes held by the optimiser state (the last scale). */
+  optimizerBytes: number;
+  /** Peak GPU bytes held by the engine during the run. */
+  peakBytes: number;
+}
+
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+/** Output sizes per scale (longer side), in order. */
+export function scaleSizes(options: StylizeOptions): number[] {
+  return options.scales && options.scales.length ? options.scales : [options.size];
+}
+
+function makeOptimizer(gpu: GpuRuntime, loss: GatysLoss, options: StylizeOptions, explicitLr: boolean): GpuOptimizer {
+  const n = 3 * loss.width * loss.height;
+  if (options.optimizer === 'adam') return new AdamOptimizer(gpu, loss.x, loss.grad, n, { learningRate: options.learningRate });
+  return new LbfgsOptimizer(gpu, loss.x, loss.grad, n, { learningRate: explicitLr ? options.learningRate : 1, historySize: options.historySize });
+}
+
+/** Initial x for the first scale. */
+function initialX(gpu: GpuRuntime, loss: GatysLoss, content: Rgba8, options: StylizeOptions): void {
+  const n = 3 * loss.width * loss.height;
+  if (options.init === 'random') {
+    // neural-style: randn * 0.001 around the mean colour.
+    const x = normalArray(n, options.seed, 0.001);
+    gpu.device.queue.writeBuffer(loss.x, 0, x);
+    return;
+  }
+  imageToX(gpu, content, loss.x);
+  if (options.init === 'noise') {
+    const plane = loss.width * loss.height;
+    const x = new Float32Array(n);
+    const noise = uniformArray(n, options.seed, -20, 20);
+    const r = options.noiseRatio;
+    for (let c = 0; c < 3; c++) {
+      const mean = VGG_MEAN_BGR[c];
+      for (let p = 0; p < plane; p++) {
+        // The same preprocessing as the GPU kernel: channel c of BGR is byte (2 - c) of RGBA.
+        const v = content.data[p * 4 + (2 - c)] - mean;
+        x[c * plane + p] = (1 - r) * v + r * noise[c * plane + p];
+      }
+    }
+    gpu.device.queue.writeBuffer(loss.x, 0, x);
+  }
+}
+
+/** Luminance of `result` with the chroma of `content` (YUV, BT.601), as neural-style's -original_colors. */
+export function transferLuminance(result: Rgba8, content: Rgba8): Rgba8 {
+  const out = new Uint8ClampedArray(result.data.length);
+  for (let i = 0; i < out.length; i += 4) {
+    const y = 0.299 * result.data[i] + 0.587 * result.data[i + 1] + 0.114 * result.data[i + 2];
+    const r = content.data[i];
+    const g = content.data[i + 1];
+    const b = content.data[i + 2];
+    const cy = 0.299 * r + 0.587 * g + 0.114 * b;
+    const u = 0.492 * (b - cy);
+    const v = 0.877 * (r - cy);
+    out[i] = Math.round(Math.min(255, Math.max(0, y + v / 0.877)));
+    out[i + 1] = Math.round(Math.min(255, Math.max(0, y - 0.395 * u - 0.581 * v)));
+    out[i + 2] = Math.round(Math.min(255, Math.max(0, y + u / 0.492)));
+    out[i + 3] = 255;
+  }
+  return { width: result.width, height: result.height, data: out };
+}
+
+/** Runs the optimisation; resolves with the image (also when stopped by the signal: the last image is kept). */
+export async function stylize(request: StylizeRequest & { explicitLearningRate?: boolean }): Promise<StylizeResult> {
+  const { gpu, options, signal } = request;
+  if (request.styles.length === 0) throw new Error('At least one style image is needed.');
+  if (options.styleBlendWeights && options.styleBlendWeights.length !== request.styles.length) {
+    throw new Error(`${options.styleBlendWeights.length} style blend weights given for ${request.styles.length} style images.`);
+  }
+  const config: LossConfig = {
+    contentWeight: options.contentWeight,
+    styleWeight: options.styleWeight,
+    tvWeight: options.tvWeight,
+    contentLayers: options.contentLayers,
+    styleLayers: options.styleLayers,
+    styleLayerWeights: options.styleLayerWeights,
+  };
+  const depth = lossDepth(config);
+  const minimum = minimumSizeFor(depth);
+  const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling });
+  const records: IterationRecord[] = [];
+  const started = performance.now();
+  let current: Rgba8 | undefined;
+  let stopped = false;
+  let optimizerBytes = 0;
+  let iterationBase = 0;
+  try {
+    for (const size of scaleSizes(options)) {
+      const dims = sizeForLongerSide(request.content.width, request.content.height, size);
+      if (Math.min(dims.width, dims.height) < minimum) {
+        throw new Error(`At ${dims.width}x${dims.height} the image is too small for the chosen layers: the shorter side must be at least ${minimum} px.`);
+      }
+      const content = resizeTo(request.content, dims.width, dims.height);
+      const styleSize = Math.max(minimum, Math.round(size * options.styleScale));
+      const styles = request.styles.map((s) => resizeToLongerSide(s, styleSize));
+      const loss = new GatysLoss(net, dims.width, dims.height, config);
+      const temporaries: GPUBuffer[] = [];
+      let optimizer: GpuOptimizer | undefined;
+      try {
+        const xContent = imageToX(gpu, content);
+        temporaries.push(xContent);
+        await loss.setContentTarget(xContent);
+        const xStyles = styles.map((s) => {
+          const x = imageToX(gpu, s);
+          temporaries.push(x);
+          return { x, width: s.width, height: s.height };
+        });
+        await loss.setStyleTargets(xStyles, options.styleBlendWeights);
+        if (current) imageToX(gpu, resizeTo(current, dims.width, dims.height), loss.x);
+        else initialX(gpu, loss, content, options);
+        optimizer = makeOptimizer(gpu, loss, options, request.explicitLearningRate ?? false);
+        optimizerBytes = optimizer.memoryBytes;
+        const run = await runIterations(gpu, loss, optimizer, options, iterationBase, records, request);
+        iterationBase += run.iterations;
+        stopped = run.stopped;
+        current = await xToImage(gpu, loss.x, dims.width, dims.height);
+        if (options.originalColors) current = transferLuminance(current, content);
+      } finally {
+        optimizer?.dispose();
+        for (const b of temporaries) gpu.buffers.release(b);
+        loss.dispose();
+      }
+      if (stopped) break;
+    }
+  } finally {
+    net.dispose();
+  }
+  return {
+    image: current!,
+    iterations: iterationBase,
+    ms: performance.now() - started,
+    records,
+    stopped,
+    optimizerBytes,
+    peakBytes: gpu.buffers.getStats().peakBytes,
+  };
+}
+
+const LOSS_FIELDS = 4;
+
+async function runIterations(
+  gpu: GpuRuntime,
+  loss: GatysLoss,
+  optimizer: GpuOptimizer,
+  options: StylizeOptions,
+  base: number,
+  records: IterationRecord[],
+  request: StylizeRequest,
+): Promise<{ iterations: number; stopped: boolean }> {
+  const { device } = gpu;
+  const total = options.iterations;
+  const history = gpu.buffers.storage(Math.max(1, total) * LOSS_FIELDS * 4, 'loss history');
+  const doneAt: number[] = [];
+  const inFlight: Array<Promise<void>> = [];
+  let readUpTo = 0;
+  let pendingRead: Promise<void> | undefined;
+  let failure: Error | undefined;
+  let startedAt = performance.now();
+
+  // Reads history entries [readUpTo, upTo) without blocking the loop; the promise settles when the GPU got there.
+  const readProgress = (upTo: number): Promise<void> => {
+    const from = readUpTo;
+    readUpTo = upTo;
+    return gpu.readFloat32(history, (upTo - from) * LOSS_FIELDS, from * LOSS_FIELDS).then((values) => {
+      for (let k = 0; k < upTo - from; k++) {
+        const i = from + k;
+        const [content, style, tv, sum] = values.subarray(k * LOSS_FIELDS, (k + 1) * LOSS_FIELDS);
+        const ms = (doneAt[i] ?? performance.now()) - (i > 0 ? (doneAt[i - 1] ?? startedAt) : startedAt);
+        const record = { iteration: base + i + 1, content, style, tv, total: sum, ms };
+        records.push(record);
+        if (!Number.isFinite(sum) && !failure) {
+          failure = new NonFiniteLossError(
+            `The loss became ${sum} at iteration ${record.iteration}; stopping (lower the learning rate or check the weights).`,
+          );
+        }
+      }
+      if (records.length) request.onProgress?.(records[records.length - 1], records);
+    });
+  };
+
+  let iteration = 0;
+  let stopped = false;
+  try {
+    startedAt = performance.now();
+    for (; iteration < total; iteration++) {
+      if (request.signal?.aborted || failure) {
+        stopped = true;
+        break;
+      }
+      // At most two iterations queued: enough to keep the GPU busy, little enough to stop within one iteration.
+      if (inFlight.length >= 2) await inFlight.shift();
+      const encoder = device.createCommandEncoder({ label: `iteration ${iteration}` });
+      loss.passes.encode(encoder);
+      encoder.copyBufferToBuffer(loss.losses, 0, history, iteration * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
+      optimizer.encodeStep(encoder, iteration);
+      device.queue.submit([encoder.finish()]);
+      const i = iteration;
+      inFlight.push(device.queue.onSubmittedWorkDone().then(() => void (doneAt[i] = performance.now())));
+      await request.onIteration?.({ iteration: base + i + 1, x: loss.x, width: loss.width, height: loss.height });
+      const done = iteration + 1;
+      if (options.printEvery > 0 && done % options.printEvery === 0 && !pendingRead) {
+        pendingRead = readProgress(done).finally(() => (pendingRead = undefined));
+      }
+    }
+    await Promise.all(inFlight);
+    if (pendingRead) await pendingRead;
+    if (readUpTo < iteration) await readProgress(iteration);
+    if (failure) throw failure;
+    return { iterations: iteration, stopped };
+  } finally {
+    gpu.buffers.release(history);
+  }
+}
