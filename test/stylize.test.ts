@@ -1,0 +1,203 @@
+/**
+ * The stylize API end to end with the real weights on tiny images and shallow layers (fast on lavapipe): each
+ * option moves the result the expected way, progress never maps buffers per iteration, stopping works.
+ */
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readImageFile } from '../src/io/image.js';
+import type { RgbaImage } from '../src/io/rgbaImage.js';
+import { PRESETS, resolveOptions, stylize, transferLuminance, type StylizeOptions } from '../src/net/stylize.js';
+import type { GpuRuntime } from '../src/gpu/runtime.js';
+import { lbfgsMemoryBytes } from '../src/optim/lbfgs.js';
+import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
+
+const golden = join(repoRoot, 'test/fixtures/golden');
+
+/** Shallow, quick configuration: the losses stop at relu2_1 (4 layers), images 32x24. */
+const quick: Partial<StylizeOptions> = {
+  size: 32,
+  iterations: 8,
+  optimizer: 'adam',
+  learningRate: 5,
+  contentLayers: ['relu2_1'],
+  styleLayers: ['relu1_1', 'relu2_1'],
+  printEvery: 4,
+};
+
+/** Mean |U| + |V| difference between two images (BT.601 chroma). */
+function chromaDistance(a: RgbaImage, b: RgbaImage): number {
+  let sum = 0;
+  for (let i = 0; i < a.data.length; i += 4) {
+    const uv = (d: Uint8ClampedArray) => {
+      const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      return [d[i + 2] - y, d[i] - y];
+    };
+    const [ua, va] = uv(a.data);
+    const [ub, vb] = uv(b.data);
+    sum += Math.abs(ua - ub) + Math.abs(va - vb);
+  }
+  return sum / (a.data.length / 4);
+}
+
+describe('resolveOptions', () => {
+  it('applies defaults, then the preset, then explicit options', () => {
+    const o = resolveOptions({ preset: 'course', iterations: 7 });
+    expect(o.optimizer).toBe('adam');
+    expect(o.learningRate).toBe(2);
+    expect(o.iterations).toBe(7);
+    expect(o.init).toBe('noise');
+    // course: beta 40, 0.2 per layer on the unnormalised Gram: 40 * 0.2 * C^2 / 4 on our mean-of-(G - Gs)^2.
+    expect(o.styleWeight * o.styleLayerWeights![0]).toBeCloseTo(40 * 0.2 * 64 ** 2 / 4);
+    expect(o.contentWeight).toBe(2.5);
+    expect(resolveOptions({ preset: 'neural-style' }).init).toBe(PRESETS['neural-style'].init);
+  });
+  it.each([
+    [{ iterations: -1 }, /iterations/],
+    [{ size: 0 }, /size/],
+    [{ learningRate: 0 }, /learningRate/],
+    [{ styleWeight: Number.NaN }, /styleWeight/],
+    [{ styleLayers: ['relu9_9'] }, /Unknown layer/],
+    [{ styleLayerWeights: [1] }, /style layer weights/],
+    [{ noiseRatio: 2 }, /noiseRatio/],
+  ] as Array<[Partial<StylizeOptions>, RegExp]>)('rejects %j', (options, message) => {
+    expect(() => resolveOptions(options)).toThrow(message);
+  });
+});
+
+describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
+  let gpu: GpuRuntime;
+  let content: RgbaImage;
+  let style: RgbaImage;
+  let image: RgbaImage;
+  const run = (options: Partial<StylizeOptions>, extra: { styles?: RgbaImage[]; signal?: AbortSignal } = {}) =>
+    stylize({ gpu, weights: realWeights(), content, styles: extra.styles ?? [style], options: resolveOptions({ ...quick, ...options }), signal: extra.signal });
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+    content = await readImageFile(join(golden, 'content.png'));
+    style = await readImageFile(join(golden, 'style.png'));
+    image = await readImageFile(join(golden, 'image.png'));
+  });
+
+  it('lowers the loss with Adam and with L-BFGS and reports every iteration', async () => {
+    for (const optimizer of ['adam', 'lbfgs'] as const) {
+      const result = await run({ optimizer, learningRate: optimizer === 'adam' ? 5 : 1 });
+      expect(result.records.map((r) => r.iteration)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      for (const r of result.records) expect(Number.isFinite(r.total) && r.ms >= 0).toBe(true);
+      expect(result.records[7].total).toBeLessThan(0.7 * result.records[0].total);
+      expect([result.image.width, result.image.height]).toEqual([32, 24]);
+    }
+  });
+
+  it('reads progress without mapping a buffer every iteration', async () => {
+    const before = gpu.mappings;
+    await run({ iterations: 12, printEvery: 6 });
+    // Progress twice, the final image once, style targets (2 layers) once each: nothing per iteration.
+    expect(gpu.mappings - before).toBeLessThanOrEqual(2 + 1 + 2);
+  });
+
+  it('keeps the L-BFGS memory within (2m + 4) * 3HW * 4 bytes plus the network', async () => {
+    const result = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10 });
+    const n = 3 * 32 * 24;
+    expect(result.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10));
+    expect(result.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 2) * n * 4 + 64 * 1024);
+  });
+
+  it('a higher style weight gives a lower (unweighted) style loss', async () => {
+    const low = await run({ styleWeight: 10 });
+    const high = await run({ styleWeight: 1000 });
+    const unweighted = (r: typeof low, w: number) => r.records[r.records.length - 1].style / w;
+    expect(unweighted(high, 1000)).toBeLessThan(unweighted(low, 10));
+  });
+
+  it('a higher TV weight gives a smoother image', async () => {
+    const low = await run({ tvWeight: 0 });
+    const high = await run({ tvWeight: 5 });
+    const tvOf = (img: RgbaImage) => {
+      let s = 0;
+      for (let i = 4; i < img.data.length; i++) s += Math.abs(img.data[i] - img.data[i - 4]);
+      return s;
+    };
+    expect(tvOf(high.image)).toBeLessThan(tvOf(low.image));
+  });
+
+  it('original colours keep the content chroma', async () => {
+    const plain = await run({ originalColors: false, styleWeight: 1000 });
+    const kept = await run({ originalColors: true, styleWeight: 1000 });
+    expect(chromaDistance(kept.image, content)).toBeLessThan(2);
+    expect(chromaDistance(plain.image, content)).toBeGreaterThan(chromaDistance(kept.image, content) + 1);
+    // Luminance of an image onto its own chroma gives the image back (up to YUV rounding).
+    const same = transferLuminance(content, content);
+    expect(Math.max(...Array.from(same.data, (v, k) => (k % 4 === 3 ? 0 : Math.abs(v - content.data[k]))))).toBeLessThanOrEqual(1);
+  });
+
+  it('init: content starts with zero content loss, noise does not; the seed makes noise reproducible', async () => {
+    const fromContent = await run({ init: 'content', iterations: 1 });
+    const noisyA = await run({ init: 'noise', seed: 1, iterations: 1 });
+    const noisyB = await run({ init: 'noise', seed: 1, iterations: 1 });
+    const noisyC = await run({ init: 'noise', seed: 2, iterations: 1 });
+    expect(fromContent.records[0].content).toBe(0);
+    expect(noisyA.records[0].content).toBeGreaterThan(0);
+    expect(noisyB.records[0].total).toBe(noisyA.records[0].total);
+    expect(noisyC.records[0].total).not.toBe(noisyA.records[0].total);
+    const random = await run({ init: 'random', iterations: 1 });
+    expect(random.records[0].content).toBeGreaterThan(noisyA.records[0].content);
+  });
+
+  it('average pooling changes the losses', async () => {
+    const cfg = { contentLayers: ['relu3_1'], iterations: 1 };
+    const max = await run({ ...cfg, pooling: 'max' });
+    const avg = await run({ ...cfg, pooling: 'avg' });
+    expect(avg.records[0].style).not.toBe(max.records[0].style);
+  });
+
+  it('style blend weights [1, 0] equal the first style alone; a blend lies between', async () => {
+    const alone = await run({ iterations: 1 });
+    const other = await run({ iterations: 1 }, { styles: [image] });
+    const weightedFirst = await run({ iterations: 1, styleBlendWeights: [1, 0] }, { styles: [style, image] });
+    const half = await run({ iterations: 1, styleBlendWeights: [1, 1] }, { styles: [style, image] });
+    expect(Math.abs(weightedFirst.records[0].style - alone.records[0].style) / alone.records[0].style).toBeLessThan(1e-5);
+    expect(half.records[0].style).not.toBe(alone.records[0].style);
+    expect(half.records[0].style).not.toBe(other.records[0].style);
+  });
+
+  it('style scale changes the style targets', async () => {
+    const one = await run({ iterations: 1, styleScale: 1 });
+    const two = await run({ iterations: 1, styleScale: 2 });
+    expect(two.records[0].style).not.toBe(one.records[0].style);
+  });
+
+  it('scales run coarse to fine and end at the last size', async () => {
+    const result = await run({ scales: [16, 32], iterations: 3 });
+    expect(result.records.map((r) => r.iteration)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect([result.image.width, result.image.height]).toEqual([32, 24]);
+  });
+
+  it('stops within one iteration when aborted and keeps the image', async () => {
+    const controller = new AbortController();
+    const options = resolveOptions({ ...quick, iterations: 50, printEvery: 1 });
+    let seen = 0;
+    const result = await stylize({
+      gpu, weights: realWeights(), content, styles: [style], options, signal: controller.signal,
+      onIteration: ({ iteration }) => {
+        seen = iteration;
+        if (iteration === 3) controller.abort();
+      },
+    });
+    expect(result.stopped).toBe(true);
+    expect(result.iterations).toBe(3);
+    expect(seen).toBe(3);
+    expect(result.image.width).toBe(32);
+  });
+
+  it('leaves no GPU buffers behind', async () => {
+    gpu.buffers.trim();
+    const before = gpu.buffers.getStats();
+    await run({ iterations: 2 });
+    gpu.buffers.trim();
+    const after = gpu.buffers.getStats();
+    expect(after.live).toBe(before.live);
+    expect(after.liveBytes).toBe(before.liveBytes);
+  });
+});
+
