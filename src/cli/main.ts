@@ -6,8 +6,13 @@ import { UsageError } from './args.js';
 import { runEvaluate } from './evaluate.js';
 
 export interface CliIo {
+  /** One line (a newline is added when missing). */
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /** Raw progress output (the bar redraws with \r); default: process.stderr. */
+  progress?: (s: string) => void;
+  /** Whether progress goes to a terminal (bar) or a log (lines); default: process.stderr.isTTY. */
+  isTTY?: boolean;
 }
 
 const defaultIo: CliIo = {

@@ -59,7 +59,7 @@ export function frameName(output: string, iteration: number): string {
   return join(dirname(output), `${basename(output, ext)}_${String(iteration).padStart(4, '0')}${ext || '.png'}`);
 }
 
-export async function runStylize(argv: string[], io: CliIo & { isTTY?: boolean; signal?: AbortSignal }): Promise<number> {
+export async function runStylize(argv: string[], io: CliIo): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout(formatHelp(STYLIZE_USAGE, STYLIZE_OPTIONS));
     return 0;
@@ -120,10 +120,13 @@ export async function runStylize(argv: string[], io: CliIo & { isTTY?: boolean; 
     io.stderr('\nstopping after this iteration (Ctrl-C again to quit at once)...');
     controller.abort();
   };
-  io.signal?.addEventListener('abort', () => controller.abort());
   process.on('SIGINT', onSigint);
   const gpu = await openRuntime();
-  const reporter = new ProgressReporter(options.iterations * (options.scales?.length ?? 1), (s) => process.stderr.write(s), io.isTTY ?? process.stderr.isTTY === true);
+  const reporter = new ProgressReporter(
+    options.iterations * (options.scales?.length ?? 1),
+    io.progress ?? ((s) => process.stderr.write(s)),
+    io.isTTY ?? process.stderr.isTTY === true,
+  );
   try {
     const result = await stylize({
       gpu,

@@ -1,0 +1,81 @@
+/**
+ * The `style-transfer --content A --style B -o out.png` contract, in-process through main(): output PNG, the
+ * --log-json fields, --save-every frames, --help, and bad input (one line, non-zero exit, nothing overwritten).
+ */
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { STYLIZE_OPTIONS } from '../src/cli/stylize.js';
+import { readImageFile } from '../src/io/image.js';
+import { repoRoot, weightsDir } from './helpers/env.js';
+
+const golden = join(repoRoot, 'test/fixtures/golden');
+const content = join(golden, 'content.png');
+const style = join(golden, 'style.png');
+const quick = ['--size', '32', '--content-layers', 'relu2_1', '--style-layers', 'relu1_1,relu2_1', '--optimizer', 'adam', '--learning-rate', '5'];
+
+async function run(args: string[]) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const progress: string[] = [];
+  const code = await main(args, { stdout: (s) => stdout.push(s), stderr: (s) => stderr.push(s), progress: (s) => progress.push(s), isTTY: false });
+  return { code, stdout, stderr, progress };
+}
+
+describe('style-transfer (stylise) command line', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'st-cli-'));
+
+  it('--help lists every option with its default', async () => {
+    const r = await run(['--help']);
+    expect(r.code).toBe(0);
+    const help = r.stdout.join('\n');
+    for (const [name, spec] of Object.entries(STYLIZE_OPTIONS)) {
+      expect(help).toContain(`--${name}`);
+      if (spec.default !== undefined && spec.type !== 'flag') expect(help).toContain(`(default: ${Array.isArray(spec.default) ? spec.default.join(',') : spec.default})`);
+    }
+  });
+
+  const existing = join(tmp, 'keep.png');
+  writeFileSync(existing, 'precious');
+  const bad: Array<[string, string[], RegExp]> = [
+    ['unknown option', ['--content', content, '--style', style, '--colour', 'red'], /Unknown option --colour/],
+    ['negative iterations', ['--content', content, '--style', style, '--iterations', '-3'], /--iterations must be at least 0/],
+    ['size zero', ['--content', content, '--style', style, '--size', '0'], /--size must be at least 1/],
+    ['weight not a number', ['--content', content, '--style', style, '--content-weight', 'lots'], /--content-weight must be a number/],
+    ['bad optimizer', ['--content', content, '--style', style, '--optimizer', 'sgd'], /--optimizer must be one of lbfgs, adam/],
+    ['no style', ['--content', content], /--style is required/],
+    ['blend weights count', ['--content', content, '--style', style, '--style-blend-weights', '1,2'], /2 values for 1 --style/],
+    ['output not png', ['--content', content, '--style', style, '-o', join(tmp, 'x.jpg')], /must be a \.png/],
+    ['output directory missing', ['--content', content, '--style', style, '-o', join(tmp, 'no/such/dir/x.png')], /Cannot write into the output directory/],
+    ['missing content', ['--content', join(tmp, 'missing.png'), '--style', style, '-o', existing], /does not exist/],
+    ['unknown layer', ['--content', content, '--style', style, '--style-layers', 'relu9_1'], /Unknown layer "relu9_1"/],
+  ];
+  it.each(bad)('%s: one line, non-zero exit', async (_name, args, message) => {
+    const r = await run(args);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toHaveLength(1);
+    expect(r.stderr[0]).toMatch(message);
+    expect(readFileSync(existing, 'utf8')).toBe('precious');
+  });
+
+  it.skipIf(!weightsDir)('writes the PNG, the JSON log and frames', async () => {
+    const out = join(tmp, 'out.png');
+    const log = join(tmp, 'log.json');
+    const r = await run(['--content', content, '--style', style, ...quick, '--iterations', '4', '--print-every', '2', '--save-every', '2', '--log-json', log, '-o', out, '--weights', weightsDir!]);
+    expect(r.stderr.at(-1)).toMatch(/^done: 4 iterations/);
+    expect(r.code).toBe(0);
+    const image = await readImageFile(out);
+    expect([image.width, image.height]).toEqual([32, 24]);
+    const records = JSON.parse(readFileSync(log, 'utf8'));
+    expect(records).toHaveLength(4);
+    for (const [k, rec] of records.entries()) {
+      expect(Object.keys(rec)).toEqual(['iteration', 'content', 'style', 'tv', 'total', 'ms']);
+      expect(rec.iteration).toBe(k + 1);
+    }
+    expect(r.progress.filter((l) => l.startsWith('iteration '))).toHaveLength(2);
+    expect(existsSync(join(tmp, 'out_0002.png')) && existsSync(join(tmp, 'out_0004.png'))).toBe(true);
+    expect(statSync(join(tmp, 'out_0002.png')).size).toBeGreaterThan(100);
+  });
+});
