@@ -19,6 +19,7 @@
  * the output-channel block fastest, so neighbouring invocations share input loads.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import type { DispatchSize } from '../src/gpu/passes.js';
 import type { ComputeProgram } from '../src/gpu/program.js';
 import { linearId, mainSignature, unroll } from './common.js';
 
@@ -29,6 +30,12 @@ export interface ConvKernelOptions {
   pixelsPerThread: number;
   /** Output channel groups of 4 per invocation (1..8); must divide C_out / 4. */
   channelGroupsPerThread: number;
+  /**
+   * Take the output-channel block from workgroup_id.y, so every invocation of a workgroup reads the same weights:
+   * a CPU Vulkan (lavapipe) then loads them once as uniform values instead of gathering per lane. Dispatch with
+   * `convDispatchSize`. Otherwise the channel block varies fastest across invocations.
+   */
+  channelBlockPerWorkgroup?: boolean;
   /** Read the input as planar [3][H][W] f32 (the image) instead of HWC vec4. */
   inputPlanar3: boolean;
   /** Write the output as planar [3][H][W] f32 (the image gradient); requires C_out = 4 (3 padded). */
@@ -92,11 +99,19 @@ fn loadInput(pixel: u32, c4: u32, valid: bool) -> vec4f {
   return select(vec4f(0.0), v, valid);
 }
 
+#if ${!!o.channelBlockPerWorkgroup}
+@compute @workgroup_size(${o.workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let pixelBlock = wid.x * ${o.workgroupSize}u + lid;
+  if (pixelBlock >= params.height * params.blocksPerRow) { return; }
+  let co4 = wid.y * ${bc}u;
+#else
 ${mainSignature(o.workgroupSize)} {
   ${linearId(o.workgroupSize)}
   if (id >= params.total) { return; }
   let co4 = (id % params.coBlocks) * ${bc}u;
   let pixelBlock = id / params.coBlocks;
+#endif
   let y = pixelBlock / params.blocksPerRow;
   let x0 = (pixelBlock % params.blocksPerRow) * ${bp}u;
   let cout4 = params.cout4;
@@ -167,6 +182,7 @@ export function convProgram(o: ConvKernelOptions): ComputeProgram {
     o.biasRelu && 'biasrelu',
     o.accumulate && 'acc',
     o.mask && 'mask',
+    o.channelBlockPerWorkgroup && 'wgco',
   ].filter(Boolean);
   const name = `conv${o.taps === 9 ? '3x3' : '1x1'}_p${o.pixelsPerThread}c${o.channelGroupsPerThread * 4}_wg${o.workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
   const bindings: ComputeProgram['bindings'] = ['uniform', 'read', 'read'];
@@ -198,6 +214,18 @@ export function conv3x3BackwardInput(v: ConvVariant & { accumulate: boolean; mas
 /** 1x1 conv = pixels x C matrix times a C x C' matrix, scaled. Bindings: params, input, matrix, [mask], output. */
 export function conv1x1(v: ConvVariant & { accumulate: boolean; mask: boolean }): ComputeProgram {
   return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 1, biasRelu: false });
+}
+
+/** The dispatch for a conv program: a folded 1-D count, or [pixel-block workgroups, channel blocks]. */
+export function convDispatchSize(
+  o: Pick<ConvKernelOptions, 'workgroupSize' | 'pixelsPerThread' | 'channelGroupsPerThread' | 'channelBlockPerWorkgroup'>,
+  width: number,
+  height: number,
+  cout4: number,
+): DispatchSize {
+  const pixelBlocks = height * Math.ceil(width / o.pixelsPerThread);
+  const coBlocks = cout4 / o.channelGroupsPerThread;
+  return o.channelBlockPerWorkgroup ? { grid: [Math.ceil(pixelBlocks / o.workgroupSize), coBlocks] } : pixelBlocks * coBlocks;
 }
 
 /** Packs the conv uniform block. */

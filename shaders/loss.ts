@@ -200,3 +200,90 @@ fn main() {
 `;
   return { key: 'loss_total', label: 'loss_total', code, bindings: ['uniform', 'read', 'read', 'read_write'], workgroupSize: 1 };
 }
+
+/**
+ * --normalize-gradients (neural-style): a loss term's feature gradient g is replaced by w g / (|g|_1 + 1e-8).
+ * l1Partials writes PARTIALS partial sums of |g|; l1Finalize sums them into norms[slot]; normalizedAccumulate
+ * applies the scale, the optional accumulation and the ReLU mask.
+ */
+export function l1Partials(workgroupSize = 64): ComputeProgram {
+  const code = `
+// Partial sums of |g| (L1 norm).
+struct Params { count: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> g: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= ${PARTIALS}u) { return; }
+  var sum = 0.0;
+  for (var i = id; i < params.count; i += ${PARTIALS}u) {
+    sum += dot(abs(g[i]), vec4f(1.0));
+  }
+  partials[id] = sum;
+}
+`;
+  return { key: `l1_partials_wg${workgroupSize}`, label: 'l1_partials', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+}
+
+/** norms[slot] = sum of the PARTIALS partials. Bindings: params {slot}, partials, norms. */
+export function l1Finalize(): ComputeProgram {
+  const code = `
+// L1 norm from partial sums.
+struct Params { slot: u32, _p0: u32, _p1: u32, _p2: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> partials: array<f32>;
+@group(0) @binding(2) var<storage, read_write> norms: array<f32>;
+
+@compute @workgroup_size(1)
+fn main() {
+  var sum = 0.0;
+  for (var k = 0u; k < ${PARTIALS}u; k++) { sum += partials[k]; }
+  norms[params.slot] = sum;
+}
+`;
+  return { key: 'l1_finalize', label: 'l1_finalize', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize: 1 };
+}
+
+/**
+ * out = [out +] weight * g / (norms[slot] + 1e-8), then the optional ReLU mask (features > 0).
+ * Bindings: params {count, slot, weight}, g, norms, [features], out.
+ */
+export function normalizedAccumulate(accumulate: boolean, mask: boolean, workgroupSize = 64): ComputeProgram {
+  const code = wgsl`
+// Normalised gradient accumulation.
+struct Params { count: u32, slot: u32, _p0: u32, weight: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> g: array<vec4f>;
+@group(0) @binding(2) var<storage, read> norms: array<f32>;
+#if ${mask}
+@group(0) @binding(3) var<storage, read> features: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> grad: array<vec4f>;
+#else
+@group(0) @binding(3) var<storage, read_write> grad: array<vec4f>;
+#endif
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= params.count) { return; }
+  var v = g[id] * (params.weight / (norms[params.slot] + 1e-8));
+#if ${accumulate}
+  v += grad[id];
+#endif
+#if ${mask}
+  v = select(vec4f(0.0), v, features[id] > vec4f(0.0));
+#endif
+  grad[id] = v;
+}
+`;
+  const flags = [accumulate && 'acc', mask && 'mask'].filter(Boolean).join('_');
+  const name = `normalized_accumulate${flags ? '_' + flags : ''}`;
+  return {
+    key: `${name}_wg${workgroupSize}`,
+    label: name,
+    code,
+    bindings: mask ? ['uniform', 'read', 'read', 'read', 'read_write'] : ['uniform', 'read', 'read', 'read_write'],
+    workgroupSize,
+  };
+}

@@ -201,3 +201,46 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
   });
 });
 
+
+describe.skipIf(!weightsDir)('normalize-gradients', () => {
+  it('scales a single term\'s image gradient by w / |g|_1 (backward is linear), and changes a mixed one', async () => {
+    const { GatysLoss } = await import('../src/net/loss.js');
+    const { Vgg19Net } = await import('../src/net/network.js');
+    const { imageToX } = await import('../src/net/preprocess.js');
+    const gpu = await testGpu();
+    const content = await readImageFile(join(golden, 'content.png'));
+    const style = await readImageFile(join(golden, 'style.png'));
+    const image = await readImageFile(join(golden, 'image.png'));
+    const net = new Vgg19Net(gpu, realWeights(), { depth: 4 });
+    const gradFor = async (normalizeGradients: boolean, contentWeight: number) => {
+      const loss = new GatysLoss(net, 32, 24, { contentWeight, styleWeight: 100, tvWeight: 0, contentLayers: ['relu2_1'], styleLayers: ['relu2_1'], normalizeGradients });
+      const xc = imageToX(gpu, content);
+      const xs = imageToX(gpu, style);
+      await loss.setContentTarget(xc);
+      await loss.setStyleTargets([{ x: xs, width: style.width, height: style.height }]);
+      imageToX(gpu, image, loss.x);
+      loss.evaluate();
+      const grad = await gpu.readFloat32(loss.grad, 3 * 32 * 24);
+      const values = await loss.readLosses();
+      gpu.buffers.release(xc);
+      gpu.buffers.release(xs);
+      loss.dispose();
+      return { grad, values };
+    };
+    const cosine = (a: Float32Array, b: Float32Array) => {
+      let ab = 0, aa = 0, bb = 0;
+      for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+      return ab / Math.sqrt(aa * bb);
+    };
+    const plainStyle = await gradFor(false, 0);
+    const normStyle = await gradFor(true, 0);
+    expect(normStyle.values.total).toBeCloseTo(plainStyle.values.total, 0);
+    expect(cosine(plainStyle.grad, normStyle.grad)).toBeGreaterThan(0.99999);
+    const ratio = Math.hypot(...normStyle.grad) / Math.hypot(...plainStyle.grad);
+    expect(ratio).toBeLessThan(0.1);
+    const plainMixed = await gradFor(false, 5);
+    const normMixed = await gradFor(true, 5);
+    expect(cosine(plainMixed.grad, normMixed.grad)).toBeLessThan(0.999);
+    net.dispose();
+  });
+});

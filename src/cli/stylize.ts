@@ -39,6 +39,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
   'style-scale': { type: 'number', min: 0, exclusiveMin: true, default: d.styleScale, help: "Style images' size relative to the output size." },
   'original-colors': { type: 'flag', default: false, help: "Keep the content's colours (luminance-only transfer)." },
   pooling: { type: 'choice', choices: ['max', 'avg'], default: d.pooling, help: 'Pooling in VGG-19.' },
+  'normalize-gradients': { type: 'flag', default: false, help: "Divide each content/style term's gradient by its L1 norm (neural-style)." },
   scales: { type: 'numberList', value: 'N,N,...', help: 'Coarse-to-fine sizes, e.g. 256,512 (each runs --iterations).' },
   preset: { type: 'choice', choices: Object.keys(PRESETS), help: 'neural-style (jcjohnson defaults) or course (deeplearning.ai settings); explicit options win.' },
   'print-every': { type: 'integer', min: 0, default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' },
@@ -97,6 +98,7 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       styleScale: pick('style-scale'),
       originalColors: pick('original-colors'),
       pooling: pick('pooling'),
+      normalizeGradients: pick('normalize-gradients'),
       scales: o.scales as number[] | undefined,
       printEvery: pick('print-every'),
     });

@@ -16,6 +16,9 @@ export interface Dispatch {
   flops: number;
 }
 
+/** Invocations (1-D, folded into a 2-D grid) or an explicit [x, y] workgroup grid. */
+export type DispatchSize = number | { grid: [number, number] };
+
 export interface PassTiming {
   label: string;
   ms: number;
@@ -27,8 +30,11 @@ export class PassList {
 
   constructor(private readonly gpu: GpuRuntime) {}
 
-  /** Records `program` over `invocations` invocations with `buffers` bound in @binding order. */
-  add(program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: number, flops = 0): void {
+  /**
+   * Records `program` with `buffers` bound in @binding order, over `invocations` invocations (a 1-D count folded
+   * into a grid) or an explicit workgroup grid (kernels that derive indices from workgroup_id).
+   */
+  add(program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: DispatchSize, flops = 0): void {
     this.dispatches.push(createDispatch(this.gpu, program, buffers, invocations, flops));
   }
 
@@ -91,7 +97,7 @@ export class PassList {
  * Makes one dispatch of `program` over `invocations` invocations with `buffers` bound in @binding order (what
  * `PassList.add` records). For callers that precreate several dispatches and choose among them per step.
  */
-export function createDispatch(gpu: GpuRuntime, program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: number, flops = 0): Dispatch {
+export function createDispatch(gpu: GpuRuntime, program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: DispatchSize, flops = 0): Dispatch {
   if (buffers.length !== program.bindings.length) {
     throw new Error(`${program.label}: ${buffers.length} buffers given, ${program.bindings.length} bindings declared`);
   }
@@ -101,7 +107,9 @@ export function createDispatch(gpu: GpuRuntime, program: ComputeProgram, buffers
     layout,
     entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
-  const grid = workgroupGrid(invocations, program.workgroupSize, gpu.maxWorkgroupsPerDimension);
+  const max = gpu.maxWorkgroupsPerDimension;
+  const grid = typeof invocations === 'number' ? workgroupGrid(invocations, program.workgroupSize, max) : invocations.grid;
+  if (grid[0] > max || grid[1] > max) throw new Error(`${program.label}: workgroup grid ${grid} exceeds ${max} per dimension`);
   return { label: program.label, pipeline, bindGroup, grid, flops };
 }
 

@@ -12,9 +12,9 @@
  * Backward walks the layers from the deepest loss down. Two ping-pong buffers carry the gradient; each kernel
  * that writes the gradient of a ReLU output last also applies that ReLU's mask, so no separate mask pass runs.
  */
-import { conv1x1, convParams } from '../../shaders/conv.js';
+import { conv1x1, convDispatchSize, convParams } from '../../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
-import { CATEGORY_INDEX, contentGrad, LOSS_HEADER, lossTotal, PARTIALS, squaredDiffPartials, tvGrad, tvPartials, type LossCategory } from '../../shaders/loss.js';
+import { CATEGORY_INDEX, contentGrad, l1Finalize, l1Partials, LOSS_HEADER, lossTotal, normalizedAccumulate, PARTIALS, squaredDiffPartials, tvGrad, tvPartials, type LossCategory } from '../../shaders/loss.js';
 import { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { FeatureMaps, type Vgg19Net } from './network.js';
@@ -28,6 +28,11 @@ export interface LossConfig {
   styleLayers: string[];
   /** One weight per style layer (default 1 each). */
   styleLayerWeights?: number[];
+  /**
+   * neural-style's -normalize_gradients: each content/style term's feature gradient g becomes w g / (|g|_1 + 1e-8).
+   * The loss values are unchanged.
+   */
+  normalizeGradients?: boolean;
 }
 
 export const DEFAULT_LOSS: Readonly<Required<LossConfig>> = {
@@ -37,6 +42,7 @@ export const DEFAULT_LOSS: Readonly<Required<LossConfig>> = {
   contentLayers: ['relu4_2'],
   styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
   styleLayerWeights: [1, 1, 1, 1, 1],
+  normalizeGradients: false,
 };
 
 export interface LossValues {
@@ -126,6 +132,10 @@ export class GatysLoss {
   readonly styleTargets: GPUBuffer[] = [];
   private readonly owned: GPUBuffer[] = [];
   private readonly gramScratch: GPUBuffer;
+  /** --normalize-gradients: per-term gradient scratch, L1 partial sums and norms (one per term). */
+  private readonly normalizeScratch?: GPUBuffer;
+  private readonly normalizePartials?: GPUBuffer;
+  private readonly normalizeNorms?: GPUBuffer;
 
   constructor(
     readonly net: Vgg19Net,
@@ -148,6 +158,12 @@ export class GatysLoss {
 
     const passes = (this.passes = new PassList(gpu));
     const shapes = this.maps.shapes;
+    const maxBytes = Math.max(...shapes.map((_, i) => this.maps.bytes(i)));
+    if (config.normalizeGradients) {
+      this.normalizeScratch = this.own(gpu.buffers.storage(maxBytes, 'normalised gradient scratch'));
+      this.normalizePartials = this.own(gpu.buffers.storage(PARTIALS * 4, 'L1 partials'));
+      this.normalizeNorms = this.own(gpu.buffers.storage(this.terms.length * 4, 'L1 norms'));
+    }
     this.maps.encodeForward(passes, this.x);
 
     // Loss values: partial sums per term, then the totals.
@@ -184,7 +200,6 @@ export class GatysLoss {
     passes.add(lossTotal(), [this.uniformU32([this.terms.length, 0, 0, 0]), this.own(gpu.upload(table, 'loss table')), partials, this.losses], 1);
 
     // Backward, from the deepest loss layer to the image.
-    const maxBytes = Math.max(...shapes.map((_, i) => this.maps.bytes(i)));
     const ping = [this.own(gpu.buffers.storage(maxBytes, 'grad ping')), this.own(gpu.buffers.storage(maxBytes, 'grad pong'))];
     let current = 0;
     const isConv = (i: number) => i >= 0 && VGG19[i].kind === 'conv';
@@ -194,12 +209,16 @@ export class GatysLoss {
       here.forEach(({ term, t }, k) => {
         const accumulate = !(i === depth - 1 && k === 0);
         const mask = k === here.length - 1 && isConv(i);
-        const out = ping[current];
         const s = shapes[i];
+        const count = this.maps.bytes(i) / 16;
+        // With normalisation the term's gradient goes to a scratch buffer first, then in scaled by w / |g|_1.
+        const normalize = this.normalizeScratch !== undefined;
+        const out = normalize ? this.normalizeScratch! : ping[current];
+        const direct = { accumulate: normalize ? false : accumulate, mask: normalize ? false : mask };
         if (term.category === 'content') {
-          const count = this.maps.bytes(i) / 16;
           const scale = (2 * term.weight) / (s.width * s.height * s.channels);
-          passes.add(contentGrad(accumulate, mask), [this.uniformMixed([count, 0, 0], scale), this.maps.buffers[i], this.contentTargets[this.terms.filter((u) => u.category === 'content').indexOf(term)], out], count);
+          const target = this.contentTargets[this.terms.filter((u) => u.category === 'content').indexOf(term)];
+          passes.add(contentGrad(direct.accumulate, direct.mask), [this.uniformMixed([count, 0, 0], scale), this.maps.buffers[i], target, out], count);
         } else {
           // dL/dF = 4 w / (C^2 N) * F D, N = C H W: a 1x1 conv of the features with D = G - G_target.
           const n = s.channels * s.width * s.height;
@@ -208,8 +227,15 @@ export class GatysLoss {
           const params = convParams(s.width, s.height, s.channels / 4, s.channels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread, scale);
           const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `style grad ${term.key}`));
           const diff = styleState.get(t)!.diff;
-          const buffers = mask ? [uniforms, this.maps.buffers[i], diff, this.maps.buffers[i], out] : [uniforms, this.maps.buffers[i], diff, out];
-          passes.add(conv1x1({ ...tiling, accumulate, mask }), buffers, params.invocations, 2 * s.width * s.height * s.channels * s.channels);
+          const buffers = direct.mask ? [uniforms, this.maps.buffers[i], diff, this.maps.buffers[i], out] : [uniforms, this.maps.buffers[i], diff, out];
+          passes.add(conv1x1({ ...tiling, ...direct }), buffers, convDispatchSize(tiling, s.width, s.height, s.channels / 4), 2 * s.width * s.height * s.channels * s.channels);
+        }
+        if (normalize) {
+          passes.add(l1Partials(), [this.uniformU32([count, 0, 0, 0]), out, this.normalizePartials!], PARTIALS);
+          passes.add(l1Finalize(), [this.uniformU32([t, 0, 0, 0]), this.normalizePartials!, this.normalizeNorms!], 1);
+          const params = this.uniformMixed([count, t, 0], term.weight);
+          const buffers = mask ? [params, out, this.normalizeNorms!, this.maps.buffers[i], ping[current]] : [params, out, this.normalizeNorms!, ping[current]];
+          passes.add(normalizedAccumulate(accumulate, mask), buffers, count);
         }
       });
       const maskBelow = isConv(i - 1) && termsAt(i - 1).length === 0;

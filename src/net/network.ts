@@ -3,7 +3,7 @@
  * holding every activation up to the deepest layer a loss needs. Recording into a PassList is separate from
  * running, so a whole evaluation can be one submission.
  */
-import { conv3x3BackwardInput, conv3x3Forward, convParams } from '../../shaders/conv.js';
+import { conv3x3BackwardInput, conv3x3Forward, convDispatchSize, convParams } from '../../shaders/conv.js';
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
@@ -113,7 +113,8 @@ export class FeatureMaps {
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
         const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0 });
         const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
-        passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], params.invocations, flops);
+        const size = convDispatchSize(tiling, shape.width, shape.height, layer.outChannels / 4);
+        passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], size, flops);
       } else {
         const prev = this.shapes[i - 1];
         const params = poolParams(prev.width, prev.height, prev.channels / 4, true);
@@ -145,7 +146,8 @@ export class FeatureMaps {
         ? [uniforms, gradOut, conv.backward, this.buffers[i - 1], gradIn]
         : [uniforms, gradOut, conv.backward, gradIn];
       const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
-      passes.add(program, buffers, params.invocations, flops);
+      const size = convDispatchSize({ ...tiling, channelGroupsPerThread: channelGroups }, shape.width, shape.height, cinPad / 4);
+      passes.add(program, buffers, size, flops);
     } else {
       const prev = this.shapes[i - 1];
       const params = poolParams(prev.width, prev.height, prev.channels / 4, false);

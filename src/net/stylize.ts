@@ -53,6 +53,8 @@ export interface StylizeOptions {
   /** Keep the content's colours: only the luminance of the result is taken. */
   originalColors: boolean;
   pooling: PoolingKind;
+  /** Each content/style term's gradient divided by its L1 norm (neural-style -normalize_gradients). */
+  normalizeGradients: boolean;
   /** Coarse-to-fine: longer sides to run in turn (each for `iterations`), result upsampled between them. */
   scales?: number[];
   /** Read progress every N iterations (0: only at the end). */
@@ -76,6 +78,7 @@ export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
   styleScale: 1,
   originalColors: false,
   pooling: 'max',
+  normalizeGradients: false,
   printEvery: 10,
 };
 
@@ -264,6 +267,7 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
     contentLayers: options.contentLayers,
     styleLayers: options.styleLayers,
     styleLayerWeights: options.styleLayerWeights,
+    normalizeGradients: options.normalizeGradients,
   };
   const depth = lossDepth(config);
   const minimum = minimumSizeFor(depth);

@@ -7,6 +7,8 @@ export interface ConvTiling {
   pixelsPerThread: number;
   channelGroupsPerThread: number;
   workgroupSize: number;
+  /** See ConvKernelOptions.channelBlockPerWorkgroup. */
+  channelBlockPerWorkgroup?: boolean;
 }
 
 export type ConvTuning = (shape: { width: number; outChannels: number; taps: 1 | 9 }) => ConvTiling;

@@ -1,0 +1,58 @@
+/**
+ * The page's one GPU runtime, shared by every <style-transfer> element: a device per element would repeat the
+ * pipeline compilation and hold the weights once per element. A lost device is forgotten, so the next run opens a
+ * new one.
+ */
+import { GpuUnavailableError, openBrowserGpu } from '../gpu/device.js';
+import { GpuRuntime } from '../gpu/runtime.js';
+
+export interface PageGpu {
+  runtime: GpuRuntime;
+  /** Resolves with a user-facing sentence when the device is lost. */
+  lost: Promise<string>;
+  /** The first uncaptured GPU error since `takeError()` was last called (a kernel or binding bug), if any. */
+  takeError(): string | undefined;
+}
+
+let shared: Promise<PageGpu> | undefined;
+
+/** Why WebGPU is needed and where it exists, appended to "no WebGPU" messages. */
+const WEBGPU_HINT =
+  'style-transfer needs WebGPU: a recent Chrome, Edge or Safari, or Firefox with WebGPU enabled, on a page served over https or from localhost.';
+
+export function pageGpu(): Promise<PageGpu> {
+  shared ??= open().catch((e: unknown) => {
+    shared = undefined;
+    if (e instanceof GpuUnavailableError) throw new GpuUnavailableError(`${e.message} ${WEBGPU_HINT}`);
+    throw e;
+  });
+  return shared;
+}
+
+async function open(): Promise<PageGpu> {
+  if (typeof isSecureContext !== 'undefined' && !isSecureContext) {
+    throw new GpuUnavailableError('WebGPU is not available on this page because it is not a secure context.');
+  }
+  // Timestamps are for benchmarks only.
+  const runtime = new GpuRuntime(await openBrowserGpu({ timestamps: false }));
+  const { device } = runtime;
+  let firstError: string | undefined;
+  device.addEventListener('uncapturederror', (event) => {
+    const message = (event as GPUUncapturedErrorEvent).error.message;
+    console.error(`style-transfer: GPU error: ${message}`);
+    firstError ??= message;
+  });
+  const lost = device.lost.then((info) => {
+    shared = undefined;
+    return `The GPU device was lost (${info.message || info.reason || 'no reason given'}); start again to retry.`;
+  });
+  return {
+    runtime,
+    lost,
+    takeError: () => {
+      const error = firstError;
+      firstError = undefined;
+      return error;
+    },
+  };
+}
