@@ -36,6 +36,8 @@ export interface ConvKernelOptions {
    * `convDispatchSize`. Otherwise the channel block varies fastest across invocations.
    */
   channelBlockPerWorkgroup?: boolean;
+  /** 3x3 only: load pixels x0-1 .. x0+bp once per kernel row for all three horizontal taps. */
+  reuseRowLoads?: boolean;
   /** Read the input as planar [3][H][W] f32 (the image) instead of HWC vec4. */
   inputPlanar3: boolean;
   /** Write the output as planar [3][H][W] f32 (the image gradient); requires C_out = 4 (3 padded). */
@@ -55,9 +57,7 @@ export const CONV_PARAMS_WORDS = 8;
 export function convWgsl(o: ConvKernelOptions): string {
   const bp = o.pixelsPerThread;
   const bc = o.channelGroupsPerThread;
-  const pairs: Array<[number, number]> = [];
-  for (let i = 0; i < bp; i++) for (let j = 0; j < bc; j++) pairs.push([i, j]);
-  const tapOffsets = o.taps === 9 ? 'let dy = i32(tap / 3u) - 1; let dx = i32(tap % 3u) - 1;' : 'let dy = 0; let dx = 0;';
+  const pairs = blockPairs(o);
   return wgsl`
 // ${o.taps === 9 ? '3x3' : '1x1'} convolution, ${bp} pixel(s) x ${bc * 4} output channels per invocation.
 struct Params {
@@ -116,7 +116,21 @@ ${mainSignature(o.workgroupSize)} {
   let x0 = (pixelBlock % params.blocksPerRow) * ${bp}u;
   let cout4 = params.cout4;
 ${unroll(pairs.length, (k) => `  var acc${pairs[k][0]}_${pairs[k][1]} = vec4f(0.0);`)}
-  for (var tap = 0u; tap < ${o.taps}u; tap++) {
+${o.taps === 9 && o.reuseRowLoads ? rowReuseLoop(o) : tapLoop(o)}
+${unroll(bp, (i) => `  if (x0 + ${i}u < params.width) {
+    let p = y * params.width + x0 + ${i}u;
+${unroll(bc, (j) => storeBlock(o, i, j))}
+  }`)}
+}
+`;
+}
+
+function tapLoop(o: ConvKernelOptions): string {
+  const bp = o.pixelsPerThread;
+  const bc = o.channelGroupsPerThread;
+  const pairs = blockPairs(o);
+  const tapOffsets = o.taps === 9 ? 'let dy = i32(tap / 3u) - 1; let dx = i32(tap % 3u) - 1;' : 'let dy = 0; let dx = 0;';
+  return `  for (var tap = 0u; tap < ${o.taps}u; tap++) {
     ${tapOffsets}
     let iy = i32(y) + dy;
     if (iy < 0 || iy >= i32(params.height)) { continue; }
@@ -133,13 +147,43 @@ ${unroll(pairs.length, (k) => {
   return `      acc${i}_${j} = fma(vec4f(a${i}.x), w0_${j}, fma(vec4f(a${i}.y), w1_${j}, fma(vec4f(a${i}.z), w2_${j}, fma(vec4f(a${i}.w), w3_${j}, acc${i}_${j}))));`;
 })}
     }
-  }
-${unroll(bp, (i) => `  if (x0 + ${i}u < params.width) {
-    let p = y * params.width + x0 + ${i}u;
-${unroll(bc, (j) => storeBlock(o, i, j))}
-  }`)}
+  }`;
 }
-`;
+
+/**
+ * 3x3 variant that loads each input row segment once per (ky, c4): pixels x0-1 .. x0+bp serve all three kx taps,
+ * so bp + 2 input loads replace 3 bp.
+ */
+function rowReuseLoop(o: ConvKernelOptions): string {
+  const bp = o.pixelsPerThread;
+  const bc = o.channelGroupsPerThread;
+  const pairs = blockPairs(o);
+  return `  for (var ky = 0u; ky < 3u; ky++) {
+    let iy = i32(y) + i32(ky) - 1;
+    if (iy < 0 || iy >= i32(params.height)) { continue; }
+    let rowStart = u32(iy) * params.width;
+${unroll(bp + 2, (q) => `    let ix${q} = i32(x0) + ${q - 1};
+    let ok${q} = ix${q} >= 0 && ix${q} < i32(params.width);
+    let p${q} = rowStart + u32(max(ix${q}, 0));`)}
+    for (var c4 = 0u; c4 < params.cin4; c4++) {
+${unroll(bp + 2, (q) => `      let a${q} = loadInput(p${q}, c4, ok${q});`)}
+${unroll(3, (kx) => `      {
+        let w0 = (((ky * 3u + ${kx}u) * params.cin4 + c4) * 4u) * cout4 + co4;
+${unroll(4, (r) => unroll(bc, (j) => `        let w${r}_${j} = weights[w0 + ${r}u * cout4 + ${j}u];`))}
+${unroll(pairs.length, (k) => {
+  const [i, j] = pairs[k];
+  const a = `a${i + kx}`;
+  return `        acc${i}_${j} = fma(vec4f(${a}.x), w0_${j}, fma(vec4f(${a}.y), w1_${j}, fma(vec4f(${a}.z), w2_${j}, fma(vec4f(${a}.w), w3_${j}, acc${i}_${j}))));`;
+})}
+      }`)}
+    }
+  }`;
+}
+
+function blockPairs(o: ConvKernelOptions): Array<[number, number]> {
+  const pairs: Array<[number, number]> = [];
+  for (let i = 0; i < o.pixelsPerThread; i++) for (let j = 0; j < o.channelGroupsPerThread; j++) pairs.push([i, j]);
+  return pairs;
 }
 
 function storeBlock(o: ConvKernelOptions, i: number, j: number): string {
@@ -183,6 +227,7 @@ export function convProgram(o: ConvKernelOptions): ComputeProgram {
     o.accumulate && 'acc',
     o.mask && 'mask',
     o.channelBlockPerWorkgroup && 'wgco',
+    o.taps === 9 && o.reuseRowLoads && 'rows',
   ].filter(Boolean);
   const name = `conv${o.taps === 9 ? '3x3' : '1x1'}_p${o.pixelsPerThread}c${o.channelGroupsPerThread * 4}_wg${o.workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
   const bindings: ComputeProgram['bindings'] = ['uniform', 'read', 'read'];

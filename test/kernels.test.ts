@@ -8,13 +8,13 @@
  * Also checks the generated WGSL (bindings, unrolled accumulators) and pipeline-cache keys.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { conv1x1, conv3x3BackwardInput, conv3x3Forward, convParams, convProgram, convWgsl, type ConvKernelOptions } from '../shaders/conv.js';
+import { conv1x1, conv3x3BackwardInput, conv3x3Forward, convDispatchSize, convParams, convProgram, convWgsl, type ConvKernelOptions } from '../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../shaders/gram.js';
 import { deprocessImage, preprocessImage } from '../shaders/image.js';
 import { contentGrad, LOSS_HEADER, lossTotal, PARTIALS, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../shaders/pool.js';
 import type { ComputeProgram } from '../src/gpu/program.js';
-import { PassList } from '../src/gpu/passes.js';
+import { PassList, type DispatchSize } from '../src/gpu/passes.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { packBackwardKernel, packForwardKernel, pad4 } from '../src/net/weights.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
@@ -53,7 +53,7 @@ function uniform(data: ArrayBuffer): GPUBuffer {
   return b;
 }
 
-function run(program: ComputeProgram, buffers: GPUBuffer[], invocations: number): void {
+function run(program: ComputeProgram, buffers: GPUBuffer[], invocations: DispatchSize): void {
   const passes = new PassList(gpu);
   passes.add(program, buffers, invocations);
   passes.submit();
@@ -84,6 +84,10 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 // ---------------------------------------------------------------------------------------------------------------
 
 interface ConvCase {
+  /** Channel block from workgroup_id.y (uniform weight loads). */
+  wgco?: boolean;
+  /** 3x3 row-segment reuse across the horizontal taps. */
+  rows?: boolean;
   width: number;
   height: number;
   /** 3 = the planar image. */
@@ -94,7 +98,13 @@ interface ConvCase {
   wg?: number;
 }
 
-const caseName = (k: ConvCase) => `${k.cin}->${k.cout} ${k.width}x${k.height} p${k.p} c${k.c}${k.wg ? ` wg${k.wg}` : ''}`;
+const caseName = (k: ConvCase) => `${k.cin}->${k.cout} ${k.width}x${k.height} p${k.p} c${k.c}${k.wg ? ` wg${k.wg}` : ''}${k.wgco ? ' wgco' : ''}${k.rows ? ' rows' : ''}`;
+
+/** The tiling of a case and its dispatch size. */
+function tilingOf(k: ConvCase, cout4: number) {
+  const tiling = { pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: k.wg ?? 64, channelBlockPerWorkgroup: k.wgco, reuseRowLoads: k.rows };
+  return { tiling, size: convDispatchSize(tiling, k.width, k.height, cout4) };
+}
 
 describe('conv3x3Forward (rel L2 < 1e-5)', () => {
   const cases: ConvCase[] = [
@@ -106,6 +116,10 @@ describe('conv3x3Forward (rel L2 < 1e-5)', () => {
     { width: 5, height: 7, cin: 12, cout: 24, p: 1, c: 2, wg: 32 },
     { width: 1, height: 1, cin: 4, cout: 12, p: 4, c: 1 },
     { width: 2, height: 3, cin: 8, cout: 4, p: 3, c: 1 },
+    { width: 7, height: 5, cin: 3, cout: 16, p: 4, c: 2, wgco: true, rows: true },
+    { width: 7, height: 5, cin: 12, cout: 24, p: 3, c: 3, wgco: true },
+    { width: 9, height: 5, cin: 20, cout: 8, p: 8, c: 2, rows: true },
+    { width: 1, height: 1, cin: 4, cout: 8, p: 2, c: 1, wgco: true, rows: true },
   ];
   it.each(cases.map((k) => [caseName(k), k] as const))('%s', async (_, k) => {
     const pixels = k.width * k.height;
@@ -115,8 +129,9 @@ describe('conv3x3Forward (rel L2 < 1e-5)', () => {
     const bias = randomArray(k.cout, 13, -0.5, 0.5);
     const params = convParams(k.width, k.height, pad4(k.cin) / 4, k.cout / 4, k.p, k.c);
     const out = zeros(pixels * k.cout);
-    const program = conv3x3Forward({ pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: k.wg ?? 64, inputPlanar3: planar });
-    run(program, [uniform(params.data), upload(input), upload(packForwardKernel(hwio, k.cin, k.cout)), upload(bias), out], params.invocations);
+    const { tiling, size } = tilingOf(k, k.cout / 4);
+    const program = conv3x3Forward({ ...tiling, inputPlanar3: planar });
+    run(program, [uniform(params.data), upload(input), upload(packForwardKernel(hwio, k.cin, k.cout)), upload(bias), out], size);
     const inputHwc = planar ? ref.planarToHwc(input, 3, k.height, k.width) : input;
     const expected = ref.conv3x3(inputHwc, k.height, k.width, k.cin, k.cout, hwio, bias, true);
     expectClose(await read(out, pixels * k.cout), expected, 1e-5, `conv forward ${caseName(k)}`);
@@ -136,6 +151,8 @@ describe('conv3x3BackwardInput (rel L2 < 1e-5)', () => {
     { width: 7, height: 5, cin: 3, cout: 12, p: 1, c: 1, accumulate: false, mask: false },
     { width: 7, height: 5, cin: 3, cout: 8, p: 3, c: 1, accumulate: true, mask: false },
     { width: 5, height: 7, cin: 3, cout: 20, p: 4, c: 1, accumulate: true, mask: false },
+    { width: 7, height: 5, cin: 16, cout: 12, p: 4, c: 2, accumulate: true, mask: true, wgco: true, rows: true },
+    { width: 7, height: 5, cin: 3, cout: 8, p: 3, c: 1, accumulate: true, mask: false, wgco: true, rows: true },
   ];
   it.each(cases.map((k) => [`${caseName(k)}${k.accumulate ? ' acc' : ''}${k.mask ? ' mask' : ''}`, k] as const))('%s', async (name, k) => {
     const pixels = k.width * k.height;
@@ -148,17 +165,16 @@ describe('conv3x3BackwardInput (rel L2 < 1e-5)', () => {
     const activation = quantized(pixels * cinPad, 24, -1, 2);
     const params = convParams(k.width, k.height, k.cout / 4, cinPad / 4, k.p, k.c);
     const out = upload(k.accumulate ? existing : new Float32Array(pixels * cinPad));
+    const { tiling, size } = tilingOf(k, cinPad / 4);
     const program = conv3x3BackwardInput({
-      pixelsPerThread: k.p,
-      channelGroupsPerThread: k.c,
-      workgroupSize: k.wg ?? 64,
+      ...tiling,
       outputPlanar3: planar,
       accumulate: k.accumulate,
       mask: k.mask,
     });
     const uniforms = uniform(params.data);
     const weights = upload(packBackwardKernel(hwio, k.cin, k.cout));
-    run(program, k.mask ? [uniforms, upload(gradOut), weights, upload(activation), out] : [uniforms, upload(gradOut), weights, out], params.invocations);
+    run(program, k.mask ? [uniforms, upload(gradOut), weights, upload(activation), out] : [uniforms, upload(gradOut), weights, out], size);
 
     let expected: Float64Array;
     const gradIn = ref.conv3x3InputGrad(gradOut, k.height, k.width, k.cin, k.cout, hwio);
@@ -184,6 +200,7 @@ describe('conv1x1 with scale (rel L2 < 1e-5)', () => {
     { width: 7, height: 5, cin: 8, cout: 8, p: 4, c: 2, accumulate: true, mask: true, scale: -2.5e-3 },
     { width: 5, height: 7, cin: 20, cout: 8, p: 1, c: 2, accumulate: false, mask: true, scale: 3 },
     { width: 1, height: 1, cin: 12, cout: 12, p: 4, c: 1, accumulate: true, mask: false, scale: 1.5 },
+    { width: 7, height: 5, cin: 8, cout: 16, p: 4, c: 2, accumulate: true, mask: true, scale: 0.5, wgco: true },
   ];
   it.each(cases.map((k) => [`${caseName(k)}${k.accumulate ? ' acc' : ''}${k.mask ? ' mask' : ''} scale ${k.scale}`, k] as const))('%s', async (name, k) => {
     const pixels = k.width * k.height;
@@ -193,9 +210,10 @@ describe('conv1x1 with scale (rel L2 < 1e-5)', () => {
     const activation = quantized(pixels * k.cout, 34, -1, 2);
     const params = convParams(k.width, k.height, k.cin / 4, k.cout / 4, k.p, k.c, k.scale);
     const out = upload(k.accumulate ? existing : new Float32Array(pixels * k.cout));
-    const program = conv1x1({ pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: 64, accumulate: k.accumulate, mask: k.mask });
+    const { tiling, size } = tilingOf(k, k.cout / 4);
+    const program = conv1x1({ ...tiling, accumulate: k.accumulate, mask: k.mask });
     const head = [uniform(params.data), upload(input), upload(matrix)];
-    run(program, k.mask ? [...head, upload(activation), out] : [...head, out], params.invocations);
+    run(program, k.mask ? [...head, upload(activation), out] : [...head, out], size);
     let expected = ref.conv1x1(input, pixels, k.cin, k.cout, matrix, Math.fround(k.scale));
     if (k.accumulate) expected = expected.map((v, i) => v + existing[i]);
     if (k.mask) expected = ref.reluMask(expected, activation);

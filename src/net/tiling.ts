@@ -9,6 +9,8 @@ export interface ConvTiling {
   workgroupSize: number;
   /** See ConvKernelOptions.channelBlockPerWorkgroup. */
   channelBlockPerWorkgroup?: boolean;
+  /** See ConvKernelOptions.reuseRowLoads (3x3 only). */
+  reuseRowLoads?: boolean;
 }
 
 export type ConvTuning = (shape: { width: number; outChannels: number; taps: 1 | 9 }) => ConvTiling;
