@@ -45,6 +45,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
   'print-every': { type: 'integer', min: 0, default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' },
   'save-every': { type: 'integer', min: 0, default: 0, help: 'Write the current image every N iterations as OUTPUT_NNNN.png (0: never).' },
   'log-json': { type: 'string', value: 'FILE', help: 'Write every iteration\'s losses and time as a JSON array.' },
+  'max-memory': { type: 'number', min: 1, value: 'MIB', help: 'Refuse sizes needing more GPU memory than this (MiB); the adapter\'s own limits always apply.' },
   weights: { type: 'string', value: 'DIR', help: 'VGG-19 weights directory (default: $STYLE_TRANSFER_WEIGHTS, then weights/).' },
   help: { type: 'flag', alias: 'h', help: 'Show this help.' },
 };
@@ -101,6 +102,7 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       normalizeGradients: pick('normalize-gradients'),
       scales: o.scales as number[] | undefined,
       printEvery: pick('print-every'),
+      memoryBudget: o['max-memory'] === undefined ? undefined : (o['max-memory'] as number) * 2 ** 20,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);

@@ -18,6 +18,7 @@ import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from './loss.js';
 import { minimumSizeFor, Vgg19Net } from './network.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
 import { featureChannels, featureIndex } from './vgg19.js';
+import { estimateMemory, largestFittingSize, memoryProblem, runDims } from './memory.js';
 import type { WeightTensors } from './weights.js';
 import type { PoolingKind } from '../../shaders/pool.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
@@ -59,6 +60,8 @@ export interface StylizeOptions {
   scales?: number[];
   /** Read progress every N iterations (0: only at the end). */
   printEvery: number;
+  /** Refuse sizes whose GPU memory would exceed this many bytes (besides the adapter's own limits). */
+  memoryBudget?: number;
 }
 
 export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
@@ -271,6 +274,7 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
   };
   const depth = lossDepth(config);
   const minimum = minimumSizeFor(depth);
+  for (const size of scaleSizes(options)) checkMemory(gpu, request.content, request.styles, size, config, options);
   const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling });
   const records: IterationRecord[] = [];
   const started = performance.now();
@@ -328,6 +332,32 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
     optimizerBytes,
     peakBytes: gpu.buffers.getStats().peakBytes,
   };
+}
+
+/** Throws before any allocation when a scale would not fit the adapter's limits or the memory budget. */
+export function checkMemory(
+  gpu: GpuRuntime,
+  content: { width: number; height: number },
+  styles: ReadonlyArray<{ width: number; height: number }>,
+  size: number,
+  config: LossConfig,
+  options: StylizeOptions,
+): void {
+  const limits = {
+    maxBufferSize: gpu.device.limits.maxBufferSize,
+    maxStorageBufferBindingSize: gpu.device.limits.maxStorageBufferBindingSize,
+    budgetBytes: options.memoryBudget,
+  };
+  const dims = runDims(content, styles, size, options.styleScale);
+  const shape = { config, optimizer: options.optimizer, historySize: options.historySize };
+  const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
+  if (problem) {
+    const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale }, limits, size);
+    throw new Error(
+      `A ${dims.width}x${dims.height} run does not fit: ${problem}. ` +
+        (fits > 0 ? `The largest size that fits on this GPU is ${fits} px (longer side).` : 'No size fits with these settings.'),
+    );
+  }
 }
 
 const LOSS_FIELDS = 4;

@@ -1,0 +1,123 @@
+/**
+ * GPU memory a run needs, computed before anything is allocated, from the same shapes the plans use. A size
+ * whose largest buffer exceeds the adapter's maxBufferSize / maxStorageBufferBindingSize, or whose total exceeds
+ * the memory budget, is refused with the largest size (same aspect ratio) that fits.
+ */
+import { gramSplits } from '../../shaders/gram.js';
+import { lbfgsMemoryBytes } from '../optim/lbfgs.js';
+import { lossDepth, type LossConfig } from './loss.js';
+import { featureSizes, VGG19 } from './vgg19.js';
+import { pad4 } from './weights.js';
+import { featureIndex } from './vgg19.js';
+import { sizeForLongerSide } from '../io/rgbaImage.js';
+
+export interface MemoryPlan {
+  /** Bytes held at the peak (network weights, one size's plan, the style-target pass, optimiser state). */
+  totalBytes: number;
+  /** The largest single buffer (checked against the adapter's per-buffer and per-binding limits). */
+  largestBufferBytes: number;
+}
+
+export interface MemoryLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+  /** Optional cap on the total (bytes). */
+  budgetBytes?: number;
+}
+
+export interface RunShape {
+  width: number;
+  height: number;
+  /** Size of the largest style image after scaling. */
+  style: { width: number; height: number };
+  config: LossConfig;
+  optimizer: 'adam' | 'lbfgs';
+  historySize: number;
+}
+
+const round16 = (n: number) => Math.max(16, Math.ceil(n / 16) * 16);
+
+function featureBytes(width: number, height: number, depth: number): { sum: number; max: number; each: number[] } {
+  const each = featureSizes(width, height, depth).map((s) => round16(s.width * s.height * s.channels * 4));
+  return { sum: each.reduce((a, b) => a + b, 0), max: Math.max(...each), each };
+}
+
+export function estimateMemory(shape: RunShape): MemoryPlan {
+  const { width, height, config } = shape;
+  const depth = lossDepth(config);
+  let weights = 0;
+  let largestWeight = 0;
+  for (let i = 0; i < depth; i++) {
+    const layer = VGG19[i];
+    if (layer.kind !== 'conv') continue;
+    const kernel = round16(9 * pad4(layer.inChannels) * layer.outChannels * 4);
+    weights += 2 * kernel + round16(layer.outChannels * 4);
+    largestWeight = Math.max(largestWeight, kernel);
+  }
+  const maps = featureBytes(width, height, depth);
+  const plane = round16(3 * width * height * 4);
+  const styleLayers = config.styleLayers.map(featureIndex);
+  const contentLayers = config.contentLayers.map(featureIndex);
+  const sizes = featureSizes(width, height, depth);
+  const gramScratch = (w: number, h: number) =>
+    Math.max(16, ...styleLayers.map((l) => {
+      const s = featureSizes(w, h, l + 1)[l];
+      return gramSplits(s.width * s.height, s.channels) * s.channels * s.channels * 4;
+    }));
+  let plan = maps.sum + 2 * plane + 2 * maps.max + gramScratch(width, height);
+  if (config.normalizeGradients) plan += maps.max;
+  for (const l of contentLayers) plan += maps.each[l];
+  for (const l of styleLayers) plan += 3 * round16(sizes[l].channels ** 2 * 4);
+  // Style targets are computed while the plan exists: one more set of activations at the style size.
+  const styleDims = shape.style;
+  const styleDepth = styleLayers.length ? Math.max(...styleLayers) + 1 : 1;
+  const styleMaps = featureBytes(styleDims.width, styleDims.height, styleDepth);
+  const styleTransient = styleMaps.sum + gramScratch(styleDims.width, styleDims.height) + plane;
+  const n = 3 * width * height;
+  const optimizer = shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize);
+  return {
+    totalBytes: weights + plan + Math.max(styleTransient, optimizer),
+    largestBufferBytes: Math.max(largestWeight, maps.max, styleMaps.max, plane),
+  };
+}
+
+/** Why `plan` does not fit `limits`, or undefined when it does. */
+export function memoryProblem(plan: MemoryPlan, limits: MemoryLimits): string | undefined {
+  const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  if (plan.largestBufferBytes > perBuffer) return `a ${mib(plan.largestBufferBytes)} buffer exceeds this GPU's limit of ${mib(perBuffer)} per buffer`;
+  if (limits.budgetBytes !== undefined && plan.totalBytes > limits.budgetBytes) {
+    return `it needs ${mib(plan.totalBytes)} of GPU memory, more than the budget of ${mib(limits.budgetBytes)}`;
+  }
+  return undefined;
+}
+
+/** Content and style sizes for a run at `size` (longer side); styles at styleScale x size, their own aspect. */
+export function runDims(
+  content: { width: number; height: number },
+  styles: ReadonlyArray<{ width: number; height: number }>,
+  size: number,
+  styleScale: number,
+): { width: number; height: number; style: { width: number; height: number } } {
+  const styleSize = Math.max(1, Math.round(size * styleScale));
+  const scaled = styles.map((s) => sizeForLongerSide(s.width, s.height, styleSize));
+  const style = scaled.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a), { width: 1, height: 1 });
+  return { ...sizeForLongerSide(content.width, content.height, size), style };
+}
+
+/** Largest longer side (<= `upTo`) whose run fits for these images; 0 when none does. */
+export function largestFittingSize(
+  shape: Omit<RunShape, 'width' | 'height' | 'style'> & { content: { width: number; height: number }; styles: ReadonlyArray<{ width: number; height: number }>; styleScale: number },
+  limits: MemoryLimits,
+  upTo: number,
+): number {
+  const fits = (size: number) => memoryProblem(estimateMemory({ ...shape, ...runDims(shape.content, shape.styles, size, shape.styleScale) }), limits) === undefined;
+  let lo = 0;
+  let hi = upTo;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

@@ -1,0 +1,83 @@
+/**
+ * Memory limits: the estimate made before allocating matches what a run really holds, and sizes that would
+ * exceed the adapter's buffer limits or the budget are refused up front, naming the largest size that fits.
+ */
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GpuRuntime } from '../src/gpu/runtime.js';
+import { readImageFile } from '../src/io/image.js';
+import type { RgbaImage } from '../src/io/rgbaImage.js';
+import { DEFAULT_LOSS } from '../src/net/loss.js';
+import { estimateMemory, largestFittingSize, memoryProblem } from '../src/net/memory.js';
+import { resolveOptions, stylize } from '../src/net/stylize.js';
+import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
+
+const golden = join(repoRoot, 'test/fixtures/golden');
+
+describe('memory planning', () => {
+  const shape = { config: { ...DEFAULT_LOSS }, optimizer: 'lbfgs' as const, historySize: 100 };
+
+  it('grows with the image and the history', () => {
+    const at = (w: number, h: number, m = 100) => estimateMemory({ ...shape, historySize: m, width: w, height: h, style: { width: w, height: h } });
+    const fixed = at(16, 16).totalBytes; // mostly weights
+    expect(at(256, 192).totalBytes - fixed).toBeGreaterThan(3.5 * (at(128, 96).totalBytes - fixed));
+    // The L-BFGS history comes after the style-target pass, so the peak takes the larger of the two.
+    const extra = at(128, 96, 200).totalBytes - at(128, 96, 100).totalBytes;
+    expect(extra - 2 * 100 * 3 * 128 * 96 * 4).toBeGreaterThanOrEqual(0); // 100 more (y, s) pairs ...
+    expect(extra - 2 * 100 * 3 * 128 * 96 * 4).toBeLessThan(100 * 64); // ... and their per-slot scalars
+    expect(at(128, 96, 10).totalBytes).toBeLessThan(at(128, 96, 100).totalBytes);
+    // relu1_1 (64 channels at full size) is the largest buffer.
+    expect(at(512, 384).largestBufferBytes).toBe(64 * 512 * 384 * 4);
+  });
+
+  it('finds the largest size under a per-buffer limit', () => {
+    const limits = { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 128 * 2 ** 20 };
+    const best = largestFittingSize({ ...shape, content: { width: 400, height: 300 }, styles: [{ width: 400, height: 300 }], styleScale: 1 }, limits, 4000);
+    // 64 channels * W * H * 4 bytes <= 128 MiB with H = 3/4 W.
+    expect(64 * best * Math.round((best * 3) / 4) * 4).toBeLessThanOrEqual(128 * 2 ** 20);
+    expect(64 * (best + 4) * Math.round(((best + 4) * 3) / 4) * 4).toBeGreaterThan(128 * 2 ** 20);
+    const height = Math.round((best * 3) / 4);
+    expect(memoryProblem(estimateMemory({ ...shape, width: best, height, style: { width: best, height } }), limits)).toBeUndefined();
+  });
+});
+
+describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
+  let content: RgbaImage;
+  let style: RgbaImage;
+  beforeAll(async () => {
+    content = await readImageFile(join(golden, 'content.png'));
+    style = await readImageFile(join(golden, 'style.png'));
+  });
+
+  it.each(['adam', 'lbfgs'] as const)('the estimate matches the peak a %s run holds (within 10 percent)', async (optimizer) => {
+    const shared = await testGpu();
+    const gpu = new GpuRuntime(shared.context); // fresh pool: its peak is this run's alone
+    const options = resolveOptions({ size: 32, iterations: 2, optimizer, historySize: 5, printEvery: 0 });
+    const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
+    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer, historySize: 5 });
+    expect(estimate.totalBytes / result.peakBytes).toBeGreaterThan(0.9);
+    expect(estimate.totalBytes / result.peakBytes).toBeLessThan(1.1);
+    gpu.buffers.destroy();
+  });
+
+  it('refuses a size beyond the adapter limit before allocating, naming the largest that fits', async () => {
+    const gpu = await testGpu();
+    const before = gpu.buffers.getStats();
+    const options = resolveOptions({ size: 20000, iterations: 1 });
+    await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(
+      /does not fit: a \d+ MiB buffer exceeds this GPU's limit of \d+ MiB per buffer\. The largest size that fits on this GPU is \d+ px/,
+    );
+    expect(gpu.buffers.getStats().created).toBe(before.created);
+  });
+
+  it('refuses a size over the memory budget', async () => {
+    const gpu = await testGpu();
+    const budget = estimateMemory({ width: 24, height: 18, style: { width: 18, height: 24 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100 }).totalBytes;
+    const options = resolveOptions({ size: 32, iterations: 1, optimizer: 'adam', memoryBudget: budget });
+    const error = await stylize({ gpu, weights: realWeights(), content, styles: [style], options }).catch((e: Error) => e);
+    expect(String(error)).toMatch(/more than the budget/);
+    const fits = Number(/largest size that fits on this GPU is (\d+) px/.exec(String(error))?.[1]);
+    expect(fits).toBeGreaterThanOrEqual(24);
+    expect(fits).toBeLessThan(32);
+  });
+});
