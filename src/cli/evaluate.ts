@@ -7,6 +7,7 @@ import { writeNpyFile } from '../io/npy.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from '../net/loss.js';
 import { Vgg19Net } from '../net/network.js';
 import { imageToX } from '../net/preprocess.js';
+import { checkMemory, STYLIZE_DEFAULTS } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
 import { loadWeights, openRuntime, readExact, readScaled } from './common.js';
 
@@ -53,6 +54,7 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
   const weights = await loadWeights(o.weights as string | undefined);
   const gpu = await openRuntime();
   try {
+    checkMemory(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam' });
     const net = new Vgg19Net(gpu, weights, { depth });
     const loss = new GatysLoss(net, content.width, content.height, config);
     const xContent = imageToX(gpu, content);

@@ -8,6 +8,7 @@ import { access, constants } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomicWrite.js';
 import { readImageFile, writePngFile } from '../io/image.js';
+import { GpuDeviceLostError } from '../gpu/runtime.js';
 import { xToImage } from '../net/preprocess.js';
 import { PRESETS, resolveOptions, STYLIZE_DEFAULTS, stylize, type PresetName, type StylizeOptions } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
@@ -131,6 +132,7 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
     io.progress ?? ((s) => process.stderr.write(s)),
     io.isTTY ?? process.stderr.isTTY === true,
   );
+  let lastFrame: string | undefined;
   try {
     const result = await stylize({
       gpu,
@@ -144,7 +146,10 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       onProgress: (latest) => reporter.update(latest),
       onIteration: saveEvery > 0
         ? async ({ iteration, x, width, height }) => {
-            if (iteration % saveEvery === 0) await writePngFile(frameName(output, iteration), await xToImage(gpu, x, width, height));
+            if (iteration % saveEvery === 0) {
+              lastFrame = frameName(output, iteration);
+              await writePngFile(lastFrame, await xToImage(gpu, x, width, height));
+            }
           }
         : undefined,
     });
@@ -158,6 +163,10 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
         ` -> ${output} (${result.image.width}x${result.image.height})`,
     );
     return result.stopped ? 130 : 0;
+  } catch (err) {
+    reporter.finish();
+    if (err instanceof GpuDeviceLostError && lastFrame) throw new GpuDeviceLostError(`${err.message} The last frame is kept in ${lastFrame}.`);
+    throw err;
   } finally {
     process.off('SIGINT', onSigint);
     gpu.destroy();

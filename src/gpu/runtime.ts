@@ -6,8 +6,16 @@ import type { GpuContext } from './device.js';
 import { BufferPool } from './buffers.js';
 import { PipelineCache } from './program.js';
 
+/** The device went away (driver reset, tab backgrounded, device.destroy()); `message` is meant for the user. */
+export class GpuDeviceLostError extends Error {
+  override name = 'GpuDeviceLostError';
+}
+
 export class GpuRuntime {
   readonly device: GPUDevice;
+  /** Set once the device is lost; long waits race against `lost` so they end instead of hanging. */
+  lostInfo?: { reason: string; message: string };
+  readonly lost: Promise<GpuDeviceLostError>;
   readonly pipelines: PipelineCache;
   readonly buffers: BufferPool;
   /** Number of buffer mappings made through `read` (progress must not map every iteration: tests count these). */
@@ -17,6 +25,22 @@ export class GpuRuntime {
     this.device = context.device;
     this.pipelines = new PipelineCache(this.device);
     this.buffers = new BufferPool(this.device);
+    this.lost = this.device.lost.then((info) => {
+      this.lostInfo = { reason: String(info.reason), message: info.message };
+      return this.lostError();
+    });
+  }
+
+  lostError(): GpuDeviceLostError {
+    const info = this.lostInfo;
+    const detail = info?.message ? `: ${info.message}` : '';
+    return new GpuDeviceLostError(`The GPU device was lost (${info?.reason ?? 'unknown'})${detail}`.replace(/\s+$/, '') + '.');
+  }
+
+  /** Resolves with `work`, or rejects with GpuDeviceLostError as soon as the device is lost. */
+  async unlessLost<T>(work: Promise<T>): Promise<T> {
+    if (this.lostInfo) throw this.lostError();
+    return Promise.race([work, this.lost.then((error) => Promise.reject(error))]);
   }
 
   get maxWorkgroupsPerDimension(): number {
@@ -46,7 +70,7 @@ export class GpuRuntime {
     this.device.queue.submit([encoder.finish()]);
     this.mappings++;
     try {
-      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      await this.unlessLost(staging.mapAsync(GPUMapMode.READ, 0, size));
       return staging.getMappedRange(0, size).slice(0, byteLength);
     } finally {
       if (staging.mapState === 'mapped') staging.unmap();

@@ -255,7 +255,7 @@ export class GatysLoss {
     passes.submit((encoder) => {
       contentLayers.forEach((layer, k) => encoder.copyBufferToBuffer(this.maps.buffers[layer], 0, this.contentTargets[k], 0, this.maps.bytes(layer)));
     });
-    await gpu.device.queue.onSubmittedWorkDone();
+    await gpu.unlessLost(gpu.device.queue.onSubmittedWorkDone());
   }
 
   /**

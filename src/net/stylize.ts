@@ -412,7 +412,8 @@ async function runIterations(
         break;
       }
       // At most two iterations queued: enough to keep the GPU busy, little enough to stop within one iteration.
-      if (inFlight.length >= 2) await inFlight.shift();
+      if (inFlight.length >= 2) await gpu.unlessLost(inFlight.shift()!);
+      if (gpu.lostInfo) throw gpu.lostError();
       const encoder = device.createCommandEncoder({ label: `iteration ${iteration}` });
       loss.passes.encode(encoder);
       encoder.copyBufferToBuffer(loss.losses, 0, history, iteration * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
@@ -423,10 +424,13 @@ async function runIterations(
       await request.onIteration?.({ iteration: base + i + 1, x: loss.x, width: loss.width, height: loss.height });
       const done = iteration + 1;
       if (options.printEvery > 0 && done % options.printEvery === 0 && !pendingRead) {
-        pendingRead = readProgress(done).finally(() => (pendingRead = undefined));
+        // A failed read (device lost) is kept as the run's failure, checked before the next iteration.
+        pendingRead = readProgress(done)
+          .catch((error: Error) => void (failure ??= error))
+          .finally(() => (pendingRead = undefined));
       }
     }
-    await Promise.all(inFlight);
+    await gpu.unlessLost(Promise.all(inFlight));
     if (pendingRead) await pendingRead;
     if (readUpTo < iteration) await readProgress(iteration);
     if (failure) throw failure;

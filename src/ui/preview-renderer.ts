@@ -104,7 +104,8 @@ export class PreviewRenderer {
     this.resize(image.width, image.height);
     gpu.device.queue.writeTexture(
       { texture: context.getCurrentTexture() },
-      image.data,
+      // RgbaImage allows a SharedArrayBuffer in its type; the engine's images never live in one.
+      image.data as Uint8ClampedArray<ArrayBuffer>,
       { bytesPerRow: image.width * 4, rowsPerImage: image.height },
       [image.width, image.height],
     );

@@ -49,11 +49,10 @@ export function loadWeights(base: string, onProgress?: (p: WeightsProgress) => v
   const urls = weightsUrls(base);
   let load = loads.get(urls.bin);
   if (!load) {
-    const listeners = new Set<(p: WeightsProgress) => void>();
-    const shared: SharedLoad = { listeners, promise: Promise.resolve() as unknown as Promise<WeightTensors> };
+    const shared = { listeners: new Set() } as SharedLoad;
     shared.promise = fetchWeights(urls, (p) => {
       shared.last = p;
-      for (const listener of listeners) listener(p);
+      for (const listener of shared.listeners) listener(p);
     }).catch((e: unknown) => {
       loads.delete(urls.bin);
       throw e;
@@ -172,6 +171,7 @@ async function download(url: string, total: number, onProgress: (p: WeightsProgr
       onProgress({ loaded, total, source: 'network' });
     }
   } catch (e) {
+    reader.cancel().catch(() => undefined);
     if (e instanceof WeightsLoadError) throw e;
     throw new WeightsLoadError(`The download of the weights ${url} broke off after ${loaded} of ${total} bytes.`, { cause: e });
   } finally {

@@ -1,0 +1,162 @@
+/**
+ * Reactive controller for one style-transfer run on the page's GPU: options -> GPU -> images and weights -> stylize
+ * with a live preview -> final image, sending the element's events. Every start() ends in exactly one
+ * `style-transfer-complete` (also when stopped) or one `style-transfer-error`; a failure never clears the canvas.
+ */
+import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import { resolveOptions, scaleSizes, stylize, type PresetName, type StylizeOptions, type StylizeResult } from '../../net/stylize.js';
+import { COMPLETE_EVENT, emit, ERROR_EVENT, PROGRESS_EVENT } from '../events.js';
+import { loadRgbaImage, type ImageSource } from '../image-source.js';
+import { pageGpu } from '../page-gpu.js';
+import type { PreviewRenderer } from '../preview-renderer.js';
+import type { WeightsController } from './weights-controller.js';
+
+export type RunPhase = 'idle' | 'preparing' | 'running' | 'done' | 'stopped' | 'error';
+
+export interface RunInput {
+  content: ImageSource | null | undefined;
+  style: ImageSource | null | undefined;
+  weightsSrc: string;
+  options: Partial<StylizeOptions> & { preset?: PresetName };
+}
+
+class Aborted extends Error {}
+
+/** Settles like `promise`, or rejects with Aborted as soon as `signal` fires (the work itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Aborted());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+export class RunController implements ReactiveController {
+  phase: RunPhase = 'idle';
+  /** Iterations finished (as reported by progress). */
+  iteration = 0;
+  /** Iterations the current run will do (all scales). */
+  iterations = 0;
+  /** The error shown in the element when phase is 'error'. */
+  message = '';
+
+  private abort: AbortController | undefined;
+  private active: Promise<void> | undefined;
+
+  constructor(
+    private readonly host: ReactiveControllerHost & HTMLElement,
+    private readonly weights: WeightsController,
+    private readonly preview: () => PreviewRenderer,
+  ) {
+    host.addController(this);
+  }
+
+  get running(): boolean {
+    return this.active !== undefined;
+  }
+
+  /** Resolves when no run is in progress. */
+  get settled(): Promise<void> {
+    return this.active ?? Promise.resolve();
+  }
+
+  hostConnected(): void {}
+
+  hostDisconnected(): void {
+    this.stop();
+  }
+
+  /** Starts a run unless one is going; resolves when it ends (never rejects: failures become the error event). */
+  start(input: RunInput): Promise<void> {
+    if (!this.active) {
+      const abort = new AbortController();
+      this.abort = abort;
+      this.active = this.execute(input, abort.signal).finally(() => {
+        this.active = undefined;
+        this.abort = undefined;
+        this.host.requestUpdate();
+      });
+    }
+    return this.active;
+  }
+
+  /** Stops the run: no iteration is submitted after the current one. */
+  stop(): void {
+    this.abort?.abort();
+  }
+
+  private setState(changes: Partial<Pick<RunController, 'phase' | 'iteration' | 'iterations' | 'message'>>): void {
+    Object.assign(this, changes);
+    this.host.requestUpdate();
+  }
+
+  private async execute(input: RunInput, signal: AbortSignal): Promise<void> {
+    this.setState({ phase: 'preparing', message: '', iteration: 0, iterations: 0 });
+    try {
+      // Every iteration's losses are read (asynchronously: the loop does not wait), so progress is per iteration.
+      const options = resolveOptions({ ...input.options, printEvery: 1 });
+      const sizes = scaleSizes(options);
+      this.setState({ iterations: options.iterations * sizes.length });
+      if (!input.content) throw new Error('No content image: set content-src (or the contentSrc property).');
+      if (!input.style) throw new Error('No style image: set style-src (or the styleSrc property).');
+      const gpu = await untilAborted(pageGpu(), signal);
+      gpu.takeError(); // errors of earlier work are not this run's
+      // Decoded images keep up to twice the largest size needed; the exact area-averaged resize happens in stylize.
+      const maxSide = 2 * Math.max(...sizes) * Math.max(1, options.styleScale);
+      const [content, style, weights] = await untilAborted(
+        Promise.all([
+          loadRgbaImage(input.content, 'content image', maxSide, signal),
+          loadRgbaImage(input.style, 'style image', maxSide, signal),
+          this.weights.load(input.weightsSrc),
+        ]),
+        signal,
+      );
+      const preview = this.preview();
+      preview.attach(gpu.runtime);
+      this.setState({ phase: 'running' });
+
+      let sent = 0;
+      const run = stylize({
+        gpu: gpu.runtime,
+        weights,
+        content,
+        styles: [style],
+        options,
+        signal,
+        explicitLearningRate: input.options.learningRate !== undefined,
+        onProgress: (_latest, records) => {
+          for (; sent < records.length; sent++) {
+            const { iteration, content, style, tv, total } = records[sent];
+            // A non-finite loss ends the run with an error (NonFiniteLossError), never with a progress event.
+            if (![content, style, tv, total].every(Number.isFinite)) break;
+            this.setState({ iteration });
+            emit(this.host, PROGRESS_EVENT, { iteration, content, style, tv, total });
+          }
+        },
+        onIteration: ({ x, width, height }) => preview.drawX(x, width, height),
+      });
+      // A lost device can leave GPU promises pending: whichever comes first decides.
+      const outcome = await Promise.race([
+        run.then((result): { result: StylizeResult } => ({ result })),
+        gpu.lost.then((lost) => ({ lost })),
+      ]);
+      if ('lost' in outcome) throw new Error(outcome.lost);
+      const { result } = outcome;
+      const gpuError = gpu.takeError();
+      if (gpuError) throw new Error(`A GPU error spoiled the run: ${gpuError}`);
+      preview.drawImage(result.image);
+      this.setState({ phase: result.stopped ? 'stopped' : 'done', iteration: result.iterations });
+      emit(this.host, COMPLETE_EVENT, { iterations: result.iterations, ms: result.ms, stopped: result.stopped });
+    } catch (e) {
+      if (e instanceof Aborted) {
+        this.setState({ phase: 'stopped' });
+        emit(this.host, COMPLETE_EVENT, { iterations: 0, ms: 0, stopped: true });
+        return;
+      }
+      const message = e instanceof Error && e.message ? e.message : `Style transfer failed: ${String(e)}`;
+      this.setState({ phase: 'error', message });
+      emit(this.host, ERROR_EVENT, { message });
+    }
+  }
+}

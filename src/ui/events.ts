@@ -1,0 +1,54 @@
+/**
+ * The events <style-transfer> dispatches: names, detail types, and the one helper that sends them (bubbling and
+ * composed, so listeners outside a shadow root hear them too).
+ */
+
+export const PROGRESS_EVENT = 'style-transfer-progress';
+export const COMPLETE_EVENT = 'style-transfer-complete';
+export const ERROR_EVENT = 'style-transfer-error';
+
+/** One per iteration, in order; losses as the engine computes them (finite, or the run fails). */
+export interface StyleTransferProgressDetail {
+  /** 1-based over the whole run. */
+  iteration: number;
+  content: number;
+  style: number;
+  tv: number;
+  total: number;
+}
+
+/** Once per start(), after the last progress event; `stopped` when stop() ended the run early. */
+export interface StyleTransferCompleteDetail {
+  /** Iterations actually run. */
+  iterations: number;
+  /** Wall time of the optimisation in milliseconds (after the weights and images were loaded). */
+  ms: number;
+  stopped: boolean;
+}
+
+/** Instead of complete when a run cannot start or fails; `message` is the sentence also shown in the element. */
+export interface StyleTransferErrorDetail {
+  message: string;
+}
+
+export type StyleTransferProgressEvent = CustomEvent<StyleTransferProgressDetail>;
+export type StyleTransferCompleteEvent = CustomEvent<StyleTransferCompleteDetail>;
+export type StyleTransferErrorEvent = CustomEvent<StyleTransferErrorDetail>;
+
+export interface StyleTransferEventMap {
+  [PROGRESS_EVENT]: StyleTransferProgressEvent;
+  [COMPLETE_EVENT]: StyleTransferCompleteEvent;
+  [ERROR_EVENT]: StyleTransferErrorEvent;
+}
+
+declare global {
+  interface HTMLElementEventMap extends StyleTransferEventMap {}
+}
+
+export function emit<K extends keyof StyleTransferEventMap>(
+  target: EventTarget,
+  type: K,
+  detail: StyleTransferEventMap[K]['detail'],
+): void {
+  target.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+}

@@ -1,0 +1,224 @@
+/**
+ * <style-transfer>: Gatys neural style transfer of one content and one style image on the page's WebGPU device,
+ * with a live preview. The element is the API surface (attributes, properties, methods, events, parts); the work is
+ * done by its controllers: WeightsController (download, cache) and RunController (GPU, images, the run).
+ */
+import { html, LitElement, nothing, type PropertyDeclarations, type PropertyValues } from 'lit';
+import type { OptimizerKind, PresetName } from '../net/stylize.js';
+import { RunController } from './controllers/run-controller.js';
+import { WeightsController } from './controllers/weights-controller.js';
+import type { ImageSource } from './image-source.js';
+import { PreviewRenderer } from './preview-renderer.js';
+import { styleTransferStyles } from './style-transfer.styles.js';
+
+/** "1 0.5 1" or "1,0.5,1" <-> [1, 0.5, 1]. */
+const numberListConverter = {
+  fromAttribute: (value: string | null): number[] | undefined =>
+    value === null || !value.trim() ? undefined : value.split(/[\s,]+/).filter(Boolean).map(Number),
+  toAttribute: (value: number[] | undefined): string | null => (value ? value.join(' ') : null),
+};
+
+const MB = 1e6;
+
+/**
+ * Neural style transfer (Gatys et al.) on the GPU through WebGPU: repaints the content image in the style of the
+ * style image, showing the image as it evolves.
+ *
+ * @summary Neural style transfer with WebGPU, live preview included.
+ * @tagname style-transfer
+ *
+ * @attr content-src - URL of the content image (the `contentSrc` property also takes a Blob, ImageBitmap or HTMLImageElement).
+ * @attr style-src - URL of the style image (the `styleSrc` property also takes a Blob, ImageBitmap or HTMLImageElement).
+ * @attr weights-src - URL of the directory written by `npm run weights` (vgg19_conv_hwio_f32.json and .bin).
+ * @attr size - Longer side of the result in pixels (default 512).
+ * @attr iterations - Optimisation steps (default 500).
+ * @attr optimizer - `lbfgs` (default) or `adam`.
+ * @attr content-weight - Weight of the content loss (default 5).
+ * @attr style-weight - Weight of the style loss (default 100).
+ * @attr tv-weight - Weight of the total-variation (smoothness) loss (default 0.001).
+ * @attr style-layer-weights - One weight per style layer, space- or comma-separated (default: 1 each, or the preset's).
+ * @attr preset - `neural-style` or `course`: a set of the options above; explicit attributes override it.
+ * @attr original-colors - Keep the content image's colours (only the luminance is stylised).
+ * @attr autostart - Start as soon as content-src, style-src and weights-src are set, and again when they change.
+ * @attr controls - Show the built-in start/stop button and progress bar, like `<video controls>`.
+ *
+ * @event style-transfer-progress - After every iteration, in order. `detail`: `{ iteration, content, style, tv, total }` (finite losses).
+ * @event style-transfer-complete - Once per `start()`, after the last progress event, also when stopped. `detail`: `{ iterations, ms, stopped }`.
+ * @event style-transfer-error - When a run cannot start or fails (no WebGPU, an image or the weights that do not load, bad options). `detail`: `{ message }`; the message is also shown inside the element.
+ *
+ * @csspart base - The wrapper around everything.
+ * @csspart canvas - The <canvas> showing the image (WebGPU context).
+ * @csspart status - The overlay shown while the weights load and the run is prepared.
+ * @csspart weights-progress - The <progress> of the weights download, inside `status`.
+ * @csspart message - The error message overlay.
+ * @csspart controls - The bar of built-in controls (with the `controls` attribute).
+ * @csspart button - The start/stop button.
+ * @csspart progress - The <progress> of the iterations.
+ * @csspart counter - The "iteration / iterations" text.
+ *
+ * @cssproperty --style-transfer-background - Canvas background before the first image (default #222).
+ * @cssproperty --style-transfer-accent - Button and progress colour (default #4338ca).
+ * @cssproperty --style-transfer-accent-text - Button text colour (default #fff).
+ * @cssproperty --style-transfer-radius - Corner radius of the canvas, overlays and button (default 6px).
+ * @cssproperty --style-transfer-image-rendering - `image-rendering` of the canvas (default auto; `pixelated` suits tiny sizes).
+ * @cssproperty --style-transfer-error-background - Background of the error message (default #8b0000).
+ * @cssproperty --style-transfer-error-color - Text colour of the error message (default #fff).
+ * @cssproperty --style-transfer-font - Font of the element's text (default inherit).
+ * @cssproperty --style-transfer-color - Text colour of the element (default inherit).
+ */
+export class StyleTransferElement extends LitElement {
+  static override styles = styleTransferStyles;
+
+  static override properties: PropertyDeclarations = {
+    contentSrc: { attribute: 'content-src' },
+    styleSrc: { attribute: 'style-src' },
+    weightsSrc: { attribute: 'weights-src' },
+    size: { type: Number },
+    iterations: { type: Number },
+    optimizer: {},
+    contentWeight: { type: Number, attribute: 'content-weight' },
+    styleWeight: { type: Number, attribute: 'style-weight' },
+    tvWeight: { type: Number, attribute: 'tv-weight' },
+    styleLayerWeights: { attribute: 'style-layer-weights', converter: numberListConverter },
+    preset: {},
+    originalColors: { type: Boolean, attribute: 'original-colors' },
+    autostart: { type: Boolean },
+    controls: { type: Boolean, reflect: true },
+  };
+
+  /** The content image: a URL, or a Blob/File, ImageBitmap or HTMLImageElement. */
+  declare contentSrc: ImageSource | null | undefined;
+  /** The style image: a URL, or a Blob/File, ImageBitmap or HTMLImageElement. */
+  declare styleSrc: ImageSource | null | undefined;
+  /** URL of the directory holding vgg19_conv_hwio_f32.json and vgg19_conv_hwio_f32.bin. */
+  declare weightsSrc: string | null | undefined;
+  /** Longer side of the result in pixels; unset: the preset's or 512. */
+  declare size: number | null | undefined;
+  /** Optimisation steps; unset: the preset's or 500. */
+  declare iterations: number | null | undefined;
+  /** 'lbfgs' or 'adam'; unset: the preset's or 'lbfgs'. */
+  declare optimizer: OptimizerKind | null | undefined;
+  declare contentWeight: number | null | undefined;
+  declare styleWeight: number | null | undefined;
+  declare tvWeight: number | null | undefined;
+  /** One weight per style layer (of the preset's layers, relu1_1 ... relu5_1 by default). */
+  declare styleLayerWeights: number[] | null | undefined;
+  /** 'neural-style' or 'course'; explicit options override it. */
+  declare preset: PresetName | null | undefined;
+  /** Keep the content's colours. */
+  declare originalColors: boolean;
+  /** Start when the sources are set, and again when they change. */
+  declare autostart: boolean;
+  /** Show the built-in start/stop button and progress bar. */
+  declare controls: boolean;
+
+  private readonly weights = new WeightsController(this);
+  private readonly run = new RunController(this, this.weights, () => this.previewRenderer());
+  private preview: PreviewRenderer | undefined;
+
+  constructor() {
+    super();
+    this.originalColors = false;
+    this.autostart = false;
+    this.controls = false;
+  }
+
+  /** Whether a run is in progress (from start() until its complete or error event). */
+  get running(): boolean {
+    return this.run.running;
+  }
+
+  /**
+   * Starts a run with the current attributes and properties; does nothing while one is in progress. The promise
+   * resolves when the run ends and never rejects: the outcome is the complete or the error event.
+   */
+  start(): Promise<void> {
+    return this.run.start({
+      content: this.contentSrc,
+      style: this.styleSrc,
+      weightsSrc: this.weightsSrc ?? '',
+      options: {
+        preset: this.preset || undefined,
+        size: this.size ?? undefined,
+        iterations: this.iterations ?? undefined,
+        optimizer: this.optimizer || undefined,
+        contentWeight: this.contentWeight ?? undefined,
+        styleWeight: this.styleWeight ?? undefined,
+        tvWeight: this.tvWeight ?? undefined,
+        styleLayerWeights: this.styleLayerWeights ?? undefined,
+        originalColors: this.originalColors,
+      },
+    });
+  }
+
+  /** Stops the run: no iteration starts after the current one; the image so far stays (complete event, stopped). */
+  stop(): void {
+    this.run.stop();
+  }
+
+  /** The current image (during a run: the latest iteration), encoded as `type` (default PNG). */
+  async toBlob(type = 'image/png', quality?: number): Promise<Blob> {
+    return this.previewRenderer().toBlob(type, quality);
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    const sourcesChanged = changed.has('contentSrc') || changed.has('styleSrc') || changed.has('weightsSrc') || changed.has('autostart');
+    if (this.autostart && sourcesChanged && this.contentSrc && this.styleSrc && this.weightsSrc) void this.restart();
+  }
+
+  // With autostart, new sources replace the running run: its completion (stopped) comes first.
+  private async restart(): Promise<void> {
+    this.run.stop();
+    await this.run.settled;
+    await this.start();
+  }
+
+  private previewRenderer(): PreviewRenderer {
+    if (!this.preview) {
+      const canvas = this.renderRoot.querySelector('canvas');
+      if (!canvas) throw new Error('The element has not rendered its canvas yet.');
+      this.preview = new PreviewRenderer(canvas);
+    }
+    return this.preview;
+  }
+
+  private toggle(): void {
+    if (this.run.running) this.stop();
+    else void this.start();
+  }
+
+  private statusText(): string {
+    if (this.run.phase !== 'preparing') return '';
+    const { loading, progress } = this.weights;
+    if (loading) {
+      if (!progress) return 'Loading the network weights…';
+      if (progress.source === 'cache') return 'Reading the cached network weights…';
+      return `Loading the network weights… ${(progress.loaded / MB).toFixed(0)} of ${(progress.total / MB).toFixed(0)} MB`;
+    }
+    return 'Preparing…';
+  }
+
+  protected override render() {
+    const { phase, iteration, iterations, message, running } = this.run;
+    const { loading, progress } = this.weights;
+    const status = this.statusText();
+    return html`
+      <div part="base" class="base">
+        <canvas part="canvas" width="1" height="1" role="img" aria-label="Style transfer result"></canvas>
+        <div part="status" class="overlay status" role="status">${status
+          ? html`${status}${loading
+              ? html`<progress part="weights-progress" aria-label="Network weights loaded" max=${progress?.total || 1} value=${progress?.loaded ?? 0}></progress>`
+              : nothing}`
+          : nothing}</div>
+        ${phase === 'error' ? html`<div part="message" class="overlay message" role="alert">${message}</div>` : nothing}
+        ${this.controls
+          ? html`<div part="controls" class="controls">
+              <button part="button" type="button" @click=${this.toggle}>${running ? 'Stop' : 'Start'}</button>
+              <progress part="progress" aria-label="Iterations done" max=${iterations || 1} value=${iteration}></progress>
+              <span part="counter" class="counter">${iteration} / ${iterations}</span>
+            </div>`
+          : nothing}
+      </div>
+    `;
+  }
+}
