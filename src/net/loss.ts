@@ -223,7 +223,7 @@ export class GatysLoss {
           // dL/dF = 4 w / (C^2 N) * F D, N = C H W: a 1x1 conv of the features with D = G - G_target.
           const n = s.channels * s.width * s.height;
           const scale = (4 * term.weight) / (s.channels * s.channels * n);
-          const tiling = net.tuning({ width: s.width, outChannels: s.channels, taps: 1 });
+          const tiling = net.tuning({ width: s.width, height: s.height, outChannels: s.channels, taps: 1 });
           const params = convParams(s.width, s.height, s.channels / 4, s.channels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread, scale);
           const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `style grad ${term.key}`));
           const diff = styleState.get(t)!.diff;

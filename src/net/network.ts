@@ -109,7 +109,7 @@ export class FeatureMaps {
       const shape = this.shapes[i];
       if (layer.kind === 'conv') {
         const conv = this.net.conv(i);
-        const tiling = this.net.tuning({ width: shape.width, outChannels: layer.outChannels, taps: 9 });
+        const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
         const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0 });
         const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
@@ -136,7 +136,7 @@ export class FeatureMaps {
       const conv = this.net.conv(i);
       const shape = this.shapes[i];
       const cinPad = pad4(layer.inChannels);
-      const tiling = this.net.tuning({ width: shape.width, outChannels: cinPad, taps: 9 });
+      const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: cinPad, taps: 9 });
       const planar = i === 0;
       const channelGroups = planar ? 1 : tiling.channelGroupsPerThread;
       const params = convParams(shape.width, shape.height, layer.outChannels / 4, cinPad / 4, tiling.pixelsPerThread, channelGroups);

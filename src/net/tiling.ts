@@ -13,7 +13,7 @@ export interface ConvTiling {
   reuseRowLoads?: boolean;
 }
 
-export type ConvTuning = (shape: { width: number; outChannels: number; taps: 1 | 9 }) => ConvTiling;
+export type ConvTuning = (shape: { width: number; height?: number; outChannels: number; taps: 1 | 9 }) => ConvTiling;
 
 /** Largest candidate that divides n. */
 function largestDivisor(n: number, candidates: readonly number[]): number {
@@ -21,9 +21,19 @@ function largestDivisor(n: number, candidates: readonly number[]): number {
   return 1;
 }
 
-/** Default: 4 pixels x 8 channels per invocation where the shape allows. */
-export const defaultConvTuning: ConvTuning = ({ width, outChannels }) => ({
-  pixelsPerThread: Math.max(1, Math.min(4, width)),
-  channelGroupsPerThread: largestDivisor(Math.ceil(outChannels / 4), [2, 1]),
-  workgroupSize: 64,
-});
+/**
+ * Default, from measurements on lavapipe (bench/ and docs/benchmarks.md): 8 pixels x 16 channels per invocation
+ * was the best block on every VGG layer shape (about twice 4 x 8). Taking the channel block from the workgroup
+ * (uniform weight loads) pays on wide layers; on narrow ones (fewer pixel blocks than a workgroup) the
+ * channel-fastest order keeps the workgroups full.
+ */
+export const defaultConvTuning: ConvTuning = ({ width, height, outChannels }) => {
+  const pixelsPerThread = Math.max(1, Math.min(8, width));
+  const pixelBlocks = Math.ceil(width / pixelsPerThread) * (height ?? width);
+  return {
+    pixelsPerThread,
+    channelGroupsPerThread: largestDivisor(Math.ceil(outChannels / 4), [4, 2, 1]),
+    workgroupSize: 64,
+    channelBlockPerWorkgroup: pixelBlocks >= 64,
+  };
+};
