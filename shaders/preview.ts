@@ -34,7 +34,7 @@ const MEAN_BGR = vec3f(${VGG_MEAN_BGR.map(f32).join(', ')});
 struct Params { width: u32, height: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var target: texture_storage_2d<${PREVIEW_FORMAT}, write>;
+@group(0) @binding(2) var image: texture_storage_2d<${PREVIEW_FORMAT}, write>;
 
 @compute @workgroup_size(${tile}, ${tile})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -44,7 +44,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let bgr = vec3f(x[p], x[p + plane], x[p + 2u * plane]) + MEAN_BGR;
   // Quantise like deprocess, so the preview and the read-back image agree to the byte.
   let rgb = clamp(round(bgr.zyx), vec3f(0.0), vec3f(255.0)) / 255.0;
-  textureStore(target, vec2i(gid.xy), vec4f(rgb, 1.0));
+  textureStore(image, vec2i(gid.xy), vec4f(rgb, 1.0));
 }
 `;
   return { key: `preview_t${tile}`, label: 'preview', code, tile, format: PREVIEW_FORMAT };

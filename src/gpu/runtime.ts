@@ -34,7 +34,8 @@ export class GpuRuntime {
   lostError(): GpuDeviceLostError {
     const info = this.lostInfo;
     const detail = info?.message ? `: ${info.message}` : '';
-    return new GpuDeviceLostError(`The GPU device was lost (${info?.reason ?? 'unknown'})${detail}`.replace(/\s+$/, '') + '.');
+    const text = `The GPU device was lost (${info?.reason ?? 'unknown'})${detail}`.trimEnd();
+    return new GpuDeviceLostError(/[.!?]$/.test(text) ? text : `${text}.`);
   }
 
   /** Resolves with `work`, or rejects with GpuDeviceLostError as soon as the device is lost. */

@@ -1,15 +1,13 @@
 /**
  * The page's one GPU runtime, shared by every <style-transfer> element: a device per element would repeat the
  * pipeline compilation and hold the weights once per element. A lost device is forgotten, so the next run opens a
- * new one.
+ * new one (the runtime itself turns the loss into GpuDeviceLostError for the run in progress).
  */
 import { GpuUnavailableError, openBrowserGpu } from '../gpu/device.js';
 import { GpuRuntime } from '../gpu/runtime.js';
 
 export interface PageGpu {
   runtime: GpuRuntime;
-  /** Resolves with a user-facing sentence when the device is lost. */
-  lost: Promise<string>;
   /** The first uncaptured GPU error since `takeError()` was last called (a kernel or binding bug), if any. */
   takeError(): string | undefined;
 }
@@ -35,20 +33,15 @@ async function open(): Promise<PageGpu> {
   }
   // Timestamps are for benchmarks only.
   const runtime = new GpuRuntime(await openBrowserGpu({ timestamps: false }));
-  const { device } = runtime;
+  void runtime.lost.then(() => (shared = undefined));
   let firstError: string | undefined;
-  device.addEventListener('uncapturederror', (event) => {
+  runtime.device.addEventListener('uncapturederror', (event) => {
     const message = (event as GPUUncapturedErrorEvent).error.message;
     console.error(`style-transfer: GPU error: ${message}`);
     firstError ??= message;
   });
-  const lost = device.lost.then((info) => {
-    shared = undefined;
-    return `The GPU device was lost (${info.message || info.reason || 'no reason given'}); start again to retry.`;
-  });
   return {
     runtime,
-    lost,
     takeError: () => {
       const error = firstError;
       firstError = undefined;

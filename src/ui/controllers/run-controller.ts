@@ -4,7 +4,8 @@
  * `style-transfer-complete` (also when stopped) or one `style-transfer-error`; a failure never clears the canvas.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import { resolveOptions, scaleSizes, stylize, type PresetName, type StylizeOptions, type StylizeResult } from '../../net/stylize.js';
+import { GpuDeviceLostError } from '../../gpu/runtime.js';
+import { resolveOptions, scaleSizes, stylize, type PresetName, type StylizeOptions } from '../../net/stylize.js';
 import { COMPLETE_EVENT, emit, ERROR_EVENT, PROGRESS_EVENT } from '../events.js';
 import { loadRgbaImage, type ImageSource } from '../image-source.js';
 import { pageGpu } from '../page-gpu.js';
@@ -117,7 +118,7 @@ export class RunController implements ReactiveController {
       this.setState({ phase: 'running' });
 
       let sent = 0;
-      const run = stylize({
+      const result = await stylize({
         gpu: gpu.runtime,
         weights,
         content,
@@ -136,13 +137,6 @@ export class RunController implements ReactiveController {
         },
         onIteration: ({ x, width, height }) => preview.drawX(x, width, height),
       });
-      // A lost device can leave GPU promises pending: whichever comes first decides.
-      const outcome = await Promise.race([
-        run.then((result): { result: StylizeResult } => ({ result })),
-        gpu.lost.then((lost) => ({ lost })),
-      ]);
-      if ('lost' in outcome) throw new Error(outcome.lost);
-      const { result } = outcome;
       const gpuError = gpu.takeError();
       if (gpuError) throw new Error(`A GPU error spoiled the run: ${gpuError}`);
       preview.drawImage(result.image);
@@ -154,7 +148,9 @@ export class RunController implements ReactiveController {
         emit(this.host, COMPLETE_EVENT, { iterations: 0, ms: 0, stopped: true });
         return;
       }
-      const message = e instanceof Error && e.message ? e.message : `Style transfer failed: ${String(e)}`;
+      let message = e instanceof Error && e.message ? e.message : `Style transfer failed: ${String(e)}`;
+      // The page's next run opens a new device (page-gpu.ts forgets a lost one).
+      if (e instanceof GpuDeviceLostError) message += ' Start again to retry.';
       this.setState({ phase: 'error', message });
       emit(this.host, ERROR_EVENT, { message });
     }

@@ -1,0 +1,269 @@
+/**
+ * <style-transfer> in real Chromium (headless, WebGPU on SwiftShader: ~0.2 GFLOP/s, so 24 px images and a few
+ * iterations). Pages load the built dist/style-transfer.js from a local server, under a CSP that forbids eval.
+ */
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BROWSER_SKIP_REASON,
+  elementEvents,
+  ensureBuilt,
+  launchChromium,
+  logPageErrors,
+  recordEvents,
+  repoRoot,
+  startServer,
+  waitForEnd,
+  weightsDir,
+  type LoggedEvent,
+  type TestBrowser,
+  type TestServer,
+} from './harness.js';
+
+if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
+
+const CSP = { 'content-security-policy': "default-src 'self'; script-src 'self'" };
+
+/** A page holding nothing but the bundle and one element with `attributes`. */
+function elementPage(attributes: string): string {
+  return `<!doctype html>
+<script type="module" src="dist/style-transfer.js"></script>
+<style-transfer ${attributes}></style-transfer>
+`;
+}
+
+const SAMPLES = 'content-src="samples/chelsea.png" style-src="samples/starry_night.jpg"';
+
+/** Text shown inside the element's shadow root (status, message, controls). */
+function shadowText(page: Page): Promise<string> {
+  return page.evaluate(() => document.querySelector('style-transfer')?.shadowRoot?.textContent?.replace(/\s+/g, ' ').trim() ?? '');
+}
+
+describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on SwiftShader)', () => {
+  let server: TestServer;
+  let crossOrigin: TestServer;
+  let chromium: TestBrowser;
+  const timings: string[] = [];
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    // Another origin without CORS headers, for the image whose pixels cannot be read.
+    crossOrigin = await startServer([['/', join(repoRoot, 'samples')]]);
+    const pages = [
+      { path: '/acceptance.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" autostart`), headers: CSP },
+      { path: '/order.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="6" optimizer="adam" autostart`), headers: CSP },
+      { path: '/stop.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="40" optimizer="adam" autostart controls`), headers: CSP },
+      { path: '/broken-image.html', html: elementPage(`content-src="samples/missing.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart controls`), headers: CSP },
+      { path: '/broken-weights.html', html: elementPage(`${SAMPLES} weights-src="/no-weights-here/" size="24" iterations="3" autostart`), headers: CSP },
+      {
+        path: '/no-cors.html',
+        html: elementPage(`content-src="${crossOrigin.origin}/chelsea.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart`),
+        headers: { 'content-security-policy': `default-src 'self' ${crossOrigin.origin}; script-src 'self'` },
+      },
+    ];
+    // Weights first: the repository's own weights/ holds only a README.
+    server = await startServer([['/weights/', weightsDir!], ['/', repoRoot]], pages);
+    chromium = await launchChromium();
+  }, 180_000);
+
+  afterAll(async () => {
+    await chromium?.close();
+    await server?.close();
+    await crossOrigin?.close();
+    if (timings.length) console.log(`SwiftShader timings:\n  ${timings.join('\n  ')}`);
+  });
+
+  async function openPage(path: string, setup?: (page: Page) => Promise<void>): Promise<Page> {
+    const page = await chromium.browser.newPage();
+    logPageErrors(page, path);
+    await page.evaluateOnNewDocument(recordEvents);
+    await setup?.(page);
+    await page.goto(`${server.origin}${path}`);
+    return page;
+  }
+
+  it('acceptance: a bare page with autostart emits 3 progress events with finite losses, then complete; toBlob() is an image', async () => {
+    const started = performance.now();
+    const page = await openPage('/acceptance.html');
+    const events = await waitForEnd(page, 240_000);
+    const seconds = (performance.now() - started) / 1000;
+    timings.push(`acceptance (24 px, 3 L-BFGS iterations, first weights download): ${seconds.toFixed(1)} s`);
+
+    const progress = events.filter((e) => e.type === 'style-transfer-progress');
+    const complete = events.filter((e) => e.type === 'style-transfer-complete');
+    expect(events.filter((e) => e.type === 'style-transfer-error')).toEqual([]);
+    expect(events.filter((e) => e.type === 'csp-violation')).toEqual([]);
+    expect(progress.map((e) => e.detail.iteration)).toEqual([1, 2, 3]);
+    for (const { detail } of progress) {
+      for (const key of ['content', 'style', 'tv', 'total']) expect(Number.isFinite(detail[key]), `${key} of ${JSON.stringify(detail)}`).toBe(true);
+    }
+    expect(complete).toHaveLength(1);
+    expect(complete[0].detail).toMatchObject({ iterations: 3, stopped: false });
+    expect(elementEvents(events).at(-1)?.type).toBe('style-transfer-complete');
+
+    const image = await page.evaluate(async () => {
+      const blob = await document.querySelector('style-transfer')!.toBlob();
+      const bitmap = await createImageBitmap(blob);
+      const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+      context.drawImage(bitmap, 0, 0);
+      const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
+      let sum = 0;
+      let sumSquares = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        const luma = (data[i] + data[i + 1] + data[i + 2]) / 3;
+        sum += luma;
+        sumSquares += luma * luma;
+      }
+      const n = data.length / 4;
+      return { type: blob.type, width: bitmap.width, height: bitmap.height, mean: sum / n, std: Math.sqrt(sumSquares / n - (sum / n) ** 2) };
+    });
+    expect(image.type).toBe('image/png');
+    expect([image.width, image.height]).toEqual([24, 16]); // chelsea.png is 451x300
+    expect(image.mean).toBeGreaterThan(10);
+    expect(image.mean).toBeLessThan(245);
+    expect(image.std).toBeGreaterThan(5);
+    await page.close();
+  }, 300_000);
+
+  it('sends progress events in order, one per iteration, complete last; the canvas changes between iterations; the weights come from the cache', async () => {
+    const started = performance.now();
+    const page = await openPage('/order.html');
+    const events = await waitForEnd(page, 240_000);
+    const progress = events.filter((e) => e.type === 'style-transfer-progress');
+    timings.push(`6 Adam iterations at 24 px (weights cached): ${((performance.now() - started) / 1000).toFixed(1)} s, ${iterationSeconds(progress)}`);
+
+    const sequence = elementEvents(events);
+    expect(sequence.map((e) => e.type)).toEqual([...Array(6).fill('style-transfer-progress'), 'style-transfer-complete']);
+    expect(progress.map((e) => e.detail.iteration)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(sequence[6].detail).toMatchObject({ iterations: 6, stopped: false });
+    expect(events.filter((e) => e.type === 'preview')).toHaveLength(6);
+    const snapshots = await page.evaluate(() => Promise.all((window as unknown as { snapshots: Array<Promise<string>> }).snapshots));
+    expect(snapshots).toHaveLength(6);
+    // Each snapshot is the canvas when that progress event fired (the preview may already be an iteration or two
+    // ahead of the losses): the image must have moved between the first and the last.
+    expect(new Set(snapshots).size, `distinct canvas snapshots: ${snapshots.join(', ')}`).toBeGreaterThanOrEqual(2);
+    expect(snapshots[0]).not.toBe(snapshots[5]);
+
+    // Every page of this file shares one browser profile: after the first page downloaded the .bin, later visits
+    // (this one included) read it from Cache Storage and ask the server only for the small manifest.
+    expect(server.requests.filter((path) => path.endsWith('.bin'))).toEqual(['/weights/vgg19_conv_hwio_f32.bin']);
+    expect(await page.evaluate(() => caches.has('style-transfer-weights-v1'))).toBe(true);
+    await page.close();
+  }, 300_000);
+
+  it('stop() ends the run within one iteration; complete says stopped; the button is back to Start', async () => {
+    const stopAt = 2;
+    const page = await openPage('/stop.html', async (p) => {
+      await p.evaluateOnNewDocument((at) => void ((window as unknown as { stopAtIteration: number }).stopAtIteration = at), stopAt);
+    });
+    const events = await waitForEnd(page, 240_000);
+    const progress = events.filter((e) => e.type === 'style-transfer-progress');
+    const stopCalled = events.find((e) => e.type === 'stop-called')!;
+    const complete = events.find((e) => e.type === 'style-transfer-complete')!;
+    timings.push(`stop(): complete ${((complete.at - stopCalled.at) / 1000).toFixed(2)} s after stop() (${iterationSeconds(progress)})`);
+
+    expect(events.filter((e) => e.type === 'style-transfer-error')).toEqual([]);
+    expect(complete.detail.stopped).toBe(true);
+    const ran = complete.detail.iterations as number;
+    // Losses are read back asynchronously, so progress k arrives after the GPU has moved on: iterations already
+    // submitted finish (and report), but at most one more starts after stop().
+    const previews = events.filter((e) => e.type === 'preview');
+    const startedAfterStop = previews.filter((e) => e.at > stopCalled.at).length;
+    timings.push(`stop() at progress ${stopAt}: ${previews.length - startedAfterStop} iterations had started, ${startedAfterStop} started after, ${ran} ran`);
+    expect(startedAfterStop).toBeLessThanOrEqual(1);
+    expect(ran).toBe(previews.length);
+    expect(ran).toBeLessThan(40);
+    expect(progress.map((e) => e.detail.iteration)).toEqual(Array.from({ length: ran }, (_, i) => i + 1));
+    expect(elementEvents(events).at(-1)).toEqual(complete);
+    const text = await shadowText(page);
+    expect(text).toContain('Start');
+    expect(text).toContain(`${ran} / 40`);
+    await page.close();
+  }, 300_000);
+
+  it('a lost GPU device ends the run with one error event; the next start() opens a new device and completes', async () => {
+    const page = await openPage('/stop.html', async (p) => {
+      // Keep a handle on the element's device (page-gpu.ts does not expose it) and destroy it at progress 2.
+      await p.evaluateOnNewDocument(() => {
+        const w = window as unknown as { devices: GPUDevice[] };
+        w.devices = [];
+        const requestDevice = GPUAdapter.prototype.requestDevice;
+        GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, descriptor?: GPUDeviceDescriptor) {
+          const device = await requestDevice.call(this, descriptor);
+          w.devices.push(device);
+          return device;
+        };
+        document.addEventListener('style-transfer-progress', (event) => {
+          if ((event as CustomEvent).detail.iteration === 2) w.devices[0].destroy();
+        });
+      });
+    });
+    const events = await waitForEnd(page, 240_000);
+    const sequence = elementEvents(events);
+    expect(sequence.at(-1)?.type).toBe('style-transfer-error');
+    expect(sequence.filter((e) => e.type === 'style-transfer-complete')).toEqual([]);
+    const message = sequence.at(-1)!.detail.message as string;
+    expect(message).toMatch(/GPU device was lost/);
+    expect(message).toMatch(/Start again/);
+    console.log(`device lost: ${message}`);
+
+    const rerun = await page.evaluate(async () => {
+      const element = document.querySelector('style-transfer')!;
+      element.iterations = 2;
+      const ended = new Promise<string>((resolve) => {
+        element.addEventListener('style-transfer-complete', () => resolve('complete'), { once: true });
+        element.addEventListener('style-transfer-error', (e) => resolve(`error: ${e.detail.message}`), { once: true });
+      });
+      await element.start();
+      return { outcome: await ended, devices: (window as unknown as { devices: GPUDevice[] }).devices.length };
+    });
+    expect(rerun).toEqual({ outcome: 'complete', devices: 2 });
+    await page.close();
+  }, 300_000);
+
+  async function expectError(path: string, expected: RegExp[], setup?: (page: Page) => Promise<void>): Promise<string> {
+    const page = await openPage(path, setup);
+    const events = await waitForEnd(page, 120_000);
+    // Let a late, wrong second event show up before asserting there is none.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const all = await page.evaluate(() => (window as unknown as { events: LoggedEvent[] }).events);
+    expect(elementEvents(all).map((e) => e.type)).toEqual(['style-transfer-error']);
+    const message = events[0].detail.message as string;
+    for (const pattern of expected) expect(message).toMatch(pattern);
+    // The same sentence is shown inside the element.
+    const shown = await page.evaluate(() => document.querySelector('style-transfer')?.shadowRoot?.querySelector('[part="message"]')?.textContent ?? '');
+    expect(shown.trim()).toBe(message);
+    await page.close();
+    return message;
+  }
+
+  it('a broken image URL: one error event and the message inside the element', async () => {
+    const message = await expectError('/broken-image.html', [/content image/, /missing\.png/, /404/]);
+    console.log(`broken image: ${message}`);
+  }, 180_000);
+
+  it('weights that fail to load: one error event and the message inside the element', async () => {
+    const message = await expectError('/broken-weights.html', [/weights/, /no-weights-here/, /404/, /npm run weights/]);
+    console.log(`broken weights: ${message}`);
+  }, 180_000);
+
+  it('an image from another origin without CORS: the message says so', async () => {
+    const message = await expectError('/no-cors.html', [/content image/, /CORS/]);
+    console.log(`no CORS: ${message}`);
+  }, 180_000);
+
+  it('no WebGPU: the message says what is needed', async () => {
+    const hideWebGpu = (page: Page) =>
+      page.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true })).then(() => undefined);
+    const message = await expectError('/acceptance.html', [/WebGPU is not available/, /needs WebGPU/], hideWebGpu);
+    console.log(`no WebGPU: ${message}`);
+  }, 180_000);
+});
+
+/** "s per iteration" from the spacing of progress events. */
+function iterationSeconds(progress: LoggedEvent[]): string {
+  if (progress.length < 2) return 'too few iterations to time';
+  const seconds = (progress[progress.length - 1].at - progress[0].at) / 1000 / (progress.length - 1);
+  return `${seconds.toFixed(2)} s per iteration`;
+}

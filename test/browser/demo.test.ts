@@ -1,0 +1,115 @@
+/**
+ * The built demo (dist/demo/) in real Chromium: an automated accessibility check with axe-core, driven from the
+ * keyboard through a short run, and a screenshot saved to test/browser/artifacts/demo.png.
+ */
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  artifactsDir,
+  BROWSER_SKIP_REASON,
+  distDir,
+  elementEvents,
+  ensureBuilt,
+  launchChromium,
+  logPageErrors,
+  recordEvents,
+  repoRoot,
+  startServer,
+  waitForEnd,
+  weightsDir,
+  type TestBrowser,
+  type TestServer,
+} from './harness.js';
+
+const AXE = join(repoRoot, 'node_modules/axe-core/axe.min.js');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+/** axe-core's violations on the current page (shadow roots included). */
+async function axeViolations(page: Page): Promise<AxeViolation[]> {
+  await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
+    const results = await axe.run(document, { resultTypes: ['violations'] });
+    return results.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)) }));
+  });
+}
+
+function expectNoSeriousViolations(violations: AxeViolation[], when: string): void {
+  for (const v of violations) console.log(`axe (${when}): ${v.impact} ${v.id}: ${v.help} at ${v.targets.join(', ')}`);
+  expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
+}
+
+/** Replaces a number input's value by typing, as a keyboard user would. */
+async function typeInto(page: Page, selector: string, value: string): Promise<void> {
+  await page.focus(selector);
+  await page.keyboard.down('Control');
+  await page.keyboard.press('KeyA');
+  await page.keyboard.up('Control');
+  await page.keyboard.type(value);
+  await page.keyboard.press('Tab');
+}
+
+describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
+  let server: TestServer;
+  let chromium: TestBrowser;
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    server = await startServer([['/weights/', weightsDir!], ['/', distDir]]);
+    chromium = await launchChromium();
+  }, 180_000);
+
+  afterAll(async () => {
+    await chromium?.close();
+    await server?.close();
+  });
+
+  it('has no serious or critical axe violations, runs from the keyboard, and is captured in a screenshot', async () => {
+    const page = await chromium.browser.newPage();
+    logPageErrors(page, 'demo');
+    await page.setViewport({ width: 880, height: 900 });
+    await page.evaluateOnNewDocument(recordEvents);
+    await page.goto(`${server.origin}/demo/`, { waitUntil: 'load' });
+    await page.waitForFunction(() => !!customElements.get('style-transfer') && [...document.images].every((img) => img.complete && img.naturalWidth > 0));
+
+    expectNoSeriousViolations(await axeViolations(page), 'on load');
+
+    // A short run at 32 px, set up and started from the keyboard only.
+    await typeInto(page, '#size', '32');
+    await typeInto(page, '#iterations', '10');
+    const start = await page.waitForSelector('style-transfer >>> button[part="button"]');
+    await start!.focus();
+    await page.keyboard.press('Enter');
+    const started = performance.now();
+    const events = await waitForEnd(page, 240_000);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`demo run (32 px, 10 L-BFGS iterations, first weights download): ${seconds.toFixed(1)} s`);
+    const sequence = elementEvents(events);
+    expect(sequence.at(-1)?.type).toBe('style-transfer-complete');
+    expect(sequence.filter((e) => e.type === 'style-transfer-progress')).toHaveLength(10);
+
+    // The plot got every point and the download button is enabled.
+    const state = await page.evaluate(() => ({
+      download: (document.getElementById('download') as HTMLButtonElement).disabled,
+      note: document.getElementById('run-note')?.textContent ?? '',
+    }));
+    expect(state.download).toBe(false);
+    expect(state.note).toMatch(/Done: 10 iterations/);
+
+    expectNoSeriousViolations(await axeViolations(page), 'after a run');
+
+    mkdirSync(artifactsDir, { recursive: true });
+    const file = join(artifactsDir, 'demo.png');
+    writeFileSync(file, await page.screenshot({ fullPage: true }));
+    console.log(`screenshot: ${file} (${(statSync(file).size / 1024).toFixed(0)} KiB)`);
+    await page.close();
+  }, 300_000);
+});

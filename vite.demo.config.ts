@@ -1,0 +1,35 @@
+/**
+ * The demo: `npm start` serves demo/index.html with vite's dev server; `npm run build` writes it as a static site
+ * to dist/demo/ (relative URLs, so it works from any path). The page needs the VGG-19 weights at /weights/: the dev
+ * and preview servers serve the directory named by STYLE_TRANSFER_WEIGHTS there, else the project's weights/
+ * (written by `npm run weights`). A static host must put them at /weights/ itself (or pass ?weights=URL).
+ */
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { defineConfig, type Plugin } from 'vite';
+import { serveDirectory } from './demo/serve-directory.js';
+
+const projectRoot = fileURLToPath(new URL('.', import.meta.url));
+
+function weightsPlugin(): Plugin {
+  const directory = resolve(projectRoot, process.env.STYLE_TRANSFER_WEIGHTS ?? 'weights');
+  const middleware = serveDirectory('/weights/', directory);
+  return {
+    name: 'style-transfer-weights',
+    configureServer: (server) => void server.middlewares.use(middleware),
+    configurePreviewServer: (server) => void server.middlewares.use(middleware),
+  };
+}
+
+export default defineConfig({
+  root: resolve(projectRoot, 'demo'),
+  base: './',
+  publicDir: false,
+  plugins: [weightsPlugin()],
+  server: { fs: { allow: [projectRoot] } },
+  build: {
+    outDir: resolve(projectRoot, 'dist/demo'),
+    emptyOutDir: true,
+    target: 'es2022',
+  },
+});
