@@ -60,6 +60,27 @@ describe('style-transfer (stylise) command line', () => {
     expect(readFileSync(existing, 'utf8')).toBe('precious');
   });
 
+  it.skipIf(!weightsDir)('weights of the wrong size or checksum: one line, non-zero exit', async () => {
+    const manifest = readFileSync(join(weightsDir!, 'vgg19_conv_hwio_f32.json'));
+    const short = mkdtempSync(join(tmp, 'w-short-'));
+    writeFileSync(join(short, 'vgg19_conv_hwio_f32.json'), manifest);
+    writeFileSync(join(short, 'vgg19_conv_hwio_f32.bin'), new Uint8Array(1000));
+    const wrongSize = await run(['--content', content, '--style', style, '--weights', short, '-o', existing]);
+    expect(wrongSize.code).not.toBe(0);
+    expect(wrongSize.stderr).toHaveLength(1);
+    expect(wrongSize.stderr[0]).toMatch(/1000 bytes|size/);
+    const corrupt = mkdtempSync(join(tmp, 'w-corrupt-'));
+    writeFileSync(join(corrupt, 'vgg19_conv_hwio_f32.json'), manifest);
+    const bin = new Uint8Array(readFileSync(join(weightsDir!, 'vgg19_conv_hwio_f32.bin')));
+    bin[12345] ^= 0xff;
+    writeFileSync(join(corrupt, 'vgg19_conv_hwio_f32.bin'), bin);
+    const wrongHash = await run(['--content', content, '--style', style, '--weights', corrupt, '-o', existing]);
+    expect(wrongHash.code).not.toBe(0);
+    expect(wrongHash.stderr).toHaveLength(1);
+    expect(wrongHash.stderr[0]).toMatch(/SHA-256/);
+    expect(readFileSync(existing, 'utf8')).toBe('precious');
+  });
+
   it.skipIf(!weightsDir)('writes the PNG, the JSON log and frames', async () => {
     const out = join(tmp, 'out.png');
     const log = join(tmp, 'log.json');
