@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { STYLIZE_OPTIONS } from '../src/cli/stylize.js';
-import { readImageFile } from '../src/io/image.js';
+import { encodePng, readImageFile } from '../src/io/image.js';
 import { repoRoot, weightsDir } from './helpers/env.js';
 
 const golden = join(repoRoot, 'test/fixtures/golden');
@@ -78,6 +78,15 @@ describe('style-transfer (stylise) command line', () => {
     expect(wrongHash.code).not.toBe(0);
     expect(wrongHash.stderr).toHaveLength(1);
     expect(wrongHash.stderr[0]).toMatch(/SHA-256/);
+    expect(readFileSync(existing, 'utf8')).toBe('precious');
+  });
+
+  it.skipIf(!weightsDir)('an image too thin for the network: one clear line', async () => {
+    const thin = join(tmp, 'thin.png');
+    writeFileSync(thin, encodePng({ width: 40, height: 4, data: new Uint8ClampedArray(40 * 4 * 4).fill(200) }));
+    const r = await run(['--content', thin, '--style', style, '--size', '32', '--weights', weightsDir!, '-o', existing]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toEqual(['style-transfer: At 32x3 the image is too small for the chosen layers: the shorter side must be at least 16 px (use a larger --size or shallower layers).']);
     expect(readFileSync(existing, 'utf8')).toBe('precious');
   });
 

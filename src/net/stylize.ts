@@ -274,7 +274,17 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
   };
   const depth = lossDepth(config);
   const minimum = minimumSizeFor(depth);
-  for (const size of scaleSizes(options)) checkMemory(gpu, request.content, request.styles, size, config, options);
+  // Every scale is checked before anything is allocated.
+  for (const size of scaleSizes(options)) {
+    const dims = sizeForLongerSide(request.content.width, request.content.height, size);
+    if (Math.min(dims.width, dims.height) < minimum) {
+      throw new Error(
+        `At ${dims.width}x${dims.height} the image is too small for the chosen layers: the shorter side must be at least ${minimum} px ` +
+          `(use a larger --size or shallower layers).`,
+      );
+    }
+    checkMemory(gpu, request.content, request.styles, size, config, options);
+  }
   const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling });
   const records: IterationRecord[] = [];
   const started = performance.now();
@@ -285,9 +295,6 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
   try {
     for (const size of scaleSizes(options)) {
       const dims = sizeForLongerSide(request.content.width, request.content.height, size);
-      if (Math.min(dims.width, dims.height) < minimum) {
-        throw new Error(`At ${dims.width}x${dims.height} the image is too small for the chosen layers: the shorter side must be at least ${minimum} px.`);
-      }
       const content = resizeTo(request.content, dims.width, dims.height);
       const styleSize = Math.max(minimum, Math.round(size * options.styleScale));
       const styles = request.styles.map((s) => resizeToLongerSide(s, styleSize));
