@@ -43,14 +43,9 @@ describe.skipIf(!weightsDir)('golden fixtures from PyTorch (32x24, real VGG-19)'
     const style = await png('style.png');
     const image = await png('image.png');
     loss = new GatysLoss(net, content.width, content.height, config);
-    const xc = imageToX(gpu, content);
-    const xs = imageToX(gpu, style);
-    await loss.setContentTarget(xc);
-    await loss.setStyleTargets([{ x: xs, width: style.width, height: style.height }]);
+    await loss.setTargetImages(content, [style]);
     imageToX(gpu, image, loss.x);
     loss.evaluate();
-    gpu.buffers.release(xc);
-    gpu.buffers.release(xs);
   });
 
   it('preprocesses the image exactly like the reference', async () => {

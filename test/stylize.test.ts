@@ -214,16 +214,11 @@ describe.skipIf(!weightsDir)('normalize-gradients', () => {
     const net = new Vgg19Net(gpu, realWeights(), { depth: 4 });
     const gradFor = async (normalizeGradients: boolean, contentWeight: number) => {
       const loss = new GatysLoss(net, 32, 24, { contentWeight, styleWeight: 100, tvWeight: 0, contentLayers: ['relu2_1'], styleLayers: ['relu2_1'], normalizeGradients });
-      const xc = imageToX(gpu, content);
-      const xs = imageToX(gpu, style);
-      await loss.setContentTarget(xc);
-      await loss.setStyleTargets([{ x: xs, width: style.width, height: style.height }]);
+      await loss.setTargetImages(content, [style]);
       imageToX(gpu, image, loss.x);
       loss.evaluate();
       const grad = await gpu.readFloat32(loss.grad, 3 * 32 * 24);
       const values = await loss.readLosses();
-      gpu.buffers.release(xc);
-      gpu.buffers.release(xs);
       loss.dispose();
       return { grad, values };
     };

@@ -57,10 +57,7 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
     checkMemory(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam' });
     const net = new Vgg19Net(gpu, weights, { depth });
     const loss = new GatysLoss(net, content.width, content.height, config);
-    const xContent = imageToX(gpu, content);
-    const xStyle = imageToX(gpu, style);
-    await loss.setContentTarget(xContent);
-    await loss.setStyleTargets([{ x: xStyle, width: style.width, height: style.height }]);
+    await loss.setTargetImages(content, [style]);
     imageToX(gpu, image, loss.x);
     const repeat = o.repeat as number;
     const started = performance.now();

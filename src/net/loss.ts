@@ -18,6 +18,7 @@ import { CATEGORY_INDEX, contentGrad, l1Finalize, l1Partials, LOSS_HEADER, lossT
 import { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { FeatureMaps, type Vgg19Net } from './network.js';
+import { imageToX, type Rgba8 } from './preprocess.js';
 import { featureIndex, VGG19 } from './vgg19.js';
 
 export interface LossConfig {
@@ -290,6 +291,31 @@ export class GatysLoss {
       }
     }
     accumulated.forEach((values, k) => gpu.device.queue.writeBuffer(this.styleTargets[k], 0, values));
+  }
+
+  /**
+   * Sets both targets from images (content at this plan's size; styles at their own sizes, blended with `blend`).
+   * The uploaded copies are released afterwards.
+   */
+  async setTargetImages(content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
+    const gpu = this.net.gpu;
+    if (content.width !== this.width || content.height !== this.height) {
+      throw new Error(`the content image is ${content.width}x${content.height}, the plan ${this.width}x${this.height}`);
+    }
+    const uploaded: GPUBuffer[] = [];
+    try {
+      const xContent = imageToX(gpu, content);
+      uploaded.push(xContent);
+      await this.setContentTarget(xContent);
+      const xStyles = styles.map((s) => {
+        const x = imageToX(gpu, s);
+        uploaded.push(x);
+        return { x, width: s.width, height: s.height };
+      });
+      await this.setStyleTargets(xStyles, blend);
+    } finally {
+      for (const b of uploaded) gpu.buffers.release(b);
+    }
   }
 
   /** Records nothing new: submits the planned evaluation (loss values land in `losses`, gradient in `grad`). */

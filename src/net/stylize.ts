@@ -27,7 +27,8 @@ export type OptimizerKind = 'lbfgs' | 'adam';
 export type InitKind = 'content' | 'noise' | 'random';
 export type PresetName = 'neural-style' | 'course';
 
-export interface StylizeOptions {
+/** Everything a run takes: the loss configuration (content/style/TV weights and layers) plus the optimisation. */
+export interface StylizeOptions extends LossConfig {
   iterations: number;
   /** Longer side of the output in pixels (the last scale when `scales` is set). */
   size: number;
@@ -36,13 +37,6 @@ export interface StylizeOptions {
   learningRate: number;
   /** L-BFGS history (m). */
   historySize: number;
-  contentWeight: number;
-  styleWeight: number;
-  tvWeight: number;
-  contentLayers: string[];
-  styleLayers: string[];
-  /** One weight per style layer (default 1 each). */
-  styleLayerWeights?: number[];
   init: InitKind;
   /** With init 'noise': x = (1 - r) content + r U(-20, 20). */
   noiseRatio: number;
@@ -54,7 +48,6 @@ export interface StylizeOptions {
   /** Keep the content's colours: only the luminance of the result is taken. */
   originalColors: boolean;
   pooling: PoolingKind;
-  /** Each content/style term's gradient divided by its L1 norm (neural-style -normalize_gradients). */
   normalizeGradients: boolean;
   /** Coarse-to-fine: longer sides to run in turn (each for `iterations`), result upsampled between them. */
   scales?: number[];
@@ -263,15 +256,7 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
   if (options.styleBlendWeights && options.styleBlendWeights.length !== request.styles.length) {
     throw new Error(`${options.styleBlendWeights.length} style blend weights given for ${request.styles.length} style images.`);
   }
-  const config: LossConfig = {
-    contentWeight: options.contentWeight,
-    styleWeight: options.styleWeight,
-    tvWeight: options.tvWeight,
-    contentLayers: options.contentLayers,
-    styleLayers: options.styleLayers,
-    styleLayerWeights: options.styleLayerWeights,
-    normalizeGradients: options.normalizeGradients,
-  };
+  const config: LossConfig = options;
   const depth = lossDepth(config);
   const minimum = minimumSizeFor(depth);
   // Every scale is checked before anything is allocated.
@@ -299,18 +284,9 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
       const styleSize = Math.max(minimum, Math.round(size * options.styleScale));
       const styles = request.styles.map((s) => resizeToLongerSide(s, styleSize));
       const loss = new GatysLoss(net, dims.width, dims.height, config);
-      const temporaries: GPUBuffer[] = [];
       let optimizer: GpuOptimizer | undefined;
       try {
-        const xContent = imageToX(gpu, content);
-        temporaries.push(xContent);
-        await loss.setContentTarget(xContent);
-        const xStyles = styles.map((s) => {
-          const x = imageToX(gpu, s);
-          temporaries.push(x);
-          return { x, width: s.width, height: s.height };
-        });
-        await loss.setStyleTargets(xStyles, options.styleBlendWeights);
+        await loss.setTargetImages(content, styles, options.styleBlendWeights);
         if (current) imageToX(gpu, resizeTo(current, dims.width, dims.height), loss.x);
         else initialX(gpu, loss, content, options);
         optimizer = makeOptimizer(gpu, loss, options, request.explicitLearningRate ?? false);
@@ -322,7 +298,6 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
         if (options.originalColors) current = transferLuminance(current, content);
       } finally {
         optimizer?.dispose();
-        for (const b of temporaries) gpu.buffers.release(b);
         loss.dispose();
       }
       if (stopped) break;

@@ -13,6 +13,8 @@ export interface PageGpu {
 }
 
 let shared: Promise<PageGpu> | undefined;
+/** The opened, not lost runtime (what `shared` resolved to), for synchronous reads such as buffer statistics. */
+let current: GpuRuntime | undefined;
 
 /** Why WebGPU is needed and where it exists, appended to "no WebGPU" messages. */
 const WEBGPU_HINT =
@@ -27,13 +29,22 @@ export function pageGpu(): Promise<PageGpu> {
   return shared;
 }
 
+/** The page's runtime if it is open and not lost (opens nothing). */
+export function currentPageRuntime(): GpuRuntime | undefined {
+  return current;
+}
+
 async function open(): Promise<PageGpu> {
   if (typeof isSecureContext !== 'undefined' && !isSecureContext) {
     throw new GpuUnavailableError('WebGPU is not available on this page because it is not a secure context.');
   }
   // Timestamps are for benchmarks only.
   const runtime = new GpuRuntime(await openBrowserGpu({ timestamps: false }));
-  void runtime.lost.then(() => (shared = undefined));
+  current = runtime;
+  void runtime.lost.then(() => {
+    shared = undefined;
+    if (current === runtime) current = undefined;
+  });
   let firstError: string | undefined;
   runtime.device.addEventListener('uncapturederror', (event) => {
     const message = (event as GPUUncapturedErrorEvent).error.message;

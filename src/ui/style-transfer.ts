@@ -8,6 +8,7 @@ import type { OptimizerKind, PresetName } from '../net/stylize.js';
 import { RunController } from './controllers/run-controller.js';
 import { WeightsController } from './controllers/weights-controller.js';
 import type { ImageSource } from './image-source.js';
+import { currentPageRuntime } from './page-gpu.js';
 import { PreviewRenderer } from './preview-renderer.js';
 import { styleTransferStyles } from './style-transfer.styles.js';
 
@@ -17,6 +18,36 @@ const numberListConverter = {
     value === null || !value.trim() ? undefined : value.split(/[\s,]+/).filter(Boolean).map(Number),
   toAttribute: (value: number[] | undefined): string | null => (value ? value.join(' ') : null),
 };
+
+/** A number attribute: blank means unset; anything else goes through Number() (so "abc" is NaN, refused at start). */
+const numberConverter = {
+  fromAttribute: (value: string | null): number | undefined => (value === null || !value.trim() ? undefined : Number(value)),
+};
+
+/** Options set by attribute, as resolveOptions names them in its messages -> the attribute. */
+const OPTION_ATTRIBUTES: ReadonlyArray<[name: string, attribute: string]> = [
+  ['size', 'size'],
+  ['iterations', 'iterations'],
+  ['contentWeight', 'content-weight'],
+  ['styleWeight', 'style-weight'],
+  ['tvWeight', 'tv-weight'],
+  ['style layer weight', 'style-layer-weights'],
+];
+
+/** A number property set from script as a string ("32"), as an attribute would give it. */
+function toNumber(value: unknown): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'string') return value.trim() ? Number(value) : undefined;
+  return value as number;
+}
+
+/** Live GPU buffers of the page's engine; see `gpuStats()`. */
+export interface GpuBufferStats {
+  /** GPU buffers alive now. */
+  live: number;
+  /** Their total size in bytes. */
+  liveBytes: number;
+}
 
 const MB = 1e6;
 
@@ -73,12 +104,12 @@ export class StyleTransferElement extends LitElement {
     contentSrc: { attribute: 'content-src' },
     styleSrc: { attribute: 'style-src' },
     weightsSrc: { attribute: 'weights-src' },
-    size: { type: Number },
-    iterations: { type: Number },
+    size: { converter: numberConverter },
+    iterations: { converter: numberConverter },
     optimizer: {},
-    contentWeight: { type: Number, attribute: 'content-weight' },
-    styleWeight: { type: Number, attribute: 'style-weight' },
-    tvWeight: { type: Number, attribute: 'tv-weight' },
+    contentWeight: { attribute: 'content-weight', converter: numberConverter },
+    styleWeight: { attribute: 'style-weight', converter: numberConverter },
+    tvWeight: { attribute: 'tv-weight', converter: numberConverter },
     styleLayerWeights: { attribute: 'style-layer-weights', converter: numberListConverter },
     preset: {},
     originalColors: { type: Boolean, attribute: 'original-colors' },
@@ -139,16 +170,28 @@ export class StyleTransferElement extends LitElement {
       weightsSrc: this.weightsSrc ?? '',
       options: {
         preset: this.preset || undefined,
-        size: this.size ?? undefined,
-        iterations: this.iterations ?? undefined,
+        size: toNumber(this.size),
+        iterations: toNumber(this.iterations),
         optimizer: this.optimizer || undefined,
-        contentWeight: this.contentWeight ?? undefined,
-        styleWeight: this.styleWeight ?? undefined,
-        tvWeight: this.tvWeight ?? undefined,
+        contentWeight: toNumber(this.contentWeight),
+        styleWeight: toNumber(this.styleWeight),
+        tvWeight: toNumber(this.tvWeight),
         styleLayerWeights: this.styleLayerWeights ?? undefined,
         originalColors: this.originalColors,
       },
+      describeOptionError: (message) => this.describeOptionError(message),
     });
+  }
+
+  /**
+   * The GPU buffers the page's engine holds now (all <style-transfer> elements of a page share one device and its
+   * buffer pool), for tests and debugging. During a run: the weights, feature maps and optimiser state; between
+   * runs only each element's 16-byte preview uniform, since every run gives its buffers back when it ends, also
+   * when stopped or failed. Zero before the first run.
+   */
+  gpuStats(): GpuBufferStats {
+    const stats = currentPageRuntime()?.buffers.getStats();
+    return { live: stats?.live ?? 0, liveBytes: stats?.liveBytes ?? 0 };
   }
 
   /** Stops the run: no iteration starts after the current one; the image so far stays (complete event, stopped). */
@@ -171,6 +214,19 @@ export class StyleTransferElement extends LitElement {
     this.run.stop();
     await this.run.settled;
     await this.start();
+  }
+
+  /** resolveOptions names options as the engine does ("styleWeight ... got NaN."): name the attribute and its text. */
+  private describeOptionError(message: string): string {
+    for (const [name, attribute] of OPTION_ATTRIBUTES) {
+      if (!message.startsWith(`${name} `)) continue;
+      let text = attribute + message.slice(name.length);
+      if (attribute === 'style-layer-weights') text = text.replace('must be a number', 'must be numbers');
+      const raw = this.getAttribute(attribute);
+      if (raw !== null && text.endsWith(' got NaN.')) text = `${text.slice(0, -'NaN.'.length)}${JSON.stringify(raw)}.`;
+      return text;
+    }
+    return message;
   }
 
   private previewRenderer(): PreviewRenderer {

@@ -2,6 +2,8 @@
  * Reactive controller for one style-transfer run on the page's GPU: options -> GPU -> images and weights -> stylize
  * with a live preview -> final image, sending the element's events. Every start() ends in exactly one
  * `style-transfer-complete` (also when stopped) or one `style-transfer-error`; a failure never clears the canvas.
+ * When stylize ends (done, stopped or failed) the engine's idle pooled buffers are destroyed, so between runs the
+ * page holds no GPU memory but each element's 16-byte preview uniform.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { GpuDeviceLostError } from '../../gpu/runtime.js';
@@ -19,6 +21,8 @@ export interface RunInput {
   style: ImageSource | null | undefined;
   weightsSrc: string;
   options: Partial<StylizeOptions> & { preset?: PresetName };
+  /** Rewords resolveOptions' message for the element (attribute names, the attribute's text). */
+  describeOptionError?: (message: string) => string;
 }
 
 class Aborted extends Error {}
@@ -96,7 +100,13 @@ export class RunController implements ReactiveController {
     this.setState({ phase: 'preparing', message: '', iteration: 0, iterations: 0 });
     try {
       // Every iteration's losses are read (asynchronously: the loop does not wait), so progress is per iteration.
-      const options = resolveOptions({ ...input.options, printEvery: 1 });
+      let options: StylizeOptions;
+      try {
+        options = resolveOptions({ ...input.options, printEvery: 1 });
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        throw new Error(input.describeOptionError?.(message) ?? message, { cause: e });
+      }
       const sizes = scaleSizes(options);
       this.setState({ iterations: options.iterations * sizes.length });
       if (!input.content) throw new Error('No content image: set content-src (or the contentSrc property).');
@@ -107,8 +117,8 @@ export class RunController implements ReactiveController {
       const maxSide = 2 * Math.max(...sizes) * Math.max(1, options.styleScale);
       const [content, style, weights] = await untilAborted(
         Promise.all([
-          loadRgbaImage(input.content, 'content image', maxSide, signal),
-          loadRgbaImage(input.style, 'style image', maxSide, signal),
+          loadRgbaImage(input.content, 'content image', maxSide, gpu.runtime, signal),
+          loadRgbaImage(input.style, 'style image', maxSide, gpu.runtime, signal),
           this.weights.load(input.weightsSrc),
         ]),
         signal,
@@ -136,6 +146,10 @@ export class RunController implements ReactiveController {
           }
         },
         onIteration: ({ x, width, height }) => preview.drawX(x, width, height),
+      }).finally(() => {
+        // stylize released every buffer it acquired to the pool; give their memory back (pooled buffers in use by
+        // another element's run are not in the free list, so a concurrent run is unaffected).
+        gpu.runtime.buffers.trim();
       });
       const gpuError = gpu.takeError();
       if (gpuError) throw new Error(`A GPU error spoiled the run: ${gpuError}`);
