@@ -7,6 +7,7 @@ import { StyleTransferElement } from './style-transfer.js';
 export { StyleTransferElement };
 export type * from './events.js';
 export type { ImageSource } from './image-source.js';
+export type { GpuBufferStats } from './style-transfer.js';
 
 if (!customElements.get('style-transfer')) customElements.define('style-transfer', StyleTransferElement);
 

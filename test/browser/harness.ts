@@ -63,10 +63,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A page served from memory at `path`, with optional extra headers (e.g. a CSP). */
+/**
+ * A page served from memory at `path`, with optional extra headers (e.g. a CSP). `body` serves any other bytes
+ * instead of `html` (give its content-type in `headers`).
+ */
 export interface InlinePage {
   path: string;
-  html: string;
+  html?: string;
+  body?: Uint8Array | string;
   headers?: Record<string, string>;
 }
 
@@ -80,7 +84,7 @@ export async function startServer(mounts: Array<[string, string]>, pages: Inline
     const page = pages.find((p) => p.path === path);
     if (page) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', ...page.headers });
-      return void res.end(page.html);
+      return void res.end(page.body ?? page.html ?? '');
     }
     const next = (i: number): void => {
       if (i >= handlers.length) {
