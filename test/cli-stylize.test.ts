@@ -86,7 +86,7 @@ describe('style-transfer (stylise) command line', () => {
     writeFileSync(thin, encodePng({ width: 40, height: 4, data: new Uint8ClampedArray(40 * 4 * 4).fill(200) }));
     const r = await run(['--content', thin, '--style', style, '--size', '32', '--weights', weightsDir!, '-o', existing]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toEqual(['style-transfer: At 32x3 the image is too small for the chosen layers: the shorter side must be at least 16 px (use a larger --size or shallower layers).']);
+    expect(r.stderr).toEqual(['style-transfer: At 32x3 the image is too small for the chosen layers: the shorter side must be at least 16 px (use a larger size or shallower layers).']);
     expect(readFileSync(existing, 'utf8')).toBe('precious');
   });
 

@@ -81,3 +81,13 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     expect(fits).toBeLessThan(32);
   });
 });
+
+describe('style image sizes', () => {
+  it('keep the shorter side at least the network minimum, keeping the aspect', async () => {
+    const { styleDims } = await import('../src/net/memory.js');
+    expect(styleDims({ width: 640, height: 480 }, 32, 1, 16)).toEqual({ width: 32, height: 24 });
+    // A wide style at a small size would lose relu5_1: raised so the shorter side is 16.
+    expect(styleDims({ width: 400, height: 100 }, 32, 1, 16)).toEqual({ width: 64, height: 16 });
+    expect(styleDims({ width: 100, height: 400 }, 16, 0.5, 16)).toEqual({ width: 16, height: 64 });
+  });
+});

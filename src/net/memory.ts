@@ -6,9 +6,8 @@
 import { gramSplits } from '../../shaders/gram.js';
 import { lbfgsMemoryBytes } from '../optim/lbfgs.js';
 import { lossDepth, type LossConfig } from './loss.js';
-import { featureSizes, VGG19 } from './vgg19.js';
+import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 import { pad4 } from './weights.js';
-import { featureIndex } from './vgg19.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
 
 export interface MemoryPlan {
@@ -92,26 +91,44 @@ export function memoryProblem(plan: MemoryPlan, limits: MemoryLimits): string | 
   return undefined;
 }
 
+/**
+ * A style image's size at a scale: longer side styleScale x size, but never so small that the deepest style
+ * layer would vanish (the shorter side is raised to `minimum`, keeping the aspect ratio).
+ */
+export function styleDims(style: { width: number; height: number }, size: number, styleScale: number, minimum: number): { width: number; height: number } {
+  const dims = sizeForLongerSide(style.width, style.height, Math.max(1, Math.round(size * styleScale)));
+  const shorter = Math.min(dims.width, dims.height);
+  if (shorter >= minimum) return dims;
+  const k = minimum / shorter;
+  return { width: Math.max(minimum, Math.round(dims.width * k)), height: Math.max(minimum, Math.round(dims.height * k)) };
+}
+
 /** Content and style sizes for a run at `size` (longer side); styles at styleScale x size, their own aspect. */
 export function runDims(
   content: { width: number; height: number },
   styles: ReadonlyArray<{ width: number; height: number }>,
   size: number,
   styleScale: number,
+  minimum = 1,
 ): { width: number; height: number; style: { width: number; height: number } } {
-  const styleSize = Math.max(1, Math.round(size * styleScale));
-  const scaled = styles.map((s) => sizeForLongerSide(s.width, s.height, styleSize));
+  const scaled = styles.map((s) => styleDims(s, size, styleScale, minimum));
   const style = scaled.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a), { width: 1, height: 1 });
   return { ...sizeForLongerSide(content.width, content.height, size), style };
 }
 
 /** Largest longer side (<= `upTo`) whose run fits for these images; 0 when none does. */
 export function largestFittingSize(
-  shape: Omit<RunShape, 'width' | 'height' | 'style'> & { content: { width: number; height: number }; styles: ReadonlyArray<{ width: number; height: number }>; styleScale: number },
+  shape: Omit<RunShape, 'width' | 'height' | 'style'> & {
+    content: { width: number; height: number };
+    styles: ReadonlyArray<{ width: number; height: number }>;
+    styleScale: number;
+    minimum?: number;
+  },
   limits: MemoryLimits,
   upTo: number,
 ): number {
-  const fits = (size: number) => memoryProblem(estimateMemory({ ...shape, ...runDims(shape.content, shape.styles, size, shape.styleScale) }), limits) === undefined;
+  const fits = (size: number) =>
+    memoryProblem(estimateMemory({ ...shape, ...runDims(shape.content, shape.styles, size, shape.styleScale, shape.minimum) }), limits) === undefined;
   let lo = 0;
   let hi = upTo;
   while (lo < hi) {

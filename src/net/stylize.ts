@@ -12,13 +12,13 @@ import type { GpuRuntime } from '../gpu/runtime.js';
 import { AdamOptimizer } from '../optim/adam.js';
 import { LbfgsOptimizer } from '../optim/lbfgs.js';
 import type { GpuOptimizer } from '../optim/optimizer.js';
-import { resizeTo, resizeToLongerSide, sizeForLongerSide } from '../io/rgbaImage.js';
+import { resizeTo, sizeForLongerSide } from '../io/rgbaImage.js';
 import { normalArray, uniformArray } from '../util/random.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from './loss.js';
 import { minimumSizeFor, Vgg19Net } from './network.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
 import { featureChannels, featureIndex } from './vgg19.js';
-import { estimateMemory, largestFittingSize, memoryProblem, runDims } from './memory.js';
+import { estimateMemory, largestFittingSize, memoryProblem, runDims, styleDims } from './memory.js';
 import type { WeightTensors } from './weights.js';
 import type { PoolingKind } from '../../shaders/pool.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
@@ -265,10 +265,10 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
     if (Math.min(dims.width, dims.height) < minimum) {
       throw new Error(
         `At ${dims.width}x${dims.height} the image is too small for the chosen layers: the shorter side must be at least ${minimum} px ` +
-          `(use a larger --size or shallower layers).`,
+          `(use a larger size or shallower layers).`,
       );
     }
-    checkMemory(gpu, request.content, request.styles, size, config, options);
+    checkMemory(gpu, request.content, request.styles, size, config, options, minimum);
   }
   const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling });
   const records: IterationRecord[] = [];
@@ -281,8 +281,10 @@ export async function stylize(request: StylizeRequest & { explicitLearningRate?:
     for (const size of scaleSizes(options)) {
       const dims = sizeForLongerSide(request.content.width, request.content.height, size);
       const content = resizeTo(request.content, dims.width, dims.height);
-      const styleSize = Math.max(minimum, Math.round(size * options.styleScale));
-      const styles = request.styles.map((s) => resizeToLongerSide(s, styleSize));
+      const styles = request.styles.map((s) => {
+        const d = styleDims(s, size, options.styleScale, minimum);
+        return resizeTo(s, d.width, d.height);
+      });
       const loss = new GatysLoss(net, dims.width, dims.height, config);
       let optimizer: GpuOptimizer | undefined;
       try {
@@ -324,17 +326,18 @@ export function checkMemory(
   size: number,
   config: LossConfig,
   options: StylizeOptions,
+  minimum = 1,
 ): void {
   const limits = {
     maxBufferSize: gpu.device.limits.maxBufferSize,
     maxStorageBufferBindingSize: gpu.device.limits.maxStorageBufferBindingSize,
     budgetBytes: options.memoryBudget,
   };
-  const dims = runDims(content, styles, size, options.styleScale);
+  const dims = runDims(content, styles, size, options.styleScale, minimum);
   const shape = { config, optimizer: options.optimizer, historySize: options.historySize };
   const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
   if (problem) {
-    const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale }, limits, size);
+    const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum }, limits, size);
     throw new Error(
       `A ${dims.width}x${dims.height} run does not fit: ${problem}. ` +
         (fits > 0 ? `The largest size that fits on this GPU is ${fits} px (longer side).` : 'No size fits with these settings.'),
