@@ -26,6 +26,7 @@ import {
   resizeToLongerSide,
   sizeForLongerSide,
 } from '../src/io/rgbaImage.js';
+import { ihdr, PNG_SIGNATURE, pngChunk } from './helpers/png.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
@@ -50,41 +51,6 @@ function findSamples(): { dir: string | null; message: string } {
 // Helpers to build images
 // ---------------------------------------------------------------------------------------------------------------
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
-
-function ihdr(width: number, height: number, bitDepth: number, colorType: number): Buffer {
-  const d = Buffer.alloc(13);
-  d.writeUInt32BE(width, 0);
-  d.writeUInt32BE(height, 4);
-  d[8] = bitDepth;
-  d[9] = colorType;
-  return pngChunk('IHDR', d); // compression 0, filter 0, interlace 0
-}
-
-const PNG_SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** A PNG built by hand: `rows` are raw scanlines (filter type 0 is prepended), `extra` chunks go before IDAT. */
 function makePng(
@@ -97,7 +63,7 @@ function makePng(
 ): Buffer {
   const raw = Buffer.concat(rows.map((r) => Buffer.from([0, ...r])));
   return Buffer.concat([
-    PNG_SIG,
+    PNG_SIGNATURE,
     ihdr(width, height, bitDepth, colorType),
     ...extra,
     pngChunk('IDAT', deflateSync(raw)),
@@ -478,7 +444,7 @@ describe('input errors', () => {
     // A valid signature and IHDR (correct CRC) declaring 60000x60000 RGBA, followed by an IDAT that is not even
     // valid zlib: decoding would fail differently, so the message proves the refusal came from the header check.
     const bomb = Buffer.concat([
-      PNG_SIG,
+      PNG_SIGNATURE,
       ihdr(60000, 60000, 8, 6),
       pngChunk('IDAT', Uint8Array.from([1, 2, 3, 4])),
       pngChunk('IEND', new Uint8Array(0)),
@@ -515,7 +481,7 @@ describe('input errors', () => {
   });
 
   it('refuses zero width or height', async () => {
-    const png = Buffer.concat([PNG_SIG, ihdr(0, 5, 8, 0), pngChunk('IEND', new Uint8Array(0))]);
+    const png = Buffer.concat([PNG_SIGNATURE, ihdr(0, 5, 8, 0), pngChunk('IEND', new Uint8Array(0))]);
     await expectInputError(readImageFile(await tmpFile('zero.png', png)), 'too-small', /declares 0x5 pixels; width and height must both be at least 1/);
     const jpg = withSofSize(encodeJpeg(noise(8, 8)), 8, 0);
     await expectInputError(readImageFile(await tmpFile('zero.jpg', jpg)), 'too-small', /declares 8x0 pixels/);
