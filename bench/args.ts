@@ -1,0 +1,144 @@
+/** Command-line options of `npm run bench`. */
+
+export interface BenchOptions {
+  json: boolean;
+  out?: string;
+  sizes: number[];
+  /** Size of the per-layer table (default: the largest of `sizes`). */
+  layerSize: number;
+  layers: boolean;
+  peer: boolean;
+  optim: boolean;
+  reps: number;
+  /** Seconds one measurement may take before it stops adding repetitions. */
+  budgetSeconds: number;
+  lbfgsHistory: number;
+  /** Sizes (M = N = K) of the peak matmul, or 'auto'. */
+  matmulSizes: number[] | 'auto';
+  weights?: string;
+}
+
+export const BENCH_USAGE = `Usage: npm run bench -- [options]
+  (or: node build/bench/index.js [options]; add -s to npm run for clean JSON on stdout: npm run -s bench -- --json)
+
+Benchmarks the engine on this machine's WebGPU adapter (Node + Dawn): per-layer conv GPU times against a matmul
+peak, loss+gradient evaluations and optimiser iterations per size, GPU memory, and TensorFlow.js (WebGPU backend)
+computing the same loss and gradient on the same adapter.
+
+Options:
+  --sizes LIST        Square image sizes, comma-separated (default 64,128,256; 512 where the adapter allows).
+  --layer-size N      Size of the per-layer conv table (default: the largest of --sizes).
+  --layers            Per-layer conv table (default on); --no-layers skips it.
+  --no-peer           Skip TensorFlow.js.
+  --no-optim          Skip the Adam / L-BFGS iteration timings.
+  --reps N            Timed repetitions per measurement, median reported (default 3).
+  --budget SECONDS    A measurement stops adding repetitions after this long (default 30; at least one runs).
+  --lbfgs-m N         L-BFGS history size for the iteration timing (default 100).
+  --matmul-size LIST  M = N = K of the peak matmul, multiples of 32, comma-separated; default auto: 256, then
+                      doubling while a dispatch takes under 20 ms (up to 4096); the best size and tile win.
+  --weights DIR       VGG-19 weights (default: $STYLE_TRANSFER_WEIGHTS, then weights/).
+  --json              Print one JSON object on stdout instead of tables (progress stays on stderr).
+  --out FILE          Also write the JSON object to FILE.
+  -h, --help          Show this help.`;
+
+export class BenchUsageError extends Error {
+  override name = 'BenchUsageError';
+}
+
+function positiveInt(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (value === undefined || !Number.isInteger(n) || n < 1) throw new BenchUsageError(`${name} needs a whole number >= 1, got ${value ?? 'nothing'}.`);
+  return n;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
+  const o: Partial<BenchOptions> & { layers: boolean; peer: boolean; optim: boolean; json: boolean } = { layers: true, peer: true, optim: true, json: false };
+  let layerSize: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '--json':
+        o.json = true;
+        break;
+      case '--out':
+        o.out = value();
+        if (!o.out) throw new BenchUsageError('--out needs a file name.');
+        break;
+      case '--sizes': {
+        const v = value();
+        if (!v) throw new BenchUsageError('--sizes needs a list such as 64,128,256.');
+        o.sizes = v.split(',').filter((s) => s.trim() !== '').map((s) => positiveInt('--sizes', s.trim()));
+        if (o.sizes.length === 0) throw new BenchUsageError('--sizes needs at least one size.');
+        break;
+      }
+      case '--layer-size':
+        layerSize = positiveInt('--layer-size', value());
+        break;
+      case '--layers':
+        o.layers = true;
+        break;
+      case '--no-layers':
+        o.layers = false;
+        break;
+      case '--no-peer':
+        o.peer = false;
+        break;
+      case '--no-optim':
+        o.optim = false;
+        break;
+      case '--reps':
+        o.reps = positiveInt('--reps', value());
+        break;
+      case '--budget': {
+        const v = value();
+        const s = Number(v);
+        if (!(s > 0)) throw new BenchUsageError(`--budget needs a number of seconds > 0, got ${v ?? 'nothing'}.`);
+        o.budgetSeconds = s;
+        break;
+      }
+      case '--lbfgs-m':
+        o.lbfgsHistory = positiveInt('--lbfgs-m', value());
+        break;
+      case '--matmul-size': {
+        const v = value();
+        if (v === 'auto') {
+          o.matmulSizes = 'auto';
+          break;
+        }
+        if (!v) throw new BenchUsageError('--matmul-size needs sizes such as 512,1024 (or auto).');
+        o.matmulSizes = v.split(',').map((s) => {
+          const n = positiveInt('--matmul-size', s.trim());
+          if (n % 32 !== 0) throw new BenchUsageError(`--matmul-size sizes must be multiples of 32, got ${n}.`);
+          return n;
+        });
+        break;
+      }
+      case '--weights':
+        o.weights = value();
+        if (!o.weights) throw new BenchUsageError('--weights needs a directory.');
+        break;
+      default:
+        throw new BenchUsageError(`Unknown option "${arg}" (see --help).`);
+    }
+  }
+  const sizes = o.sizes ?? [64, 128, 256];
+  return {
+    json: o.json,
+    out: o.out,
+    sizes,
+    layerSize: layerSize ?? Math.max(...sizes),
+    layers: o.layers,
+    peer: o.peer,
+    optim: o.optim,
+    reps: o.reps ?? 3,
+    budgetSeconds: o.budgetSeconds ?? 30,
+    lbfgsHistory: o.lbfgsHistory ?? 100,
+    matmulSizes: o.matmulSizes ?? 'auto',
+    weights: o.weights,
+  };
+}

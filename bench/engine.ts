@@ -1,0 +1,323 @@
+/**
+ * Measurements of the engine itself: setup and memory per size, wall time of loss+gradient evaluations,
+ * per-dispatch GPU times (PassList.submitTimed) mapped onto VGG-19 layers, and optimiser iterations.
+ */
+import { PassList, type Dispatch, type PassTiming } from '../src/gpu/passes.js';
+import type { GpuRuntime } from '../src/gpu/runtime.js';
+import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
+import { FeatureMaps, Vgg19Net } from '../src/net/network.js';
+import { VGG19, type ConvLayer } from '../src/net/vgg19.js';
+import type { WeightTensors } from '../src/net/weights.js';
+import { AdamOptimizer } from '../src/optim/adam.js';
+import { LbfgsOptimizer } from '../src/optim/lbfgs.js';
+import type { GpuOptimizer } from '../src/optim/optimizer.js';
+import { uniformArray } from '../src/util/random.js';
+import type { BenchInputs } from './inputs.js';
+import { median, medianPerIndex, repeat, type RepeatPolicy } from './stats.js';
+
+async function wallMs(gpu: GpuRuntime, submit: () => void): Promise<number> {
+  const started = performance.now();
+  submit();
+  await gpu.device.queue.onSubmittedWorkDone();
+  return performance.now() - started;
+}
+
+export interface SizePlan {
+  loss: GatysLoss;
+  /** liveBytes right after target setup, before trimming: the high-water mark of the setup (style maps etc.). */
+  setupPeakBytes: number;
+  /** Bytes the engine holds while evaluating (network weights, plan, targets), free buffers trimmed. */
+  heldBytes: number;
+  dispose(): void;
+}
+
+/** Plans the default loss at size x size with the bench inputs, targets set and x written. */
+export async function planSize(gpu: GpuRuntime, net: Vgg19Net, inputs: BenchInputs): Promise<SizePlan> {
+  const n = inputs.size;
+  gpu.buffers.trim();
+  const loss = new GatysLoss(net, n, n, DEFAULT_LOSS);
+  const content = gpu.upload(inputs.content, 'bench content');
+  const style = gpu.upload(inputs.style, 'bench style');
+  try {
+    await loss.setContentTarget(content);
+    await loss.setStyleTargets([{ x: style, width: n, height: n }]);
+    gpu.device.queue.writeBuffer(loss.x, 0, inputs.x);
+    await gpu.device.queue.onSubmittedWorkDone();
+  } finally {
+    gpu.buffers.release(content);
+    gpu.buffers.release(style);
+  }
+  const setupPeakBytes = gpu.buffers.getStats().liveBytes;
+  gpu.buffers.trim();
+  const heldBytes = gpu.buffers.getStats().liveBytes;
+  return { loss, setupPeakBytes, heldBytes, dispose: () => loss.dispose() };
+}
+
+export interface EvalResult {
+  /** The first evaluation (includes any shader compilation deferred to first use, e.g. lavapipe's JIT). */
+  firstMs: number;
+  runs: number[];
+  ms: number;
+  losses: LossValues;
+  grad: Float32Array;
+}
+
+/** Warm-up evaluation (its loss values and gradient are kept for the peer check), then timed ones. */
+export async function timeEvaluations(gpu: GpuRuntime, loss: GatysLoss, policy: RepeatPolicy): Promise<EvalResult> {
+  const firstMs = await wallMs(gpu, () => loss.evaluate());
+  const losses = await loss.readLosses();
+  const grad = await gpu.readFloat32(loss.grad, 3 * loss.width * loss.height);
+  const runs = await repeat(policy, () => wallMs(gpu, () => loss.evaluate()));
+  return { firstMs, runs, ms: median(runs), losses, grad };
+}
+
+/** Per-dispatch GPU times of `passes`, median over repetitions (after an untimed run when `warmUp`). */
+export async function timeDispatches(passes: PassList, policy: RepeatPolicy, warmUp: boolean): Promise<{ timings: PassTiming[]; reps: number }> {
+  if (warmUp) await passes.submitTimed();
+  const series: PassTiming[][] = [];
+  await repeat(policy, async () => {
+    const started = performance.now();
+    series.push(await passes.submitTimed());
+    return performance.now() - started;
+  });
+  const ms = medianPerIndex(series.map((s) => s.map((t) => t.ms)));
+  return { timings: series[0].map((t, i) => ({ ...t, ms: ms[i] })), reps: series.length };
+}
+
+export interface ConvLayerTiming {
+  layer: string;
+  /** "HxW cin->cout" at the timed size. */
+  shape: string;
+  height: number;
+  width: number;
+  inChannels: number;
+  outChannels: number;
+  forward: { label: string; ms: number; flops: number } | null;
+  backward: { label: string; ms: number; flops: number } | null;
+  /** Where the row comes from: the default GatysLoss plan, or a separate plan for layers deeper than the loss. */
+  source: 'loss' | 'deep';
+}
+
+function convRow(layer: ConvLayer, index: number, size: number, source: ConvLayerTiming['source']): ConvLayerTiming {
+  let w = size;
+  for (let i = 0; i < index; i++) if (VGG19[i].kind === 'pool') w = Math.floor(w / 2);
+  return {
+    layer: layer.name,
+    shape: `${w}x${w} ${layer.inChannels}->${layer.outChannels}`,
+    height: w,
+    width: w,
+    inChannels: layer.inChannels,
+    outChannels: layer.outChannels,
+    forward: null,
+    backward: null,
+    source,
+  };
+}
+
+const expectedFlops = (row: ConvLayerTiming) => 2 * 9 * row.inChannels * row.outChannels * row.width * row.height;
+const isForwardConv = (label: string) => label.startsWith('conv3x3') && label.includes('biasrelu');
+const isBackwardConv = (label: string) => label.startsWith('conv3x3') && !label.includes('biasrelu');
+
+/**
+ * Maps the timed dispatches of the default GatysLoss onto its conv layers: network.ts records one conv3x3
+ * dispatch (label with "biasrelu") per layer in layer order for the forward pass, and loss.ts walks the layers
+ * backwards, one conv3x3 backward dispatch (no "biasrelu") per layer. Each match is checked against the layer's
+ * FLOP count; `mapped` is false (and the rows stay empty) when the plan no longer has that shape.
+ */
+export function mapLossConvs(timings: PassTiming[], size: number): { rows: ConvLayerTiming[]; mapped: boolean; problem?: string } {
+  const depth = lossDepth(DEFAULT_LOSS);
+  const convs = VGG19.slice(0, depth)
+    .map((layer, index) => ({ layer, index }))
+    .filter((e): e is { layer: ConvLayer; index: number } => e.layer.kind === 'conv');
+  const rows = convs.map(({ layer, index }) => convRow(layer, index, size, 'loss'));
+  const forward = timings.filter((t) => isForwardConv(t.label));
+  const backward = timings.filter((t) => isBackwardConv(t.label)).reverse();
+  if (forward.length !== rows.length || backward.length !== rows.length) {
+    return { rows, mapped: false, problem: `expected ${rows.length} forward and backward conv3x3 dispatches, found ${forward.length} and ${backward.length}` };
+  }
+  for (const [k, row] of rows.entries()) {
+    const want = expectedFlops(row);
+    if (forward[k].flops !== want || backward[k].flops !== want) {
+      return { rows, mapped: false, problem: `${row.layer}: dispatch FLOPs ${forward[k].flops}/${backward[k].flops}, expected ${want}` };
+    }
+    row.forward = { label: forward[k].label, ms: forward[k].ms, flops: forward[k].flops };
+    row.backward = { label: backward[k].label, ms: backward[k].ms, flops: backward[k].flops };
+  }
+  return { rows, mapped: true };
+}
+
+export interface KernelFamily {
+  family: string;
+  dispatches: number;
+  ms: number;
+  flops: number;
+}
+
+/** Kernel family of a program label: the label without its tile/workgroup suffix (conv3x3_p4c8_wg64_... -> conv3x3 forward). */
+export function kernelFamily(label: string): string {
+  if (label.startsWith('conv3x3')) return isForwardConv(label) ? 'conv3x3 forward' : 'conv3x3 backward';
+  if (label.startsWith('conv1x1')) return 'conv1x1 (style gradient)';
+  return label.replace(/_wg\d+.*$/, '').replace(/_(acc|mask)(_|$).*$/, '');
+}
+
+/** Sums dispatch times by kernel family, largest first. */
+export function byFamily(timings: PassTiming[]): KernelFamily[] {
+  const families = new Map<string, KernelFamily>();
+  for (const t of timings) {
+    const family = kernelFamily(t.label);
+    const f = families.get(family) ?? { family, dispatches: 0, ms: 0, flops: 0 };
+    f.dispatches++;
+    f.ms += t.ms;
+    f.flops += t.flops;
+    families.set(family, f);
+  }
+  return [...families.values()].sort((a, b) => b.ms - a.ms);
+}
+
+/**
+ * Conv layers deeper than the default loss (conv5_2 .. conv5_4): a full-depth network and feature maps of their
+ * own; a full forward pass fills the activations once, then only those layers' forward dispatches and their
+ * backward steps (FeatureMaps.encodeBackwardStep, ReLU mask of the conv below applied) are timed.
+ */
+export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inputs: BenchInputs, policy: RepeatPolicy): Promise<ConvLayerTiming[]> {
+  const first = lossDepth(DEFAULT_LOSS);
+  const deep = VGG19.map((layer, index) => ({ layer, index })).filter((e): e is { layer: ConvLayer; index: number } => e.index >= first && e.layer.kind === 'conv');
+  if (deep.length === 0) return [];
+  const n = inputs.size;
+  const net = new Vgg19Net(gpu, weights);
+  const maps = new FeatureMaps(net, n, n);
+  const owned: GPUBuffer[] = [];
+  try {
+    const x = gpu.upload(inputs.x, 'bench x');
+    owned.push(x);
+    const forward = new PassList(gpu);
+    maps.encodeForward(forward, x);
+    forward.submit();
+    await gpu.device.queue.onSubmittedWorkDone();
+    // One dispatch per layer when network.ts records the forward pass that way; otherwise match forward convs by order.
+    let forwardOf: (index: number) => Dispatch[];
+    if (forward.dispatches.length === maps.depth) {
+      forwardOf = (index) => [forward.dispatches[index]];
+    } else {
+      const convs = forward.dispatches.filter((d) => isForwardConv(d.label));
+      const convIndices = VGG19.map((l, i) => (l.kind === 'conv' ? i : -1)).filter((i) => i >= 0);
+      forwardOf = (index) => (convs.length === convIndices.length ? [convs[convIndices.indexOf(index)]] : []);
+    }
+    const timed = new PassList(gpu);
+    const ranges: Array<{ row: ConvLayerTiming; forward: [number, number]; backward: [number, number] }> = [];
+    for (const { layer, index } of deep) {
+      const row = convRow(layer, index, n, 'deep');
+      const f0 = timed.dispatches.length;
+      timed.dispatches.push(...forwardOf(index));
+      const f1 = timed.dispatches.length;
+      const gradOut = gpu.upload(uniformArray(maps.bytes(index) / 4, index, -1, 1), 'bench grad out');
+      const gradIn = gpu.buffers.storage(maps.bytes(index - 1), 'bench grad in');
+      owned.push(gradOut, gradIn);
+      maps.encodeBackwardStep(timed, index, gradOut, gradIn, { maskBelow: VGG19[index - 1].kind === 'conv', accumulate: false });
+      ranges.push({ row, forward: [f0, f1], backward: [f1, timed.dispatches.length] });
+    }
+    const { timings } = await timeDispatches(timed, policy, true);
+    const sum = (from: number, to: number) => {
+      const part = timings.slice(from, to);
+      return part.length ? { label: part.map((t) => t.label).join('+'), ms: part.reduce((s, t) => s + t.ms, 0), flops: part.reduce((s, t) => s + t.flops, 0) } : null;
+    };
+    return ranges.map(({ row, forward: f, backward: b }) => ({ ...row, forward: sum(f[0], f[1]), backward: sum(b[0], b[1]) }));
+  } finally {
+    for (const b of owned) gpu.buffers.release(b);
+    maps.dispose();
+    net.dispose();
+  }
+}
+
+export interface OptimizerTiming {
+  name: string;
+  /** Loss passes + optimiser step in one submission, as stylize's runIterations records an iteration. */
+  iterationMs: number;
+  iterationRuns: number[];
+  /** The optimiser step alone (one submission, no loss passes). */
+  stepMs: number;
+  stepRuns: number[];
+  /** GPU bytes the optimiser holds (GpuOptimizer.memoryBytes). */
+  bytes: number;
+  /** What was measured, in words. */
+  note: string;
+}
+
+/** Times Adam and L-BFGS (history m, ring filled first) iterations on `loss`; x is restored afterwards. */
+export async function timeOptimizers(gpu: GpuRuntime, loss: GatysLoss, policy: RepeatPolicy, lbfgsHistory: number, stepReps: number): Promise<OptimizerTiming[]> {
+  const { device } = gpu;
+  const n = 3 * loss.width * loss.height;
+  const saved = gpu.buffers.storage(n * 4, 'bench saved x');
+  const history = gpu.buffers.storage(16, 'bench loss history');
+  const copyX = (from: GPUBuffer, to: GPUBuffer) => {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(from, 0, to, 0, n * 4);
+    device.queue.submit([encoder.finish()]);
+  };
+  copyX(loss.x, saved);
+  const results: OptimizerTiming[] = [];
+  let optimizer: GpuOptimizer | undefined;
+  try {
+    let iteration = 0;
+    const fullIteration = () =>
+      wallMs(gpu, () => {
+        const encoder = device.createCommandEncoder({ label: `bench iteration ${iteration}` });
+        loss.passes.encode(encoder);
+        encoder.copyBufferToBuffer(loss.losses, 0, history, 0, 16);
+        optimizer!.encodeStep(encoder, iteration++);
+        device.queue.submit([encoder.finish()]);
+      });
+    const stepOnly = (count = 1) =>
+      wallMs(gpu, () => {
+        const encoder = device.createCommandEncoder({ label: 'bench step' });
+        for (let k = 0; k < count; k++) optimizer!.encodeStep(encoder, iteration++);
+        device.queue.submit([encoder.finish()]);
+      });
+    const stepPolicy = { reps: stepReps, budgetMs: policy.budgetMs };
+
+    // Adam: one step alone first (compiles its pipelines; the loss plan is warm already), then timed iterations
+    // and steps.
+    optimizer = new AdamOptimizer(gpu, loss.x, loss.grad, n, { learningRate: 10 });
+    await stepOnly();
+    const adamRuns = await repeat(policy, fullIteration);
+    const adamSteps = await repeat(stepPolicy, () => stepOnly());
+    results.push({
+      name: 'adam',
+      iterationMs: median(adamRuns),
+      iterationRuns: adamRuns,
+      stepMs: median(adamSteps),
+      stepRuns: adamSteps,
+      bytes: optimizer.memoryBytes,
+      note: 'after one untimed step',
+    });
+    optimizer.dispose();
+    copyX(saved, loss.x);
+
+    // L-BFGS: step 0 and then m more steps without loss passes, so the ring holds m pairs (a step's cost depends
+    // only on how many pairs it walks, not on their values; with the gradient unchanged the pairs have y = 0 and
+    // ro = 0), x restored, then timed iterations that each walk all m pairs (4m + 1 dispatches after the loss).
+    iteration = 0;
+    optimizer = new LbfgsOptimizer(gpu, loss.x, loss.grad, n, { learningRate: 1, historySize: lbfgsHistory });
+    await stepOnly();
+    for (let filled = 0; filled < lbfgsHistory; filled += 10) await stepOnly(Math.min(10, lbfgsHistory - filled));
+    copyX(saved, loss.x);
+    const lbfgsRuns = await repeat(policy, fullIteration);
+    const lbfgsSteps = await repeat(stepPolicy, () => stepOnly());
+    results.push({
+      name: `lbfgs m=${lbfgsHistory}`,
+      iterationMs: median(lbfgsRuns),
+      iterationRuns: lbfgsRuns,
+      stepMs: median(lbfgsSteps),
+      stepRuns: lbfgsSteps,
+      bytes: optimizer.memoryBytes,
+      note: `ring full: ${lbfgsHistory} pairs (filled by ${lbfgsHistory + 1} untimed steps without loss passes), ${4 * lbfgsHistory + 1} step dispatches`,
+    });
+  } finally {
+    optimizer?.dispose();
+    copyX(saved, loss.x);
+    await device.queue.onSubmittedWorkDone();
+    gpu.buffers.release(saved);
+    gpu.buffers.release(history);
+  }
+  return results;
+}

@@ -1,0 +1,251 @@
+/**
+ * The benchmark's result object (what --json prints) and its rendering as plain-text tables.
+ */
+import type { AdapterDescription } from '../src/gpu/device.js';
+import type { LossValues } from '../src/net/loss.js';
+import type { BenchOptions } from './args.js';
+import type { ConvLayerTiming, KernelFamily, OptimizerTiming } from './engine.js';
+import type { MatmulPeak, MatmulResult } from './matmul.js';
+import type { PeerMemory } from './peer.js';
+import { MiB } from './stats.js';
+
+export interface LayerRow extends ConvLayerTiming {
+  forwardGflops: number | null;
+  forwardOfPeak: number | null;
+  backwardGflops: number | null;
+  backwardOfPeak: number | null;
+}
+
+export interface LayersReport {
+  size: number;
+  /** Timed submissions the medians come from. */
+  reps: number;
+  rows: LayerRow[];
+  /** Whether the default loss's dispatches could be mapped onto its conv layers. */
+  mapped: boolean;
+  problem?: string;
+  /** The whole loss+gradient plan at this size, per-dispatch GPU times summed by kernel family. */
+  families: KernelFamily[];
+  /** Sum of every dispatch's GPU time in the loss+gradient plan. */
+  gpuMs: number;
+  /** Conv rows of layers deeper than the default loss (timed in a separate plan): 0 when none were timed. */
+  deepRows: number;
+}
+
+export interface OursSize {
+  firstMs: number;
+  ms: number;
+  runs: number[];
+  losses: LossValues;
+  /** GPU bytes the engine holds during an evaluation (network weights + plan + targets). */
+  heldBytes: number;
+  /** High-water mark of the setup (target computation holds a second set of feature maps). */
+  setupPeakBytes: number;
+}
+
+export interface PeerSize {
+  firstMs: number;
+  ms: number;
+  runs: number[];
+  loss: number;
+  /** |loss_tfjs - loss_ours| / |loss_ours| at the same x. */
+  lossRelDiff: number;
+  /** ||grad_tfjs - grad_ours|| / ||grad_ours||. */
+  gradRelDiff: number;
+  memory: PeerMemory;
+  numTensorsAfter: number;
+}
+
+export interface SizeReport {
+  size: number;
+  skipped?: string;
+  ours: OursSize | null;
+  peer: PeerSize | null;
+  peerError?: string;
+  /** tfjs ms / ours ms (above 1: the engine is faster). */
+  ratio: number | null;
+  optimizers: OptimizerTiming[] | null;
+}
+
+export interface BenchReport {
+  benchmark: 'style-transfer';
+  date: string;
+  node: string;
+  adapter: { name: string; timestamps: boolean; info: AdapterDescription };
+  options: BenchOptions;
+  matmul: MatmulPeak | null;
+  layers: LayersReport | null;
+  sizes: SizeReport[];
+  peer: { library: string; version: string; backend: string } | null;
+  /** The correctness guard: the loss of tfjs and of the engine agree at the smallest size. */
+  guard: { size: number; lossRelDiff: number; gradRelDiff: number; ok: boolean } | null;
+  notes: string[];
+  errors: string[];
+  wallSeconds: number;
+}
+
+/** Loss agreement needed for the guard to pass (f32 on both sides, different summation orders). */
+export const LOSS_TOLERANCE = 1e-3;
+export const GRAD_TOLERANCE = 1e-2;
+
+export function withRates(row: ConvLayerTiming, peakGflops: number | null): LayerRow {
+  const rate = (t: ConvLayerTiming['forward']) => (t && t.ms > 0 ? t.flops / (t.ms * 1e6) : null);
+  const fraction = (g: number | null) => (g !== null && peakGflops ? g / peakGflops : null);
+  const forwardGflops = rate(row.forward);
+  const backwardGflops = rate(row.backward);
+  return { ...row, forwardGflops, forwardOfPeak: fraction(forwardGflops), backwardGflops, backwardOfPeak: fraction(backwardGflops) };
+}
+
+// ---- text rendering ----
+
+type Cell = string | number | null | undefined;
+
+function fmt(v: Cell, digits = 1): string {
+  if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) return '-';
+  if (typeof v === 'string') return v;
+  return v.toFixed(digits);
+}
+
+const ms = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(100 * v).toFixed(0)}%`);
+const mib = (v: number | null | undefined) => (v === null || v === undefined ? '-' : (v / MiB).toFixed(1));
+const sci = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toExponential(1));
+
+/** Left-aligns the first column, right-aligns the others. */
+export function table(headers: string[], rows: Cell[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map((c) => fmt(c)))];
+  const widths = headers.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => r.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ').trimEnd();
+  return [line(cells[0]), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
+}
+
+export function renderText(r: BenchReport): string {
+  const out: string[] = [];
+  out.push(`style-transfer benchmark  ${r.date}  node ${r.node}`);
+  out.push(`adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'})`);
+  if (r.peer) out.push(`peer: ${r.peer.library} ${r.peer.version}, ${r.peer.backend} backend, same Dawn instance and adapter`);
+  if (r.matmul) {
+    const M = r.matmul;
+    const firstBest = Math.max(...M.variants.filter((v) => v.maxError < 1e-3).map((v) => v.gflops));
+    const again = M.recheck?.length ? Math.max(...M.recheck.filter((v) => v.maxError < 1e-3).map((v) => v.gflops)) : null;
+    out.push(
+      `matmul peak: ${M.peakGflops.toFixed(1)} GFLOP/s (${M.best.variant} at ${M.best.m}^3; best ${firstBest.toFixed(1)} at the start` +
+        (again !== null ? `, ${again.toFixed(1)} later in the run)` : ')'),
+    );
+    for (const size of M.sizes) {
+      const cell = (v: MatmulResult) => {
+        const later = (M.recheck ?? []).filter((w) => w.m === v.m && w.variant === v.variant && w.maxError < 1e-3);
+        const g = Math.max(v.gflops, ...later.map((w) => w.gflops));
+        return `${v.variant.replace(/^matmul_/, '').replace(/_wg\d+$/, '')} ${g.toFixed(1)}${v.maxError < 1e-3 ? '' : ' (wrong)'}`;
+      };
+      out.push(`  ${size}^3, GFLOP/s (fastest timed dispatch of all measurements): ` + M.variants.filter((v) => v.m === size).map(cell).join(', '));
+    }
+  }
+  out.push('');
+
+  if (r.layers) {
+    const L = r.layers;
+    out.push(`Conv layers at ${L.size}x${L.size}: GPU time per dispatch (timestamp queries, median of ${L.reps}); % of the matmul peak`);
+    if (!L.mapped) out.push(`  (the loss plan's dispatches could not be mapped onto layers: ${L.problem})`);
+    const rows = L.rows.map((row) => [
+      row.source === 'deep' ? `${row.layer}*` : row.layer,
+      row.shape,
+      ms(row.forward?.ms),
+      fmt(row.forwardGflops),
+      pct(row.forwardOfPeak),
+      ms(row.backward?.ms),
+      fmt(row.backwardGflops),
+      pct(row.backwardOfPeak),
+    ]);
+    const loss = L.rows.filter((row) => row.source === 'loss');
+    const sum = (pick: (row: LayerRow) => { ms: number; flops: number } | null) => {
+      const parts = loss.map(pick).filter((t): t is { ms: number; flops: number } => t !== null);
+      const t = parts.reduce((s, p) => s + p.ms, 0);
+      const f = parts.reduce((s, p) => s + p.flops, 0);
+      return { ms: t, gflops: t > 0 ? f / (t * 1e6) : null };
+    };
+    const fwd = sum((row) => row.forward);
+    const bwd = sum((row) => row.backward);
+    const peak = r.matmul?.peakGflops;
+    rows.push(['loss layers', '', ms(fwd.ms), fmt(fwd.gflops), pct(peak && fwd.gflops ? fwd.gflops / peak : null), ms(bwd.ms), fmt(bwd.gflops), pct(peak && bwd.gflops ? bwd.gflops / peak : null)]);
+    out.push(table(['layer', 'shape', 'fwd ms', 'fwd GFLOP/s', '% peak', 'bwd ms', 'bwd GFLOP/s', '% peak'], rows));
+    if (L.deepRows > 0) out.push('* deeper than the default loss (relu5_1): timed in a separate full-depth plan, not in the loss total');
+    out.push('');
+    out.push(`Loss+gradient plan at ${L.size}x${L.size} by kernel family (sum of per-dispatch GPU times: ${ms(L.gpuMs)} ms)`);
+    out.push(
+      table(
+        ['kernel', 'dispatches', 'ms', 'share', 'GFLOP/s'],
+        L.families.map((f) => [f.family, String(f.dispatches), ms(f.ms), pct(L.gpuMs > 0 ? f.ms / L.gpuMs : null), f.flops > 0 && f.ms > 0 ? fmt(f.flops / (f.ms * 1e6)) : '-']),
+      ),
+    );
+    out.push('');
+  }
+
+  if (r.sizes.length) {
+    const optNames = [...new Set(r.sizes.flatMap((s) => (s.optimizers ?? []).map((o) => o.name)))];
+    out.push('Loss + gradient evaluation (wall time: submit + onSubmittedWorkDone, median after warm-up) and memory');
+    out.push(
+      table(
+        ['size', 'ours ms', 'tfjs ms', 'tfjs/ours', 'loss diff', 'grad diff', 'ours MiB', 'tfjs MiB', ...optNames.map((n) => `${n} iter ms`), 'runs'],
+        r.sizes.map((s) => {
+          if (s.skipped) return [`${s.size}`, `skipped: ${s.skipped}`];
+          const opt = (name: string) => s.optimizers?.find((o) => o.name === name)?.iterationMs;
+          return [
+            `${s.size}`,
+            ms(s.ours?.ms),
+            s.peer ? ms(s.peer.ms) : s.peerError ? 'error' : '-',
+            s.ratio !== null ? `${s.ratio.toFixed(2)}x` : '-',
+            sci(s.peer?.lossRelDiff),
+            sci(s.peer?.gradRelDiff),
+            mib(s.ours?.heldBytes),
+            mib(s.peer?.memory.peakTensorBytes),
+            ...optNames.map((n) => ms(opt(n))),
+            `${s.ours?.runs.length ?? 0}/${s.peer?.runs.length ?? 0}`,
+          ];
+        }),
+      ),
+    );
+    out.push('ours MiB: live engine buffers during an evaluation; tfjs MiB: peak tf.memory().numBytes over one valueAndGrad (tf.profile).');
+    out.push('runs: timed evaluations behind the medians (ours/tfjs).');
+    out.push('');
+
+    const memRows = r.sizes.filter((s) => s.ours).map((s) => [
+      `${s.size}`,
+      mib(s.ours!.heldBytes),
+      mib(s.ours!.setupPeakBytes),
+      ...optNames.map((n) => mib(s.optimizers?.find((o) => o.name === n)?.bytes)),
+      mib(s.peer?.memory.peakTensorBytes),
+      mib(s.peer?.memory.numBytesInGPU),
+      mib(s.peer?.memory.numBytesAllocatedInGPU),
+    ]);
+    if (memRows.length) {
+      out.push('GPU memory (MiB)');
+      out.push(table(['size', 'ours eval', 'ours setup peak', ...optNames.map((n) => `+${n}`), 'tfjs peak tensors', 'tfjs in GPU', 'tfjs allocated'], memRows));
+      out.push('');
+    }
+
+    const optRows = r.sizes.flatMap((s) => (s.optimizers ?? []).map((o) => [`${s.size}`, o.name, ms(o.iterationMs), ms(o.stepMs), `${o.iterationRuns.length}/${o.stepRuns.length}`]));
+    if (optRows.length) {
+      out.push('Optimiser iteration (loss passes + step in one submission, as stylize runs it) and the step alone (wall ms, median)');
+      out.push(table(['size', 'optimiser', 'iteration ms', 'step ms', 'runs'], optRows));
+      const notes = [...new Set(r.sizes.flatMap((s) => (s.optimizers ?? []).map((o) => `${o.name}: ${o.note}`)))];
+      for (const n of notes) out.push(`  ${n}`);
+      out.push('');
+    }
+
+    const firstRows = r.sizes.filter((s) => s.ours).map((s) => [`${s.size}`, ms(s.ours!.firstMs), ms(s.peer?.firstMs), fmt(s.ours!.losses.total, 0), s.peer ? fmt(s.peer.loss, 0) : '-']);
+    out.push('First evaluation (includes shader compilation done at first use: lavapipe JIT-compiles at first dispatch) and the loss values');
+    out.push(table(['size', 'ours first ms', 'tfjs first ms', 'ours loss', 'tfjs loss'], firstRows));
+    out.push('');
+  }
+
+  if (r.guard) {
+    out.push(
+      `correctness guard at ${r.guard.size}x${r.guard.size}: loss differs by ${sci(r.guard.lossRelDiff)} (tolerance ${LOSS_TOLERANCE}), gradient by ${sci(r.guard.gradRelDiff)} (tolerance ${GRAD_TOLERANCE}): ${r.guard.ok ? 'ok' : 'MISMATCH'}`,
+    );
+  }
+  for (const n of r.notes) out.push(`note: ${n}`);
+  for (const e of r.errors) out.push(`error: ${e}`);
+  out.push(`total wall time ${r.wallSeconds.toFixed(0)} s`);
+  return out.join('\n');
+}
