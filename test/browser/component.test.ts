@@ -7,6 +7,7 @@ import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BROWSER_SKIP_REASON,
+  STRICT_CSP,
   elementEvents,
   ensureBuilt,
   launchChromium,
@@ -23,7 +24,6 @@ import {
 
 if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
 
-const CSP = { 'content-security-policy': "default-src 'self'; script-src 'self'" };
 
 /** A page holding nothing but the bundle and one element with `attributes`. */
 function elementPage(attributes: string): string {
@@ -51,11 +51,11 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     // Another origin without CORS headers, for the image whose pixels cannot be read.
     crossOrigin = await startServer([['/', join(repoRoot, 'samples')]]);
     const pages = [
-      { path: '/acceptance.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" autostart`), headers: CSP },
-      { path: '/order.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="6" optimizer="adam" autostart`), headers: CSP },
-      { path: '/stop.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="40" optimizer="adam" autostart controls`), headers: CSP },
-      { path: '/broken-image.html', html: elementPage(`content-src="samples/missing.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart controls`), headers: CSP },
-      { path: '/broken-weights.html', html: elementPage(`${SAMPLES} weights-src="/no-weights-here/" size="24" iterations="3" autostart`), headers: CSP },
+      { path: '/acceptance.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" autostart`), headers: STRICT_CSP },
+      { path: '/order.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="6" optimizer="adam" autostart`), headers: STRICT_CSP },
+      { path: '/stop.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="40" optimizer="adam" autostart controls`), headers: STRICT_CSP },
+      { path: '/broken-image.html', html: elementPage(`content-src="samples/missing.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart controls`), headers: STRICT_CSP },
+      { path: '/broken-weights.html', html: elementPage(`${SAMPLES} weights-src="/no-weights-here/" size="24" iterations="3" autostart`), headers: STRICT_CSP },
       {
         path: '/no-cors.html',
         html: elementPage(`content-src="${crossOrigin.origin}/chelsea.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart`),

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   artifactsDir,
   BROWSER_SKIP_REASON,
+  STRICT_CSP,
   distDir,
   elementEvents,
   ensureBuilt,
@@ -27,7 +28,6 @@ import {
 
 // Served from the page's origin: the CSP refuses the inline script page.addScriptTag({ path }) would make.
 const AXE_DIR = join(repoRoot, 'node_modules/axe-core');
-const CSP = { 'content-security-policy': "default-src 'self'; script-src 'self'" };
 
 interface AxeViolation {
   id: string;
@@ -67,7 +67,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
 
   beforeAll(async () => {
     await ensureBuilt();
-    server = await startServer([['/weights/', weightsDir!], ['/vendor/axe-core/', AXE_DIR], ['/', distDir]], [], CSP);
+    server = await startServer([['/weights/', weightsDir!], ['/vendor/axe-core/', AXE_DIR], ['/', distDir]], [], STRICT_CSP);
     chromium = await launchChromium();
   }, 180_000);
 

@@ -22,6 +22,9 @@ export const BROWSER_SKIP_REASON = !existsSync(CHROMIUM)
     ? 'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.json/.bin, or run npm run weights)'
     : undefined;
 
+/** The strict policy every test page is served under: the bundle must run without eval or inline scripts. */
+export const STRICT_CSP = { 'content-security-policy': "default-src 'self'; script-src 'self'" };
+
 export const distDir = join(repoRoot, 'dist');
 export const artifactsDir = join(repoRoot, 'test/browser/artifacts');
 

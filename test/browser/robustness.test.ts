@@ -17,6 +17,7 @@ import type { ImageSource } from '../../src/ui/image-source.js';
 import type { GpuBufferStats } from '../../src/ui/style-transfer.js';
 import {
   BROWSER_SKIP_REASON,
+  STRICT_CSP,
   ensureBuilt,
   launchChromium,
   logPageErrors,
@@ -33,7 +34,6 @@ import { badImages, pngVariants } from './images.js';
 
 if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
 
-const CSP = { 'content-security-policy': "default-src 'self'; script-src 'self'" };
 
 const GOOD = {
   'content-src': 'samples/chelsea.png',
@@ -143,7 +143,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
       body,
       headers: { 'content-type': name.endsWith('.jpg') ? 'image/jpeg' : 'image/png' },
     }));
-    server = await startServer([['/weights/', weightsDir!], ['/', repoRoot]], [{ path: '/robust.html', html: PAGE, headers: CSP }, ...files]);
+    server = await startServer([['/weights/', weightsDir!], ['/', repoRoot]], [{ path: '/robust.html', html: PAGE, headers: STRICT_CSP }, ...files]);
     chromium = await launchChromium();
     page = await chromium.browser.newPage();
     logPageErrors(page, 'robust');
