@@ -165,6 +165,15 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
   });
 
   const url = (path: string) => `${server.origin}/${path.replace(/^\//, '')}`;
+  /** What a good run may request: the page, the bundle, the given images and the weights. */
+  const runRequests = () => [
+    url('robust.html'),
+    url('dist/style-transfer.js'),
+    url(GOOD['content-src']),
+    url(GOOD['style-src']),
+    url('weights/vgg19_conv_hwio_f32.json'),
+    url('weights/vgg19_conv_hwio_f32.bin'),
+  ];
 
   it('a run: only the page, the bundle, the given images and the weights are requested; afterwards the GPU buffers are back to the preview uniform', async () => {
     expect(await page.evaluate(() => document.querySelector('style-transfer')!.gpuStats())).toEqual({ live: 0, liveBytes: 0 });
@@ -178,16 +187,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
     baseline = outcome.stats;
 
     // The page's requests: nothing else (no fonts, no analytics, no CDN, no source maps).
-    expect(new Set(requests)).toEqual(
-      new Set([
-        url('robust.html'),
-        url('dist/style-transfer.js'),
-        url(GOOD['content-src']),
-        url(GOOD['style-src']),
-        url('weights/vgg19_conv_hwio_f32.json'),
-        url('weights/vgg19_conv_hwio_f32.bin'),
-      ]),
-    );
+    expect(new Set(requests)).toEqual(new Set(runRequests()));
 
     const during = await page.evaluate(() => (window as unknown as { statsAtProgress1: GpuBufferStats }).statsAtProgress1);
     expect(during.live).toBeGreaterThan(50);
@@ -368,12 +368,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
     const events = await page.evaluate(() => (window as unknown as { events: LoggedEvent[] }).events);
     expect(events.filter((e) => e.type === 'csp-violation')).toEqual([]);
     const given = new Set([
-      url('robust.html'),
-      url('dist/style-transfer.js'),
-      url(GOOD['content-src']),
-      url(GOOD['style-src']),
-      url('weights/vgg19_conv_hwio_f32.json'),
-      url('weights/vgg19_conv_hwio_f32.bin'),
+      ...runRequests(),
       ...[...Object.keys(bad), ...Object.keys(variants)].map((name) => url(`img/${name}`)),
     ]);
     expect(requests.filter((r) => !given.has(r))).toEqual([]);
