@@ -169,6 +169,8 @@ export interface StylizeRequest {
   styles: Rgba8[];
   options: StylizeOptions;
   signal?: AbortSignal;
+  /** L-BFGS uses options.learningRate only when it was asked for; otherwise torch's natural step 1. */
+  explicitLearningRate?: boolean;
   /** Called with the newest records every `printEvery` iterations (asynchronously, after the GPU got there). */
   onProgress?: (latest: IterationRecord, all: readonly IterationRecord[]) => void;
   /** Called after each iteration's submission with the x buffer (planar BGR), e.g. to draw a preview or save frames. */
@@ -250,7 +252,7 @@ export function transferLuminance(result: Rgba8, content: Rgba8): Rgba8 {
 }
 
 /** Runs the optimisation; resolves with the image (also when stopped by the signal: the last image is kept). */
-export async function stylize(request: StylizeRequest & { explicitLearningRate?: boolean }): Promise<StylizeResult> {
+export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   const { gpu, options, signal } = request;
   if (request.styles.length === 0) throw new Error('At least one style image is needed.');
   if (options.styleBlendWeights && options.styleBlendWeights.length !== request.styles.length) {
