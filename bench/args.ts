@@ -16,6 +16,11 @@ export interface BenchOptions {
   /** Sizes (M = N = K) of the peak matmul, or 'auto'. */
   matmulSizes: number[] | 'auto';
   weights?: string;
+  /**
+   * How timed waits end (ours and tfjs's alike): 'sleep' sleeps through most of the expected time before polling
+   * where Dawn's polling would take a core from a CPU adapter (src/gpu/queueWait.ts); 'poll' awaits at once.
+   */
+  wait: 'sleep' | 'poll';
 }
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -37,6 +42,9 @@ Options:
   --matmul-size LIST  M = N = K of the peak matmul, multiples of 32, comma-separated; default auto: 256, then
                       doubling while a dispatch takes under 20 ms (up to 4096); the best size and tile win.
   --weights DIR       VGG-19 weights (default: $STYLE_TRANSFER_WEIGHTS, then weights/).
+  --wait sleep|poll   How every timed wait ends, the engine's and tfjs's alike (default sleep): on a CPU adapter
+                      sleep through most of the expected time before awaiting the queue, because Dawn's Node
+                      binding polls on a busy core while a promise is pending; poll: await at once.
   --json              Print one JSON object on stdout instead of tables (progress stays on stderr).
   --out FILE          Also write the JSON object to FILE.
   -h, --help          Show this help.`;
@@ -118,6 +126,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         });
         break;
       }
+      case '--wait': {
+        const v = value();
+        if (v !== 'sleep' && v !== 'poll') throw new BenchUsageError(`--wait must be sleep or poll, got ${v ?? 'nothing'}.`);
+        o.wait = v;
+        break;
+      }
       case '--weights':
         o.weights = value();
         if (!o.weights) throw new BenchUsageError('--weights needs a directory.');
@@ -138,6 +152,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     reps: o.reps ?? 3,
     budgetSeconds: o.budgetSeconds ?? 30,
     lbfgsHistory: o.lbfgsHistory ?? 100,
+    wait: o.wait ?? 'sleep',
     matmulSizes: o.matmulSizes ?? 'auto',
     weights: o.weights,
   };

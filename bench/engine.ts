@@ -3,6 +3,7 @@
  * per-dispatch GPU times (PassList.submitTimed) mapped onto VGG-19 layers, and optimiser iterations.
  */
 import { PassList, type Dispatch, type PassTiming } from '../src/gpu/passes.js';
+import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
 import { FeatureMaps, Vgg19Net } from '../src/net/network.js';
@@ -15,10 +16,11 @@ import { uniformArray } from '../src/util/random.js';
 import type { BenchInputs } from './inputs.js';
 import { median, medianPerIndex, repeat, type RepeatPolicy } from './stats.js';
 
-async function wallMs(gpu: GpuRuntime, submit: () => void): Promise<number> {
+/** Wall time of `submit()` until the queue is idle; one `waiter` per series of similar submissions. */
+async function wallMs(waiter: QueueWaiter, submit: () => void): Promise<number> {
   const started = performance.now();
   submit();
-  await gpu.device.queue.onSubmittedWorkDone();
+  await waiter.wait();
   return performance.now() - started;
 }
 
@@ -64,10 +66,11 @@ export interface EvalResult {
 
 /** Warm-up evaluation (its loss values and gradient are kept for the peer check), then timed ones. */
 export async function timeEvaluations(gpu: GpuRuntime, loss: GatysLoss, policy: RepeatPolicy): Promise<EvalResult> {
-  const firstMs = await wallMs(gpu, () => loss.evaluate());
+  const firstMs = await wallMs(gpu.queueWaiter(), () => loss.evaluate());
   const losses = await loss.readLosses();
   const grad = await gpu.readFloat32(loss.grad, 3 * loss.width * loss.height);
-  const runs = await repeat(policy, () => wallMs(gpu, () => loss.evaluate()));
+  const waiter = gpu.queueWaiter();
+  const runs = await repeat(policy, () => wallMs(waiter, () => loss.evaluate()));
   return { firstMs, runs, ms: median(runs), losses, grad };
 }
 
@@ -259,16 +262,19 @@ export async function timeOptimizers(gpu: GpuRuntime, loss: GatysLoss, policy: R
   let optimizer: GpuOptimizer | undefined;
   try {
     let iteration = 0;
+    // One waiter per series of similar submissions: its sleep is learnt from the previous one.
+    let iterationWaiter = gpu.queueWaiter();
+    let stepWaiter = gpu.queueWaiter();
     const fullIteration = () =>
-      wallMs(gpu, () => {
+      wallMs(iterationWaiter, () => {
         const encoder = device.createCommandEncoder({ label: `bench iteration ${iteration}` });
         loss.passes.encode(encoder);
         encoder.copyBufferToBuffer(loss.losses, 0, history, 0, 16);
         optimizer!.encodeStep(encoder, iteration++);
         device.queue.submit([encoder.finish()]);
       });
-    const stepOnly = (count = 1) =>
-      wallMs(gpu, () => {
+    const stepOnly = (count = 1, waiter = stepWaiter) =>
+      wallMs(waiter, () => {
         const encoder = device.createCommandEncoder({ label: 'bench step' });
         for (let k = 0; k < count; k++) optimizer!.encodeStep(encoder, iteration++);
         device.queue.submit([encoder.finish()]);
@@ -298,8 +304,11 @@ export async function timeOptimizers(gpu: GpuRuntime, loss: GatysLoss, policy: R
     // ro = 0), x restored, then timed iterations that each walk all m pairs (4m + 1 dispatches after the loss).
     iteration = 0;
     optimizer = new LbfgsOptimizer(gpu, loss.x, loss.grad, n, { learningRate: 1, historySize: lbfgsHistory });
-    await stepOnly();
-    for (let filled = 0; filled < lbfgsHistory; filled += 10) await stepOnly(Math.min(10, lbfgsHistory - filled));
+    iterationWaiter = gpu.queueWaiter();
+    stepWaiter = gpu.queueWaiter();
+    const fillWaiter = gpu.queueWaiter();
+    await stepOnly(1, fillWaiter);
+    for (let filled = 0; filled < lbfgsHistory; filled += 10) await stepOnly(Math.min(10, lbfgsHistory - filled), fillWaiter);
     copyX(saved, loss.x);
     const lbfgsRuns = await repeat(policy, fullIteration);
     const lbfgsSteps = await repeat(stepPolicy, () => stepOnly());

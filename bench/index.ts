@@ -9,6 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { adapterName, openGpu, type GpuContext } from '../src/gpu/device.js';
+import { QueueWaiter } from '../src/gpu/queueWait.js';
 import { GpuRuntime } from '../src/gpu/runtime.js';
 import { loadWeights } from '../src/cli/common.js';
 import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
@@ -36,7 +37,7 @@ async function openDawn(): Promise<{ gpu: GPU; context: GpuContext }> {
   const mod = await import('webgpu');
   Object.assign(globalThis, mod.globals);
   const gpu = (dawnInstance = mod.create(['disable-dawn-features=timestamp_quantization']));
-  return { gpu, context: await openGpu(gpu) };
+  return { gpu, context: await openGpu(gpu, { pollingWaits: true }) };
 }
 
 /** Held for the whole process: once the GPU object is garbage-collected, Dawn's instance goes and devices crash. */
@@ -70,6 +71,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
   log(`adapter: ${name}`);
   if (!context.timestamps) throw new Error('the adapter has no timestamp queries; per-dispatch GPU times are not available');
   watchErrors(context.device, errors, 'engine');
+  if (options.wait === 'poll') context.waitsCompeteWithShaders = false;
   const gpu = new GpuRuntime(context);
 
   log(`matmul peak (${MATMUL_VARIANTS.length} variants, sizes ${options.matmulSizes === 'auto' ? 'auto' : options.matmulSizes.join(',')})`);
@@ -148,7 +150,8 @@ async function run(options: BenchOptions): Promise<BenchReport> {
           log(`${size} px: tfjs`);
           await peer.prepare(inputs);
           const first = await peer.firstEvaluation();
-          const runs = await repeat(policy, () => peer!.timedEvaluation());
+          const waiter = new QueueWaiter(peer.queue, context.waitsCompeteWithShaders);
+          const runs = await repeat(policy, () => peer!.timedEvaluation(waiter));
           report.peer = {
             firstMs: first.firstMs,
             ms: median(runs),
@@ -235,7 +238,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
     benchmark: 'style-transfer',
     date: new Date().toISOString(),
     node: process.version,
-    adapter: { name, timestamps: context.timestamps, info: context.adapterInfo },
+    adapter: { name, timestamps: context.timestamps, info: context.adapterInfo, sleepBeforeWaits: context.waitsCompeteWithShaders },
     options,
     matmul,
     layers,

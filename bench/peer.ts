@@ -12,6 +12,7 @@
  * here.
  */
 import type * as TF from '@tensorflow/tfjs-core';
+import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { LossConfig } from '../src/net/loss.js';
 import { lossDepth } from '../src/net/loss.js';
 import { featureIndex, VGG19 } from '../src/net/vgg19.js';
@@ -196,18 +197,23 @@ export class TfjsPeer {
    * One timed evaluation: valueAndGrad, then flush tfjs's batched commands the way its own readback does
    * (end the open compute pass, submit) and wait for the GPU; nothing is read back.
    */
-  async timedEvaluation(): Promise<number> {
+  async timedEvaluation(waiter: QueueWaiter): Promise<number> {
     const s = this.state!;
     const started = performance.now();
     const { value, grad } = this.valueAndGrad(s.x);
     this.backend.ensureCommandEncoderReady();
     this.backend.endComputePassEncoder();
     this.backend.submitQueue();
-    await this.backend.device.queue.onSubmittedWorkDone();
+    await waiter.wait();
     const ms = performance.now() - started;
     value.dispose();
     grad.dispose();
     return ms;
+  }
+
+  /** The queue tfjs submits to. */
+  get queue(): GPUQueue {
+    return this.backend.device.queue;
   }
 
   get numTensors(): number {

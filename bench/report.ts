@@ -71,7 +71,8 @@ export interface BenchReport {
   benchmark: 'style-transfer';
   date: string;
   node: string;
-  adapter: { name: string; timestamps: boolean; info: AdapterDescription };
+  /** sleepBeforeWaits: timed waits (both sides) slept before polling (BenchOptions.wait on a CPU adapter). */
+  adapter: { name: string; timestamps: boolean; info: AdapterDescription; sleepBeforeWaits: boolean };
   options: BenchOptions;
   matmul: MatmulPeak | null;
   layers: LayersReport | null;
@@ -123,6 +124,11 @@ export function renderText(r: BenchReport): string {
   const out: string[] = [];
   out.push(`style-transfer benchmark  ${r.date}  node ${r.node}`);
   out.push(`adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'})`);
+  out.push(
+    r.adapter.sleepBeforeWaits
+      ? 'waits: CPU adapter under Dawn for Node: every timed wait, ours and tfjs\'s, sleeps through most of the expected time before polling (--wait poll to compare)'
+      : 'waits: awaited at once (onSubmittedWorkDone)',
+  );
   if (r.peer) out.push(`peer: ${r.peer.library} ${r.peer.version}, ${r.peer.backend} backend, same Dawn instance and adapter`);
   if (r.matmul) {
     const M = r.matmul;

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readImageFile } from '../src/io/image.js';
 import type { RgbaImage } from '../src/io/rgbaImage.js';
 import { PRESETS, resolveOptions, stylize, transferLuminance, type StylizeOptions } from '../src/net/stylize.js';
-import type { GpuRuntime } from '../src/gpu/runtime.js';
+import { GpuRuntime } from '../src/gpu/runtime.js';
 import { lbfgsMemoryBytes } from '../src/optim/lbfgs.js';
 import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
 
@@ -87,6 +87,18 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
       expect(result.records[7].total).toBeLessThan(0.7 * result.records[0].total);
       expect([result.image.width, result.image.height]).toEqual([32, 24]);
     }
+  });
+
+  it('gives the same image whether iterations are awaited one by one (CPU adapter) or two are queued', async () => {
+    // On lavapipe testGpu() waits one iteration at a time (QueueWaiter); a runtime on the same device that says
+    // its waits do not compete with the shaders takes the queued path that browsers and real GPUs use.
+    const queued = new GpuRuntime({ ...gpu.context, waitsCompeteWithShaders: !gpu.context.waitsCompeteWithShaders });
+    const options = resolveOptions({ ...quick, iterations: 5 });
+    const a = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
+    const b = await stylize({ gpu: queued, weights: realWeights(), content, styles: [style], options });
+    expect(b.records.map((r) => r.total)).toEqual(a.records.map((r) => r.total));
+    expect(Buffer.from(b.image.data).equals(Buffer.from(a.image.data))).toBe(true);
+    queued.buffers.destroy();
   });
 
   it('reads progress without mapping a buffer every iteration', async () => {

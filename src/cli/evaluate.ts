@@ -61,7 +61,13 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
     imageToX(gpu, image, loss.x);
     const repeat = o.repeat as number;
     const started = performance.now();
-    for (let k = 0; k < repeat; k++) loss.evaluate();
+    // One evaluation at a time, each awaited through a QueueWaiter: on a CPU adapter a single long await would
+    // keep a core polling for the whole run.
+    const waiter = gpu.queueWaiter();
+    for (let k = 0; k < repeat; k++) {
+      loss.evaluate();
+      if (repeat > 1) await waiter.wait();
+    }
     const values = await loss.readLosses();
     const ms = performance.now() - started;
     if (repeat > 1) out.stderr(`evaluate: ${repeat} evaluations at ${content.width}x${content.height} in ${ms.toFixed(0)} ms (${(ms / repeat).toFixed(1)} ms each)`);

@@ -24,6 +24,12 @@ export interface GpuContext {
   timestamps: boolean;
   /** Whether `shader-f16` was granted. */
   f16: boolean;
+  /**
+   * Whether awaiting the queue keeps a CPU core busy that the shaders themselves need: Dawn's Node binding polls
+   * with back-to-back setImmediate ticks while any of its promises is pending, and on a CPU adapter (lavapipe) the
+   * shaders run on the same cores. Waits then sleep through most of the expected time first (src/gpu/queueWait.ts).
+   */
+  waitsCompeteWithShaders: boolean;
 }
 
 export interface AdapterDescription {
@@ -39,6 +45,8 @@ export interface OpenGpuOptions {
   powerPreference?: GPUPowerPreference;
   /** Ask for timestamp queries when the adapter has them (default true). */
   timestamps?: boolean;
+  /** The WebGPU implementation polls on the JS thread while a promise is pending (Dawn's Node binding). */
+  pollingWaits?: boolean;
 }
 
 export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
@@ -57,6 +65,11 @@ export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
     features: [...adapter.features].sort(),
     limits,
   };
+}
+
+/** Whether the adapter runs shaders on the CPU (Mesa lavapipe/llvmpipe, SwiftShader). */
+export function isCpuAdapter(d: AdapterDescription): boolean {
+  return d.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${d.device} ${d.description}`);
 }
 
 /** A one-line name for logs and benchmark tables. */
@@ -90,7 +103,9 @@ export async function openGpu(gpu: GPU | undefined, options: OpenGpuOptions = {}
       maxComputeWorkgroupsPerDimension: have.maxComputeWorkgroupsPerDimension,
     },
   });
-  return { device, adapterInfo: describeAdapter(adapter), timestamps: wantTimestamps, f16 };
+  const adapterInfo = describeAdapter(adapter);
+  const waitsCompeteWithShaders = options.pollingWaits === true && isCpuAdapter(adapterInfo);
+  return { device, adapterInfo, timestamps: wantTimestamps, f16, waitsCompeteWithShaders };
 }
 
 /** Browser entry: the page's own WebGPU. */

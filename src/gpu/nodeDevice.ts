@@ -18,5 +18,5 @@ export async function openNodeGpu(options?: OpenGpuOptions): Promise<GpuContext>
     Object.assign(globalThis, mod.globals);
     dawn = mod.create([]);
   }
-  return openGpu(dawn, options);
+  return openGpu(dawn, { pollingWaits: true, ...options });
 }

@@ -5,6 +5,7 @@
 import type { GpuContext } from './device.js';
 import { BufferPool } from './buffers.js';
 import { PipelineCache } from './program.js';
+import { QueueWaiter } from './queueWait.js';
 
 /** The device went away (driver reset, tab backgrounded, device.destroy()); `message` is meant for the user. */
 export class GpuDeviceLostError extends Error {
@@ -42,6 +43,11 @@ export class GpuRuntime {
   async unlessLost<T>(work: Promise<T>): Promise<T> {
     if (this.lostInfo) throw this.lostError();
     return Promise.race([work, this.lost.then((error) => Promise.reject(error))]);
+  }
+
+  /** A waiter for one series of similar submissions (see QueueWaiter); ends with GpuDeviceLostError on loss. */
+  queueWaiter(): QueueWaiter {
+    return new QueueWaiter(this.device.queue, this.context.waitsCompeteWithShaders, (work) => this.unlessLost(work));
   }
 
   get maxWorkgroupsPerDimension(): number {
