@@ -150,7 +150,9 @@ async function run(options: BenchOptions): Promise<BenchReport> {
           log(`${size} px: tfjs`);
           await peer.prepare(inputs);
           const first = await peer.firstEvaluation();
+          // As for the engine: one untimed evaluation teaches the waiter the duration.
           const waiter = new QueueWaiter(peer.queue, context.waitsCompeteWithShaders);
+          await peer.timedEvaluation(waiter);
           const runs = await repeat(policy, () => peer!.timedEvaluation(waiter));
           report.peer = {
             firstMs: first.firstMs,

@@ -20,7 +20,8 @@
  *
  * The L-BFGS scalar buffer (f32, `LBFGS_SCALARS` offsets):
  *   [0, 3 PARTIALS)        three partial-sum arrays (only the push kernel uses all three);
- *   [3 PARTIALS, +8)       header: t (step length), H_diag, ys, yy (last push), |g|_1 (first step), unused;
+ *   [3 PARTIALS, +8)       header: t (step length), H_diag, ys, yy (last push), |g|_1 (first step), g.d and
+ *                          max |d| (line search probe), unused;
  *   [3 PARTIALS + 8, ...)  one record of 4 per ring slot j: ro_j, al_j, c_j = al_j - be_j, unused.
  * Each L-BFGS kernel gets a per-slot uniform {count: n, slot: j, _, lr}; vector kernels bind the ring buffers of
  * the slots they touch directly (y_j, s_j are separate buffers), so only scalars are indexed by slot in WGSL.
@@ -105,6 +106,9 @@ export const LBFGS_SCALARS = {
   ys: 3 * PARTIALS + 2,
   yy: 3 * PARTIALS + 3,
   l1: 3 * PARTIALS + 4,
+  /** Line search probe: g.d and max |d| (see lbfgsProbe). */
+  gtd: 3 * PARTIALS + 5,
+  dMax: 3 * PARTIALS + 6,
   slots: 3 * PARTIALS + 8,
   /** Floats per ring slot record: ro, al, c, unused. */
   slotStride: 4,
@@ -345,8 +349,32 @@ ${mainSignature(workgroupSize)} {
   };
 }
 
+/**
+ * Line search probe (strong-Wolfe option): partials of g.d (scalars [0, P)) and of max |d| (scalars [P, 2P)),
+ * finished by lbfgsScalar('probe'). Bindings: params, g, d, scalars.
+ */
+export function lbfgsProbe(workgroupSize = 64): ComputeProgram {
+  return partialsProgram(
+    'lbfgs_probe',
+    ['uniform', 'read', 'read', 'read_write'],
+    `// L-BFGS line search probe: partial sums of g.d and partial maxima of |d|.
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> d: array<f32>;
+@group(0) @binding(3) var<storage, read_write> scalars: array<f32>;`,
+    `  var gd = 0.0;
+  var dMax = 0.0;
+  for (var i = id; i < params.count; i += P) {
+    gd += g[i] * d[i];
+    dMax = max(dMax, abs(d[i]));
+  }
+  scalars[id] = gd;
+  scalars[P + id] = dMax;`,
+    workgroupSize,
+  );
+}
+
 /** What the single-invocation L-BFGS scalar kernel finishes (see `lbfgsScalar`). */
-export type LbfgsScalarOp = 'first' | 'push' | 'alpha' | 'beta';
+export type LbfgsScalarOp = 'first' | 'push' | 'alpha' | 'beta' | 'probe';
 
 /**
  * The recurrence scalars, one invocation; sums the partials the preceding vector kernel wrote.
@@ -354,7 +382,8 @@ export type LbfgsScalarOp = 'first' | 'push' | 'alpha' | 'beta';
  * - push (slot j): ys, yy, s_j.q; if ys > 1e-10: ro_j = 1 / ys, H_diag = ys / yy, else ro_j = 0 (H_diag kept);
  *   al_j = ro_j (s_j.q); t = lr;
  * - alpha (slot j): al_j = ro_j (s_j.q);
- * - beta (slot j): c_j = al_j - ro_j (y_j.r).
+ * - beta (slot j): c_j = al_j - ro_j (y_j.r);
+ * - probe: g.d and max |d| from lbfgsProbe's partials.
  * Bindings: params (slot j), scalars.
  */
 export function lbfgsScalar(op: LbfgsScalarOp): ComputeProgram {
@@ -382,6 +411,11 @@ ${sum('2u * P', 'sq')}
   scalars[slotScalar(AL)] = sq * scalars[slotScalar(RO)];`,
     beta: `${sum('0u', 'yr')}
   scalars[slotScalar(C)] = scalars[slotScalar(AL)] - yr * scalars[slotScalar(RO)];`,
+    probe: `${sum('0u', 'gd')}
+  var dMax = 0.0;
+  for (var k = 0u; k < P; k++) { dMax = max(dMax, scalars[P + k]); }
+  scalars[${S.gtd}u] = gd;
+  scalars[${S.dMax}u] = dMax;`,
   };
   const code = `
 // L-BFGS scalar recurrence (${op}).

@@ -14,7 +14,9 @@ import type { ComputeProgram } from '../src/gpu/program.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { AdamOptimizer } from '../src/optim/adam.js';
 import { lbfgsDispatchCount, lbfgsMemoryBytes, LbfgsOptimizer } from '../src/optim/lbfgs.js';
+import { LbfgsLineSearch } from '../src/optim/lbfgsLineSearch.js';
 import type { GpuOptimizer } from '../src/optim/optimizer.js';
+import { strongWolfe } from '../src/optim/strongWolfe.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
 
 /** g = diag x + off (x_{i-1} + x_{i+1}) - b over n floats. Bindings: params {count, off}, diag, b, x, g. */
@@ -40,6 +42,29 @@ ${mainSignature(workgroupSize)} {
   return { key: 'test_tridiagonal_gradient', label: 'test_tridiagonal_gradient', code, bindings: ['uniform', 'read', 'read', 'read', 'read_write'], workgroupSize };
 }
 
+/**
+ * f = 0.5 x.(g - b) (= 0.5 x^T A x - b^T x once g = A x - b), one invocation, written as losses [0, 0, 0, f] the
+ * way the loss passes write theirs. Bindings: params {count}, b, x, g, losses.
+ */
+function quadraticValue(): ComputeProgram {
+  const code = `
+struct Params { count: u32, _p0: u32, _p1: u32, off: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<storage, read_write> losses: array<f32>;
+
+@compute @workgroup_size(1)
+fn main() {
+  var f = 0.0;
+  for (var i = 0u; i < params.count; i++) { f += 0.5 * x[i] * (g[i] - b[i]); }
+  losses[0] = 0.0; losses[1] = 0.0; losses[2] = 0.0; losses[3] = f;
+}
+`;
+  return { key: 'test_quadratic_value', label: 'test_quadratic_value', code, bindings: ['uniform', 'read', 'read', 'read', 'read_write'], workgroupSize: 1 };
+}
+
 /** The quadratic problem on the GPU (x, g, the gradient pass) and its float64 gradient on the CPU. */
 class Quadratic {
   readonly diag: Float32Array;
@@ -48,6 +73,8 @@ class Quadratic {
   readonly x: GPUBuffer;
   readonly g: GPUBuffer;
   readonly passes: PassList;
+  /** [0, 0, 0, f], written by the passes after the gradient (the layout of GatysLoss.losses). */
+  readonly losses: GPUBuffer;
   private readonly owned: GPUBuffer[];
 
   constructor(
@@ -70,8 +97,17 @@ class Quadratic {
     this.x = gpu.upload(this.x0, 'test x');
     this.g = gpu.buffers.storage(n * 4, 'test g');
     this.passes = new PassList(gpu);
+    this.losses = gpu.buffers.storage(16, 'test losses');
     this.passes.add(tridiagonalGradient(), [params, diag, b, this.x, this.g], n);
-    this.owned = [params, diag, b, this.x, this.g];
+    this.passes.add(quadraticValue(), [params, b, this.x, this.g, this.losses], 1);
+    this.owned = [params, diag, b, this.x, this.g, this.losses];
+  }
+
+  value(x: ArrayLike<number>): number {
+    const g = this.gradient(x);
+    let f = 0;
+    for (let i = 0; i < this.n; i++) f += 0.5 * x[i] * (g[i] - this.b[i]);
+    return f;
   }
 
   gradient(x: ArrayLike<number>): Float64Array {
@@ -166,7 +202,33 @@ class LbfgsReference {
   ) {}
 
   step(x: Float64Array, g: ArrayLike<number>): void {
-    const n = x.length;
+    this.direction(g);
+    for (let i = 0; i < x.length; i++) x[i] += this.t * this.d[i];
+  }
+
+  /**
+   * torch's iteration with line_search_fn='strong_wolfe' (src/optim/strongWolfe.ts, itself checked against torch):
+   * d and the first t as without, then the searched t; x moves to x + t d. Returns the evaluations it took.
+   */
+  async stepWithLineSearch(x: Float64Array, f: number, g: ArrayLike<number>, objective: (x: Float64Array) => [number, Float64Array]): Promise<number> {
+    this.direction(g);
+    const d = this.d;
+    const at = (t: number) => Float64Array.from(x, (v, i) => v + t * d[i]);
+    const result = await strongWolfe(
+      async (t) => {
+        const [ft, gt] = objective(at(t));
+        return { f: ft, gtd: dot(gt, d) };
+      },
+      { f0: f, gtd0: dot(g, d), t0: this.t, dNorm: d.reduce((m, v) => Math.max(m, Math.abs(v)), 0) },
+    );
+    this.t = result.t;
+    x.set(at(result.t));
+    return result.evaluations;
+  }
+
+  /** d and t for the current gradient (pushing the previous pair first). */
+  private direction(g: ArrayLike<number>): void {
+    const n = g.length;
     if (this.k === 0) {
       this.d = Float64Array.from(g, (v) => -v);
       this.hDiag = 1;
@@ -203,7 +265,6 @@ class LbfgsReference {
       this.t = this.lr;
     }
     this.gPrev = Float64Array.from(g);
-    for (let i = 0; i < n; i++) x[i] += this.t * this.d[i];
     this.k++;
   }
 }
@@ -270,6 +331,45 @@ describe('GPU optimisers', () => {
       const g15 = problem.gradient(await problem.readX());
       expect(Math.sqrt(dot(g15, g15))).toBeLessThan(1e-3 * Math.sqrt(dot(g0, g0)));
     } finally {
+      lbfgs.dispose();
+      problem.dispose();
+    }
+  });
+
+  it('L-BFGS with the strong-Wolfe line search: 8 iterations match torch semantics in float64', async () => {
+    // Scaled so that |g0|_1 is about 40 (first step t = 1 / |g0|_1 = 0.025).
+    const problem = new Quadratic(gpu, 1024, -1.2, 31, 2e-2);
+    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5 });
+    const search = new LbfgsLineSearch(gpu, lbfgs, { encode: (e) => problem.passes.encode(e), losses: problem.losses });
+    const reference = new LbfgsReference(1, 5);
+    const x = Float64Array.from(problem.x0);
+    const objective = (v: Float64Array): [number, Float64Array] => [problem.value(v), problem.gradient(v)];
+    const records: number[] = [];
+    const evaluations: number[] = [];
+    const history = gpu.buffers.storage(8 * 16, 'test history');
+    try {
+      for (let k = 0; k < 8; k++) {
+        const fBefore = problem.value(x);
+        const ours = await search.iterate(k, (encoder) => encoder.copyBufferToBuffer(problem.losses, 0, history, k * 16, 16));
+        const theirs = await reference.stepWithLineSearch(x, fBefore, problem.gradient(x), objective);
+        expect(ours.converged).toBe(false);
+        expect(ours.evaluations, `iteration ${k}`).toBe(theirs);
+        expect(relativeError(await problem.readX(), x), `iteration ${k}`).toBeLessThan(1e-4);
+        records.push(fBefore);
+        evaluations.push(ours.evaluations);
+      }
+      // Some iteration needed more than one trial, so the search really ran (1,1,1,1,2,1,1,1 here).
+      expect(Math.max(...evaluations), `evaluations per iteration: ${evaluations}`).toBeGreaterThan(1);
+      // The history got the loss at x_k before each iteration, and the loss falls every iteration (Armijo).
+      const logged = await gpu.readFloat32(history, 32);
+      records.forEach((f, k) => expect(Math.abs(logged[4 * k + 3] - f)).toBeLessThan(1e-4 * Math.abs(f)));
+      for (let k = 1; k < records.length; k++) expect(records[k]).toBeLessThan(records[k - 1]);
+      // The gradient, x and the losses on the GPU belong to the same point at the end.
+      const gpuX = await problem.readX();
+      expect(relativeError(await gpu.readFloat32(problem.g, problem.n), problem.gradient(gpuX))).toBeLessThan(1e-4);
+    } finally {
+      gpu.buffers.release(history);
+      search.dispose();
       lbfgs.dispose();
       problem.dispose();
     }

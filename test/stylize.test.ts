@@ -57,6 +57,8 @@ describe('resolveOptions', () => {
     [{ learningRate: 0 }, /learningRate/],
     [{ styleWeight: Number.NaN }, /styleWeight/],
     [{ styleLayers: ['relu9_9'] }, /Unknown layer/],
+    [{ optimizer: 'adam', lineSearch: 'strong-wolfe' }, /line search needs the lbfgs/],
+    [{ lineSearch: 'armijo' as never }, /lineSearch must be none or strong-wolfe/],
     [{ styleLayerWeights: [1] }, /style layer weights/],
     [{ noiseRatio: 2 }, /noiseRatio/],
   ] as Array<[Partial<StylizeOptions>, RegExp]>)('rejects %j', (options, message) => {
@@ -99,6 +101,14 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
     expect(b.records.map((r) => r.total)).toEqual(a.records.map((r) => r.total));
     expect(Buffer.from(b.image.data).equals(Buffer.from(a.image.data))).toBe(true);
     queued.buffers.destroy();
+  });
+
+  it('L-BFGS with the strong-Wolfe line search lowers the loss at every iteration', async () => {
+    const result = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 6, lineSearch: 'strong-wolfe' });
+    expect(result.records.map((r) => r.iteration)).toEqual([1, 2, 3, 4, 5, 6]);
+    // Each record is the loss at the iterate before its step; the sufficient-decrease condition makes it fall.
+    for (let k = 1; k < result.records.length; k++) expect(result.records[k].total).toBeLessThan(result.records[k - 1].total);
+    expect(result.records[5].total).toBeLessThan(0.7 * result.records[0].total);
   });
 
   it('reads progress without mapping a buffer every iteration', async () => {

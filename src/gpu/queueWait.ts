@@ -8,16 +8,18 @@
  * from them (a 128x128 64->64 conv: 250-290 ms of wall time per dispatch while awaited, about 210 ms when the wait
  * started after the work was nearly done).
  *
- * A QueueWaiter therefore sleeps (a plain timer: nothing to poll) through most of the time the previous wait of
- * the same series took, and only then asks for onSubmittedWorkDone. Where waits do not compete with the shaders
+ * A QueueWaiter therefore sleeps (a plain timer: nothing to poll) through most of the time recent waits of the
+ * same series took, and only then asks for onSubmittedWorkDone. Where waits do not compete with the shaders
  * (browsers, real GPUs) it awaits at once.
  */
 /** Fraction of the expected time slept before polling: the rest covers run-to-run variation. */
 const SLEEP_FRACTION = 0.85;
+/** Waits remembered for the estimate. */
+const RECENT = 3;
 
 export class QueueWaiter {
-  /** How long the last wait of this series took, from `wait()` to completion (ms). */
-  private expectedMs = 0;
+  /** How long the last few waits of this series took, from `wait()` to completion (ms), newest last. */
+  private readonly recent: number[] = [];
 
   /**
    * @param sleepFirst sleep before polling (GpuContext.waitsCompeteWithShaders); false: await at once.
@@ -29,6 +31,12 @@ export class QueueWaiter {
     private readonly guard: <T>(work: Promise<T>) => Promise<T> = (work) => work,
   ) {}
 
+  /** The sleep before the next poll (ms): 0 until two waits are known, then a fraction of the shortest recent one. */
+  get nextSleepMs(): number {
+    if (!this.sleepFirst || this.recent.length < 2) return 0;
+    return Math.min(...this.recent) * SLEEP_FRACTION;
+  }
+
   /**
    * Resolves once everything submitted so far has finished; rejects with GpuDeviceLostError on device loss.
    * Call it right after a submission, once per unit of similar work (an iteration, an evaluation), so the
@@ -36,13 +44,13 @@ export class QueueWaiter {
    */
   async wait(): Promise<void> {
     const start = performance.now();
-    if (this.sleepFirst && this.expectedMs > 1) {
-      const ms = this.expectedMs * SLEEP_FRACTION;
-      await this.guard(new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    }
+    const sleep = this.nextSleepMs;
+    if (sleep > 1) await this.guard(new Promise<void>((resolve) => setTimeout(resolve, sleep)));
     await this.guard(this.queue.onSubmittedWorkDone());
-    // After an over-long sleep this is the sleep itself, so the next sleep is shorter: the estimate settles just
-    // under the real duration instead of drifting upwards.
-    this.expectedMs = performance.now() - start;
+    // The shortest of the last RECENT waits: one slow wait (shader compilation in the first one, a paused process,
+    // a busy machine) does not lengthen the sleeps, and after a sleep that overshot the measurement is the sleep
+    // itself, so the next sleep is shorter and the estimate settles just under the real duration.
+    this.recent.push(performance.now() - start);
+    if (this.recent.length > RECENT) this.recent.shift();
   }
 }

@@ -32,6 +32,8 @@ export interface RunShape {
   config: LossConfig;
   optimizer: 'adam' | 'lbfgs';
   historySize: number;
+  /** L-BFGS with the strong-Wolfe line search: one more vector (the line's origin) and a small readback. */
+  lineSearch?: boolean;
 }
 
 const round16 = (n: number) => Math.max(16, Math.ceil(n / 16) * 16);
@@ -73,7 +75,8 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   const styleMaps = featureBytes(styleDims.width, styleDims.height, styleDepth);
   const styleTransient = styleMaps.sum + gramScratch(styleDims.width, styleDims.height) + plane;
   const n = 3 * width * height;
-  const optimizer = shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize);
+  const optimizer =
+    shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize) + (shape.lineSearch ? round16(n * 4) + 64 : 0);
   return {
     totalBytes: weights + plan + Math.max(styleTransient, optimizer),
     largestBufferBytes: Math.max(largestWeight, maps.max, styleMaps.max, plane),

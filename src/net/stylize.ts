@@ -11,6 +11,7 @@
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { AdamOptimizer } from '../optim/adam.js';
 import { LbfgsOptimizer } from '../optim/lbfgs.js';
+import { LbfgsLineSearch } from '../optim/lbfgsLineSearch.js';
 import type { GpuOptimizer } from '../optim/optimizer.js';
 import { resizeTo, sizeForLongerSide } from '../io/rgbaImage.js';
 import { normalArray, uniformArray } from '../util/random.js';
@@ -24,6 +25,7 @@ import type { PoolingKind } from '../../shaders/pool.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
 
 export type OptimizerKind = 'lbfgs' | 'adam';
+export type LineSearchKind = 'none' | 'strong-wolfe';
 export type InitKind = 'content' | 'noise' | 'random';
 export type PresetName = 'neural-style' | 'course';
 
@@ -37,6 +39,11 @@ export interface StylizeOptions extends LossConfig {
   learningRate: number;
   /** L-BFGS history (m). */
   historySize: number;
+  /**
+   * L-BFGS only: 'strong-wolfe' searches each step length as torch's line_search_fn='strong_wolfe' (several loss
+   * evaluations per iteration, each read back); 'none' takes the step as is, with no readback (default).
+   */
+  lineSearch: LineSearchKind;
   init: InitKind;
   /** With init 'noise': x = (1 - r) content + r U(-20, 20). */
   noiseRatio: number;
@@ -63,6 +70,7 @@ export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
   optimizer: 'lbfgs',
   learningRate: 10,
   historySize: 100,
+  lineSearch: 'none',
   contentWeight: DEFAULT_LOSS.contentWeight,
   styleWeight: DEFAULT_LOSS.styleWeight,
   tvWeight: DEFAULT_LOSS.tvWeight,
@@ -139,6 +147,8 @@ export function resolveOptions(explicit: Partial<StylizeOptions> & { preset?: Pr
   if (!(options.styleScale > 0) || !Number.isFinite(options.styleScale)) throw new Error(`styleScale must be a number > 0, got ${options.styleScale}.`);
   if (!(options.noiseRatio >= 0 && options.noiseRatio <= 1)) throw new Error(`noiseRatio must be between 0 and 1, got ${options.noiseRatio}.`);
   if (!['lbfgs', 'adam'].includes(options.optimizer)) throw new Error(`optimizer must be lbfgs or adam, got "${options.optimizer}".`);
+  if (!['none', 'strong-wolfe'].includes(options.lineSearch)) throw new Error(`lineSearch must be none or strong-wolfe, got "${options.lineSearch}".`);
+  if (options.lineSearch !== 'none' && options.optimizer !== 'lbfgs') throw new Error('A line search needs the lbfgs optimizer.');
   if (!['content', 'noise', 'random'].includes(options.init)) throw new Error(`init must be content, noise or random, got "${options.init}".`);
   if (!['max', 'avg'].includes(options.pooling)) throw new Error(`pooling must be max or avg, got "${options.pooling}".`);
   if (options.styleLayerWeights) {
@@ -336,7 +346,7 @@ export function checkMemory(
     budgetBytes: options.memoryBudget,
   };
   const dims = runDims(content, styles, size, options.styleScale, minimum);
-  const shape = { config, optimizer: options.optimizer, historySize: options.historySize };
+  const shape = { config, optimizer: options.optimizer, historySize: options.historySize, lineSearch: options.lineSearch !== 'none' };
   const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
   if (problem) {
     const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum }, limits, size);
@@ -364,6 +374,10 @@ async function runIterations(
   const doneAt: number[] = [];
   const inFlight: Array<Promise<void>> = [];
   const waiter = gpu.queueWaiter();
+  const lineSearch =
+    options.lineSearch === 'strong-wolfe' && optimizer instanceof LbfgsOptimizer
+      ? new LbfgsLineSearch(gpu, optimizer, { encode: (encoder) => loss.passes.encode(encoder), losses: loss.losses })
+      : undefined;
   let readUpTo = 0;
   let pendingRead: Promise<void> | undefined;
   let failure: Error | undefined;
@@ -402,6 +416,20 @@ async function runIterations(
       // At most two iterations queued: enough to keep the GPU busy, little enough to stop within one iteration.
       if (inFlight.length >= 2) await gpu.unlessLost(inFlight.shift()!);
       if (gpu.lostInfo) throw gpu.lostError();
+      if (lineSearch) {
+        const i = iteration;
+        const outcome = await lineSearch.iterate(i, (encoder) => encoder.copyBufferToBuffer(loss.losses, 0, history, i * LOSS_FIELDS * 4, LOSS_FIELDS * 4));
+        doneAt[i] = performance.now();
+        await request.onIteration?.({ iteration: base + i + 1, x: loss.x, width: loss.width, height: loss.height });
+        if (outcome.converged) {
+          // torch's LBFGS stops here too: no descent direction is left.
+          iteration++;
+          break;
+        }
+        const done = iteration + 1;
+        if (options.printEvery > 0 && done % options.printEvery === 0) await readProgress(done);
+        continue;
+      }
       const encoder = device.createCommandEncoder({ label: `iteration ${iteration}` });
       loss.passes.encode(encoder);
       encoder.copyBufferToBuffer(loss.losses, 0, history, iteration * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
@@ -432,6 +460,7 @@ async function runIterations(
     if (failure) throw failure;
     return { iterations: iteration, stopped };
   } finally {
+    lineSearch?.dispose();
     gpu.buffers.release(history);
   }
 }

@@ -44,6 +44,7 @@ import {
   lbfgsLoop1Last,
   lbfgsLoop2,
   lbfgsLoop2Last,
+  lbfgsProbe,
   lbfgsPush,
   lbfgsScalar,
   lbfgsScalarFloats,
@@ -115,6 +116,8 @@ export class LbfgsOptimizer implements GpuOptimizer {
   readonly learningRate: number;
   private readonly first: Dispatch[];
   private readonly slots: SlotDispatches[];
+  private readonly probe: Dispatch[];
+  private readonly moveAlongDirection: Dispatch;
   private readonly owned: GPUBuffer[] = [];
   /** The caller's iteration number that counts as step 0 (set by the first step after construction or reset). */
   private base: number | undefined;
@@ -162,6 +165,11 @@ export class LbfgsOptimizer implements GpuOptimizer {
       createDispatch(gpu, scalar.first, [slotParams[0], scalars], 1, PARTIALS),
       createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), [slotParams[0], d, x, scalars], n, 2 * n),
     ];
+    this.probe = [
+      createDispatch(gpu, lbfgsProbe(), [slotParams[0], grad, d, scalars], PARTIALS, 2 * n),
+      createDispatch(gpu, lbfgsScalar('probe'), [slotParams[0], scalars], 1, 2 * PARTIALS),
+    ];
+    this.moveAlongDirection = createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), [slotParams[0], d, x, scalars], n, 2 * n);
     this.slots = Array.from({ length: m }, (_, j) => {
       const older = (j - 1 + m) % m;
       const newer = (j + 1) % m;
@@ -217,6 +225,29 @@ export class LbfgsOptimizer implements GpuOptimizer {
       encodeDispatch(pass, slot(0).loop2Last);
     }
     pass.end();
+  }
+
+  /**
+   * Line search support (src/optim/lbfgsLineSearch.ts). Records g.d and max |d| of the current gradient and
+   * direction into the scalar header (LBFGS_SCALARS.gtd, dMax).
+   */
+  encodeProbe(encoder: GPUCommandEncoder): void {
+    const pass = encoder.beginComputePass({ label: 'lbfgs probe' });
+    for (const d of this.probe) encodeDispatch(pass, d);
+    pass.end();
+  }
+
+  /** Line search support: x = origin + t d with the t of the scalar header (see setStepLength). */
+  encodeMoveFrom(encoder: GPUCommandEncoder, origin: GPUBuffer): void {
+    encoder.copyBufferToBuffer(origin, 0, this.x, 0, this.n * 4);
+    const pass = encoder.beginComputePass({ label: 'lbfgs move' });
+    encodeDispatch(pass, this.moveAlongDirection);
+    pass.end();
+  }
+
+  /** Line search support: the step length t the next push takes as s = t d (and encodeMoveFrom moves by). */
+  setStepLength(t: number): void {
+    this.gpu.device.queue.writeBuffer(this.state.scalars, LBFGS_SCALARS.t * 4, new Float32Array([t]));
   }
 
   /**
