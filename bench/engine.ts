@@ -2,7 +2,7 @@
  * Measurements of the engine itself: setup and memory per size, wall time of loss+gradient evaluations,
  * per-dispatch GPU times (PassList.submitTimed) mapped onto VGG-19 layers, and optimiser iterations.
  */
-import { PassList, type Dispatch, type PassTiming } from '../src/gpu/passes.js';
+import { PassList, type PassTiming } from '../src/gpu/passes.js';
 import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
@@ -120,33 +120,32 @@ function convRow(layer: ConvLayer, index: number, size: number, source: ConvLaye
 }
 
 const expectedFlops = (row: ConvLayerTiming) => 2 * 9 * row.inChannels * row.outChannels * row.width * row.height;
-const isForwardConv = (label: string) => label.startsWith('conv3x3') && label.includes('biasrelu');
-const isBackwardConv = (label: string) => label.startsWith('conv3x3') && !label.includes('biasrelu');
+/** The timings of one layer's dispatches in one role (network.ts tags every conv dispatch with its layer). */
+function ofLayer(timings: readonly PassTiming[], layer: string, role: 'forward' | 'backward'): PassTiming[] {
+  return timings.filter((t) => t.tag?.layer === layer && t.tag.role === role);
+}
 
-/**
- * Maps the timed dispatches of the default GatysLoss onto its conv layers: network.ts records one conv3x3
- * dispatch (label with "biasrelu") per layer in layer order for the forward pass, and loss.ts walks the layers
- * backwards, one conv3x3 backward dispatch (no "biasrelu") per layer. Each match is checked against the layer's
- * FLOP count; `mapped` is false (and the rows stay empty) when the plan no longer has that shape.
- */
+function summed(part: readonly PassTiming[]): { label: string; ms: number; flops: number } | null {
+  return part.length ? { label: part.map((t) => t.label).join('+'), ms: part.reduce((s, t) => s + t.ms, 0), flops: part.reduce((s, t) => s + t.flops, 0) } : null;
+}
+
+/** The loss plan's conv layers, forward and backward, from the dispatches' layer tags (several dispatches summed). */
 export function mapLossConvs(timings: PassTiming[], size: number): { rows: ConvLayerTiming[]; mapped: boolean; problem?: string } {
   const depth = lossDepth(DEFAULT_LOSS);
   const convs = VGG19.slice(0, depth)
     .map((layer, index) => ({ layer, index }))
     .filter((e): e is { layer: ConvLayer; index: number } => e.layer.kind === 'conv');
   const rows = convs.map(({ layer, index }) => convRow(layer, index, size, 'loss'));
-  const forward = timings.filter((t) => isForwardConv(t.label));
-  const backward = timings.filter((t) => isBackwardConv(t.label)).reverse();
-  if (forward.length !== rows.length || backward.length !== rows.length) {
-    return { rows, mapped: false, problem: `expected ${rows.length} forward and backward conv3x3 dispatches, found ${forward.length} and ${backward.length}` };
-  }
-  for (const [k, row] of rows.entries()) {
+  for (const row of rows) {
+    const forward = summed(ofLayer(timings, row.layer, 'forward'));
+    const backward = summed(ofLayer(timings, row.layer, 'backward'));
     const want = expectedFlops(row);
-    if (forward[k].flops !== want || backward[k].flops !== want) {
-      return { rows, mapped: false, problem: `${row.layer}: dispatch FLOPs ${forward[k].flops}/${backward[k].flops}, expected ${want}` };
+    if (!forward || !backward) return { rows, mapped: false, problem: `${row.layer}: no ${forward ? 'backward' : 'forward'} dispatch tagged` };
+    if (forward.flops !== want || backward.flops !== want) {
+      return { rows, mapped: false, problem: `${row.layer}: dispatch FLOPs ${forward.flops}/${backward.flops}, expected ${want}` };
     }
-    row.forward = { label: forward[k].label, ms: forward[k].ms, flops: forward[k].flops };
-    row.backward = { label: backward[k].label, ms: backward[k].ms, flops: backward[k].flops };
+    row.forward = forward;
+    row.backward = backward;
   }
   return { rows, mapped: true };
 }
@@ -158,9 +157,13 @@ export interface KernelFamily {
   flops: number;
 }
 
-/** Kernel family of a program label: the label without its tile/workgroup suffix (conv3x3_p4c8_wg64_... -> conv3x3 forward). */
-export function kernelFamily(label: string): string {
-  if (label.startsWith('conv3x3')) return isForwardConv(label) ? 'conv3x3 forward' : 'conv3x3 backward';
+/**
+ * Kernel family of a dispatch: a conv layer's dispatches by their tag ('conv3x3 forward' / 'conv3x3 backward',
+ * whatever kernels the layer uses, e.g. the image layer's 1x1 + gather), others by program label without the
+ * tile/workgroup suffix.
+ */
+export function kernelFamily(label: string, tag?: PassTiming['tag']): string {
+  if (tag) return `conv3x3 ${tag.role}`;
   if (label.startsWith('conv1x1')) return 'conv1x1 (style gradient)';
   return label.replace(/_wg\d+.*$/, '').replace(/_(acc|mask)(_|$).*$/, '');
 }
@@ -169,7 +172,7 @@ export function kernelFamily(label: string): string {
 export function byFamily(timings: PassTiming[]): KernelFamily[] {
   const families = new Map<string, KernelFamily>();
   for (const t of timings) {
-    const family = kernelFamily(t.label);
+    const family = kernelFamily(t.label, t.tag);
     const f = families.get(family) ?? { family, dispatches: 0, ms: 0, flops: 0 };
     f.dispatches++;
     f.ms += t.ms;
@@ -199,21 +202,13 @@ export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inp
     maps.encodeForward(forward, x);
     forward.submit();
     await gpu.device.queue.onSubmittedWorkDone();
-    // One dispatch per layer when network.ts records the forward pass that way; otherwise match forward convs by order.
-    let forwardOf: (index: number) => Dispatch[];
-    if (forward.dispatches.length === maps.depth) {
-      forwardOf = (index) => [forward.dispatches[index]];
-    } else {
-      const convs = forward.dispatches.filter((d) => isForwardConv(d.label));
-      const convIndices = VGG19.map((l, i) => (l.kind === 'conv' ? i : -1)).filter((i) => i >= 0);
-      forwardOf = (index) => (convs.length === convIndices.length ? [convs[convIndices.indexOf(index)]] : []);
-    }
+    const forwardOf = (layer: string) => forward.dispatches.filter((d) => d.tag?.layer === layer && d.tag.role === 'forward');
     const timed = new PassList(gpu);
     const ranges: Array<{ row: ConvLayerTiming; forward: [number, number]; backward: [number, number] }> = [];
     for (const { layer, index } of deep) {
       const row = convRow(layer, index, n, 'deep');
       const f0 = timed.dispatches.length;
-      timed.dispatches.push(...forwardOf(index));
+      timed.dispatches.push(...forwardOf(layer.name));
       const f1 = timed.dispatches.length;
       const gradOut = gpu.upload(uniformArray(maps.bytes(index) / 4, index, -1, 1), 'bench grad out');
       const gradIn = gpu.buffers.storage(maps.bytes(index - 1), 'bench grad in');
@@ -222,11 +217,7 @@ export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inp
       ranges.push({ row, forward: [f0, f1], backward: [f1, timed.dispatches.length] });
     }
     const { timings } = await timeDispatches(timed, policy, true);
-    const sum = (from: number, to: number) => {
-      const part = timings.slice(from, to);
-      return part.length ? { label: part.map((t) => t.label).join('+'), ms: part.reduce((s, t) => s + t.ms, 0), flops: part.reduce((s, t) => s + t.flops, 0) } : null;
-    };
-    return ranges.map(({ row, forward: f, backward: b }) => ({ ...row, forward: sum(f[0], f[1]), backward: sum(b[0], b[1]) }));
+    return ranges.map(({ row, forward: f, backward: b }) => ({ ...row, forward: summed(timings.slice(f[0], f[1])), backward: summed(timings.slice(b[0], b[1])) }));
   } finally {
     for (const b of owned) gpu.buffers.release(b);
     maps.dispose();

@@ -293,3 +293,123 @@ export function convParams(
   new Float32Array(data)[7] = scale;
   return { data, invocations: total };
 }
+
+/** Options of `conv3x3ImageForward`. */
+export interface ImageConvOptions {
+  /** Output channel groups of 4 per invocation (lane); the workgroup has C_out / 4 / this many lanes. */
+  channelGroupsPerLane: number;
+  /** Output pixels (one row segment) per workgroup, walked in turn by every lane. */
+  pixelsPerWorkgroup: number;
+  /** C_out / 4. */
+  cout4: number;
+}
+
+/**
+ * The first layer's forward conv (3 input channels): planar [3][H][W] image in, HWC vec4 out, bias + ReLU.
+ *
+ * With 3 input channels the register-blocked kernel above spends most of its time on per-lane (gathered) image loads
+ * and stores for only 27 multiply-adds per output. Here the lanes of a workgroup split the output channels instead
+ * and share one row segment of pixels: every image load has the same address in all lanes (a CPU Vulkan loads it
+ * once and broadcasts it), each lane keeps its 27 x 4 x `channelGroupsPerLane` weights in registers for the whole
+ * segment, and the only per-lane memory traffic left is the store.
+ *
+ * Dispatch: [ceil(W / pixelsPerWorkgroup), H] workgroups of cout4 / channelGroupsPerLane invocations.
+ * Bindings: params {width, height, cout4, _}, image, weights [tap][ci (4)][co] as vec4 over co, bias, output.
+ */
+export function conv3x3ImageForward(o: ImageConvOptions): ComputeProgram {
+  const bc = o.channelGroupsPerLane;
+  const lanes = o.cout4 / bc;
+  if (!Number.isInteger(lanes) || lanes < 1) throw new Error(`cout4 ${o.cout4} is not a multiple of ${bc}`);
+  const code = wgsl`
+// conv3x3 on the planar 3-channel image, ${lanes} lanes x ${bc * 4} output channels, ${o.pixelsPerWorkgroup} pixels per workgroup.
+struct Params { width: u32, height: u32, cout4: u32, _p0: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> image: array<f32>;
+@group(0) @binding(2) var<storage, read> weights: array<vec4f>;
+@group(0) @binding(3) var<storage, read> bias: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> output: array<vec4f>;
+
+@compute @workgroup_size(${lanes})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let width = params.width;
+  let height = params.height;
+  let cout4 = params.cout4;
+  let plane = width * height;
+  let y = wid.y;
+  let x0 = wid.x * ${o.pixelsPerWorkgroup}u;
+  let co4 = lane * ${bc}u;
+  // This lane's weights w{tap}_{image channel}_{group}, loaded once for the whole row segment and kept as values:
+  // the same weights in a private array ran at half the speed on lavapipe.
+${unroll(bc, (j) => unroll(9, (t) => unroll(3, (c) => `  let w${t}_${c}_${j} = weights[${t * 4 + c}u * cout4 + co4 + ${j}u];`)))}
+${unroll(bc, (j) => `  let b${j} = bias[co4 + ${j}u];`)}
+  for (var p = 0u; p < ${o.pixelsPerWorkgroup}u; p++) {
+    let x = x0 + p;
+    if (x >= width) { break; }
+${unroll(bc, (j) => `    var acc${j} = b${j};`)}
+${unroll(9, (t) => {
+  const dy = Math.floor(t / 3) - 1;
+  const dx = (t % 3) - 1;
+  return `    {
+      // Same address in every lane: loaded once and broadcast on a CPU Vulkan. Zero padding outside the image.
+      let iy = i32(y) + ${dy};
+      let ix = i32(x) + ${dx};
+      let ok = iy >= 0 && iy < i32(height) && ix >= 0 && ix < i32(width);
+      let q = select(0u, u32(iy) * width + u32(ix), ok);
+      let v = select(vec3f(0.0), vec3f(image[q], image[q + plane], image[q + 2u * plane]), ok);
+${unroll(bc, (j) => `      acc${j} = fma(vec4f(v.x), w${t}_0_${j}, fma(vec4f(v.y), w${t}_1_${j}, fma(vec4f(v.z), w${t}_2_${j}, acc${j})));`)}
+    }`;
+})}
+    let o = (y * width + x) * cout4 + co4;
+${unroll(bc, (j) => `    output[o + ${j}u] = max(acc${j}, vec4f(0.0));`)}
+  }
+}
+`;
+  const name = `conv3x3_image_l${lanes}c${bc * 4}_p${o.pixelsPerWorkgroup}_biasrelu`;
+  return { key: name, label: name, code, bindings: ['uniform', 'read', 'read', 'read', 'read_write'], workgroupSize: lanes };
+}
+
+/** Columns of the first layer's gradient matrix: 9 taps x 3 image channels, padded to a whole vec4. */
+export const IMAGE_GRADIENT_COLUMNS = 28;
+
+/**
+ * The image gradient of the first layer, second half: after `conv1x1` has turned the layer's output gradient G
+ * (HWC, C channels) into T = G M (HWC, 28 channels: T[p][3 tap + k] = sum_c G[p][c] w[tap][k][c]), each image pixel
+ * gathers its nine contributions: dx[k][q] = sum_tap T[q - offset(tap)][3 tap + k] (neighbours outside the image
+ * contribute nothing), written as planar [3][H][W] (B, G, R). One invocation per pixel.
+ *
+ * Why two passes: with only 3 outputs per pixel, the direct input-gradient conv loads 64 gradient channels per tap
+ * and pixel for 3 multiply-adds each; as a 1x1 conv every loaded vec4 feeds 28 outputs.
+ * Bindings: params {width, height, _, _}, T (array<f32>), output (planar f32).
+ */
+export function imageGradientGather(workgroupSize = 64): ComputeProgram {
+  const code = `
+// Image gradient: gather the 9 tap columns of T into planar [3][H][W].
+struct Params { width: u32, height: u32, _p0: u32, _p1: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> columns: array<f32>;
+@group(0) @binding(2) var<storage, read_write> output: array<f32>;
+
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  let width = params.width;
+  let height = params.height;
+  if (id >= width * height) { return; }
+  let y = i32(id / width);
+  let x = i32(id % width);
+  var sum = vec3f(0.0);
+  for (var tap = 0; tap < 9; tap++) {
+    // The forward conv read q = p + offset(tap) for output p, so q receives from p = q - offset(tap).
+    let py = y - (tap / 3 - 1);
+    let px = x - (tap % 3 - 1);
+    if (py < 0 || py >= i32(height) || px < 0 || px >= i32(width)) { continue; }
+    let base = (u32(py) * width + u32(px)) * ${IMAGE_GRADIENT_COLUMNS}u + u32(tap) * 3u;
+    sum += vec3f(columns[base], columns[base + 1u], columns[base + 2u]);
+  }
+  let plane = width * height;
+  output[id] = sum.x;
+  output[id + plane] = sum.y;
+  output[id + 2u * plane] = sum.z;
+}
+`;
+  return { key: `image_gradient_gather_wg${workgroupSize}`, label: 'image_gradient_gather', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+}

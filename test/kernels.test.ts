@@ -8,7 +8,19 @@
  * Also checks the generated WGSL (bindings, unrolled accumulators) and pipeline-cache keys.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { conv1x1, conv3x3BackwardInput, conv3x3Forward, convDispatchSize, convParams, convProgram, convWgsl, type ConvKernelOptions } from '../shaders/conv.js';
+import {
+  conv1x1,
+  conv3x3BackwardInput,
+  conv3x3Forward,
+  conv3x3ImageForward,
+  convDispatchSize,
+  convParams,
+  convProgram,
+  convWgsl,
+  IMAGE_GRADIENT_COLUMNS,
+  imageGradientGather,
+  type ConvKernelOptions,
+} from '../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../shaders/gram.js';
 import { deprocessImage, preprocessImage } from '../shaders/image.js';
 import { contentGrad, LOSS_HEADER, lossTotal, PARTIALS, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
@@ -16,7 +28,8 @@ import { poolBackward, poolForward, poolParams, type PoolingKind } from '../shad
 import type { ComputeProgram } from '../src/gpu/program.js';
 import { PassList, type DispatchSize } from '../src/gpu/passes.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
-import { packBackwardKernel, packForwardKernel, pad4 } from '../src/net/weights.js';
+import { packBackwardKernel, packForwardKernel, packImageGradientMatrix, pad4 } from '../src/net/weights.js';
+import { imageLayerTuning } from '../src/net/tiling.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
 import * as ref from './reference/cpu.js';
 
@@ -191,6 +204,55 @@ describe('conv3x3BackwardInput (rel L2 < 1e-5)', () => {
       if (k.mask) expected = ref.reluMask(expected, activation);
       expectClose(await read(out, pixels * cinPad), expected, 1e-5, `conv backward ${name}`);
     }
+  });
+});
+
+describe('the image layer: conv3x3ImageForward and the two-pass image gradient (rel L2 < 1e-5)', () => {
+  const shapes = [
+    { width: 7, height: 5, cout: 8 },
+    { width: 33, height: 3, cout: 16 },
+    { width: 1, height: 1, cout: 12 },
+    { width: 16, height: 17, cout: 64 },
+  ];
+  const forwardTilings = [
+    { channelGroupsPerLane: 1, pixelsPerWorkgroup: 1 },
+    { channelGroupsPerLane: 2, pixelsPerWorkgroup: 16 },
+    { channelGroupsPerLane: 1, pixelsPerWorkgroup: 5 },
+  ];
+  for (const t of forwardTilings) {
+    it.each(shapes.filter((s) => (s.cout / 4) % t.channelGroupsPerLane === 0).map((s) => [`${s.width}x${s.height} 3->${s.cout}`, s] as const))(
+      `forward c${t.channelGroupsPerLane * 4} p${t.pixelsPerWorkgroup} %s`,
+      async (_, s) => {
+        const pixels = s.width * s.height;
+        const image = randomArray(3 * pixels, 31 + s.cout, -100, 100);
+        const hwio = randomArray(27 * s.cout, 32, -0.5, 0.5);
+        const bias = randomArray(s.cout, 33, -20, 20);
+        const out = zeros(pixels * s.cout);
+        const program = conv3x3ImageForward({ ...t, cout4: s.cout / 4 });
+        run(program, [uniform(new Uint32Array([s.width, s.height, s.cout / 4, 0]).buffer), upload(image), upload(packForwardKernel(hwio, 3, s.cout)), upload(bias), out], {
+          grid: [Math.ceil(s.width / t.pixelsPerWorkgroup), s.height],
+        });
+        const expected = ref.conv3x3(ref.planarToHwc(image, 3, s.height, s.width), s.height, s.width, 3, s.cout, hwio, bias, true);
+        expectClose(await read(out, pixels * s.cout), expected, 1e-5, 'image forward');
+      },
+    );
+  }
+
+  it.each(shapes.map((s) => [`${s.width}x${s.height} ${s.cout}->3`, s] as const))('gradient (1x1 to tap columns + gather) %s', async (_, s) => {
+    const pixels = s.width * s.height;
+    const gradOut = randomArray(pixels * s.cout, 41 + s.cout);
+    const hwio = randomArray(27 * s.cout, 42, -0.5, 0.5);
+    const tiling = imageLayerTuning.gradient(s.width, s.height);
+    const cout4 = IMAGE_GRADIENT_COLUMNS / 4;
+    const columns = zeros(pixels * IMAGE_GRADIENT_COLUMNS);
+    const out = upload(randomArray(3 * pixels, 43));
+    const params = convParams(s.width, s.height, s.cout / 4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
+    const passes = new PassList(gpu);
+    passes.add(conv1x1({ ...tiling, accumulate: false, mask: false }), [uniform(params.data), upload(gradOut), upload(packImageGradientMatrix(hwio, s.cout)), columns], convDispatchSize(tiling, s.width, s.height, cout4));
+    passes.add(imageGradientGather(), [uniform(new Uint32Array([s.width, s.height, 0, 0]).buffer), columns, out], pixels);
+    passes.submit();
+    const expected = ref.hwcToPlanar(ref.conv3x3InputGrad(gradOut, s.height, s.width, 3, s.cout, hwio), 3, s.height, s.width);
+    expectClose(await read(out, 3 * pixels), expected, 1e-5, 'image gradient');
   });
 });
 

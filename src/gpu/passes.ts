@@ -7,8 +7,15 @@ import type { ComputeProgram } from './program.js';
 import { workgroupGrid } from './program.js';
 import type { GpuRuntime } from './runtime.js';
 
+/** Which network layer a dispatch belongs to, so timings map to layers whatever kernels a layer uses. */
+export interface DispatchTag {
+  layer: string;
+  role: 'forward' | 'backward';
+}
+
 export interface Dispatch {
   label: string;
+  tag?: DispatchTag;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   grid: [number, number];
@@ -21,6 +28,7 @@ export type DispatchSize = number | { grid: [number, number] };
 
 export interface PassTiming {
   label: string;
+  tag?: DispatchTag;
   ms: number;
   flops: number;
 }
@@ -34,8 +42,9 @@ export class PassList {
    * Records `program` with `buffers` bound in @binding order, over `invocations` invocations (a 1-D count folded
    * into a grid) or an explicit workgroup grid (kernels that derive indices from workgroup_id).
    */
-  add(program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: DispatchSize, flops = 0): void {
-    this.dispatches.push(createDispatch(this.gpu, program, buffers, invocations, flops));
+  add(program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: DispatchSize, flops = 0, tag?: DispatchTag): void {
+    const dispatch = createDispatch(this.gpu, program, buffers, invocations, flops);
+    this.dispatches.push(tag ? { ...dispatch, tag } : dispatch);
   }
 
   append(other: PassList): void {
@@ -83,6 +92,7 @@ export class PassList {
       const times = new BigUint64Array(await this.gpu.read(resolve, count * 8));
       return this.dispatches.map((d, i) => ({
         label: d.label,
+        tag: d.tag,
         ms: Number(times[2 * i + 1] - times[2 * i]) / 1e6,
         flops: d.flops,
       }));

@@ -9,6 +9,7 @@ import { lossDepth, type LossConfig } from './loss.js';
 import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 import { pad4 } from './weights.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
+import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
 
 export interface MemoryPlan {
   /** Bytes held at the peak (network weights, one size's plan, the style-target pass, optimiser state). */
@@ -52,7 +53,8 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
     const layer = VGG19[i];
     if (layer.kind !== 'conv') continue;
     const kernel = round16(9 * pad4(layer.inChannels) * layer.outChannels * 4);
-    weights += 2 * kernel + round16(layer.outChannels * 4);
+    const gradientWeights = layer.inChannels === 3 ? round16(layer.outChannels * IMAGE_GRADIENT_COLUMNS * 4) : kernel;
+    weights += kernel + gradientWeights + round16(layer.outChannels * 4);
     largestWeight = Math.max(largestWeight, kernel);
   }
   const maps = featureBytes(width, height, depth);
@@ -65,7 +67,8 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
       const s = featureSizes(w, h, l + 1)[l];
       return gramSplits(s.width * s.height, s.channels) * s.channels * s.channels * 4;
     }));
-  let plan = maps.sum + 2 * plane + 2 * maps.max + gramScratch(width, height);
+  // Activations, x and its gradient, two gradient ping-pong buffers, Gram scratch, the image-gradient columns.
+  let plan = maps.sum + 2 * plane + 2 * maps.max + gramScratch(width, height) + round16(width * height * IMAGE_GRADIENT_COLUMNS * 4);
   if (config.normalizeGradients) plan += maps.max;
   for (const l of contentLayers) plan += maps.each[l];
   for (const l of styleLayers) plan += 3 * round16(sizes[l].channels ** 2 * 4);

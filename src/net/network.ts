@@ -3,17 +3,27 @@
  * holding every activation up to the deepest layer a loss needs. Recording into a PassList is separate from
  * running, so a whole evaluation can be one submission.
  */
-import { conv3x3BackwardInput, conv3x3Forward, convDispatchSize, convParams } from '../../shaders/conv.js';
+import {
+  conv1x1,
+  conv3x3BackwardInput,
+  conv3x3Forward,
+  conv3x3ImageForward,
+  convDispatchSize,
+  convParams,
+  IMAGE_GRADIENT_COLUMNS,
+  imageGradientGather,
+} from '../../shaders/conv.js';
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
-import { defaultConvTuning, type ConvTuning } from './tiling.js';
+import { defaultConvTuning, imageLayerTuning, type ConvTuning } from './tiling.js';
 import { featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 import { packConvLayer, pad4, type WeightTensors } from './weights.js';
 
 interface UploadedConv {
   layer: ConvLayer;
   forward: GPUBuffer;
+  /** Input-gradient weights (see PackedConv.backward; for the image layer, the 1x1 matrix to tap columns). */
   backward: GPUBuffer;
   bias: GPUBuffer;
 }
@@ -80,6 +90,8 @@ export class FeatureMaps {
   readonly buffers: GPUBuffer[];
   /** Uniform buffers owned by recorded dispatches, released with the maps. */
   private readonly owned: GPUBuffer[] = [];
+  /** Scratch of the image gradient (HW x 28 f32), made when a backward step through the first layer is recorded. */
+  private imageColumns: GPUBuffer | undefined;
 
   constructor(
     readonly net: Vgg19Net,
@@ -107,14 +119,26 @@ export class FeatureMaps {
       const layer = VGG19[i];
       const input = i === 0 ? x : this.buffers[i - 1];
       const shape = this.shapes[i];
-      if (layer.kind === 'conv') {
+      if (layer.kind === 'conv' && i === 0) {
+        // The image layer: lanes over output channels, pixels shared (see conv3x3ImageForward).
+        const conv = this.net.conv(i);
+        const { pixelsPerWorkgroup, channelGroupsPerLane } = imageLayerTuning.forward;
+        const program = conv3x3ImageForward({ pixelsPerWorkgroup, channelGroupsPerLane, cout4: layer.outChannels / 4 });
+        const params = this.own(gpu.uniform(new Uint32Array([shape.width, shape.height, layer.outChannels / 4, 0]), `${layer.name} params`));
+        const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
+        const size = { grid: [Math.ceil(shape.width / pixelsPerWorkgroup), shape.height] as [number, number] };
+        passes.add(program, [params, input, conv.forward, conv.bias, this.buffers[i]], size, flops, { layer: layer.name, role: 'forward' });
+      } else if (layer.kind === 'conv') {
         const conv = this.net.conv(i);
         const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
-        const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0 });
+        const program = conv3x3Forward({ ...tiling, inputPlanar3: false });
         const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
         const size = convDispatchSize(tiling, shape.width, shape.height, layer.outChannels / 4);
-        passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], size, flops);
+        passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], size, flops, {
+          layer: layer.name,
+          role: 'forward',
+        });
       } else {
         const prev = this.shapes[i - 1];
         const params = poolParams(prev.width, prev.height, prev.channels / 4, true);
@@ -132,28 +156,56 @@ export class FeatureMaps {
     const { gpu } = this.net;
     const layer = VGG19[i];
     if (opts.maskBelow && (i === 0 || VGG19[i - 1].kind !== 'conv')) throw new Error(`no ReLU below layer ${layer.name}`);
-    if (layer.kind === 'conv') {
+    if (layer.kind === 'conv' && i === 0) {
+      this.encodeImageGradient(passes, gradOut, gradIn, opts.accumulate);
+    } else if (layer.kind === 'conv') {
       const conv = this.net.conv(i);
       const shape = this.shapes[i];
       const cinPad = pad4(layer.inChannels);
       const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: cinPad, taps: 9 });
-      const planar = i === 0;
-      const channelGroups = planar ? 1 : tiling.channelGroupsPerThread;
+      const channelGroups = tiling.channelGroupsPerThread;
       const params = convParams(shape.width, shape.height, layer.outChannels / 4, cinPad / 4, tiling.pixelsPerThread, channelGroups);
-      const program = conv3x3BackwardInput({ ...tiling, channelGroupsPerThread: channelGroups, outputPlanar3: planar, accumulate: opts.accumulate, mask: opts.maskBelow });
+      const program = conv3x3BackwardInput({ ...tiling, channelGroupsPerThread: channelGroups, outputPlanar3: false, accumulate: opts.accumulate, mask: opts.maskBelow });
       const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} backward params`));
       const buffers = opts.maskBelow
         ? [uniforms, gradOut, conv.backward, this.buffers[i - 1], gradIn]
         : [uniforms, gradOut, conv.backward, gradIn];
       const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
       const size = convDispatchSize({ ...tiling, channelGroupsPerThread: channelGroups }, shape.width, shape.height, cinPad / 4);
-      passes.add(program, buffers, size, flops);
+      passes.add(program, buffers, size, flops, { layer: layer.name, role: 'backward' });
     } else {
       const prev = this.shapes[i - 1];
       const params = poolParams(prev.width, prev.height, prev.channels / 4, false);
       const program = poolBackward({ kind: this.net.pooling, accumulate: opts.accumulate, mask: opts.maskBelow });
       passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data))), this.buffers[i - 1], gradOut, gradIn], params.invocations);
     }
+  }
+
+  /**
+   * The image gradient through the first conv (gradOut: its pre-activation gradient, HWC): T = gradOut M as a 1x1
+   * conv into the tap-column scratch, then each pixel gathers its nine taps into planar [3][H][W].
+   */
+  private encodeImageGradient(passes: PassList, gradOut: GPUBuffer, gradIn: GPUBuffer, accumulate: boolean): void {
+    if (accumulate) throw new Error('the image gradient is written, not accumulated');
+    const { gpu } = this.net;
+    const layer = VGG19[0] as ConvLayer;
+    const { width, height } = this.shapes[0];
+    const columns = (this.imageColumns ??= this.own(gpu.buffers.storage(width * height * IMAGE_GRADIENT_COLUMNS * 4, 'image gradient columns')));
+    const cout4 = IMAGE_GRADIENT_COLUMNS / 4;
+    const tiling = imageLayerTuning.gradient(width, height);
+    const params = convParams(width, height, layer.outChannels / 4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
+    const flops = 2 * 9 * layer.inChannels * layer.outChannels * width * height;
+    passes.add(
+      conv1x1({ ...tiling, accumulate: false, mask: false }),
+      [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} gradient params`)), gradOut, this.net.conv(0).backward, columns],
+      convDispatchSize(tiling, width, height, cout4),
+      flops,
+      { layer: layer.name, role: 'backward' },
+    );
+    passes.add(imageGradientGather(), [this.own(gpu.uniform(new Uint32Array([width, height, 0, 0]), 'image gradient gather params')), columns, gradIn], width * height, 0, {
+      layer: layer.name,
+      role: 'backward',
+    });
   }
 
   /** Bytes of the activation of layer i. */

@@ -6,6 +6,7 @@
  *   the same convolution loop as the forward pass.
  */
 import type { ConvLayer } from './vgg19.js';
+import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
 
 export interface TensorRecord {
   name: string;
@@ -63,8 +64,23 @@ export function packBackwardKernel(hwio: Float32Array, cin: number, cout: number
   return out;
 }
 
+/**
+ * HWIO [3][3][3][cout] of the first (image) layer -> the [cout][28] matrix M of its two-pass input gradient:
+ * M[c][3 tap + k] = w[tap][k][c], column 27 zero (shaders/conv.ts, imageGradientGather).
+ */
+export function packImageGradientMatrix(hwio: Float32Array, cout: number): Float32Array {
+  const out = new Float32Array(cout * IMAGE_GRADIENT_COLUMNS);
+  for (let c = 0; c < cout; c++) {
+    for (let tap = 0; tap < 9; tap++) {
+      for (let k = 0; k < 3; k++) out[c * IMAGE_GRADIENT_COLUMNS + tap * 3 + k] = hwio[(tap * 3 + k) * cout + c];
+    }
+  }
+  return out;
+}
+
 export interface PackedConv {
   forward: Float32Array;
+  /** The input-gradient weights: packBackwardKernel, or packImageGradientMatrix for the 3-channel image layer. */
   backward: Float32Array;
   bias: Float32Array;
 }
@@ -73,5 +89,6 @@ export function packConvLayer(weights: WeightTensors, layer: ConvLayer): PackedC
   const { inChannels: cin, outChannels: cout } = layer;
   const kernel = getTensor(weights, `${layer.name}/kernel`, [3, 3, cin, cout]);
   const bias = getTensor(weights, `${layer.name}/bias`, [cout]);
-  return { forward: packForwardKernel(kernel, cin, cout), backward: packBackwardKernel(kernel, cin, cout), bias };
+  const backward = cin === 3 ? packImageGradientMatrix(kernel, cout) : packBackwardKernel(kernel, cin, cout);
+  return { forward: packForwardKernel(kernel, cin, cout), backward, bias };
 }
