@@ -7,6 +7,8 @@
  *   transposed; see src/net/weights.ts), then optionally `+= out` (gradient from a sibling loss) and the ReLU mask
  *   of the layer below (`out *= act > 0`), so the gradient leaves already w.r.t. the pre-activation below.
  * - conv1x1: the same kernel with one tap; the style-loss gradient uses it as X * D (pixels x C times C x C).
+ * - conv3x3ImageForward, imageGradientGather (end of file): the first layer, whose 3 input channels leave the
+ *   register-blocked loop starved of work; see their comments.
  *
  * Layout: activations are HWC with channels padded to a multiple of 4, stored as array<vec4f>
  * (index = pixel * C/4 + c4). Weights are [tap][ci][co] as array<vec4f> over co. The image x and its gradient are

@@ -607,6 +607,22 @@ describe('generated WGSL and program keys', () => {
     expect(hwc).toContain('@group(0) @binding(1) var<storage, read> input: array<vec4f>;');
   });
 
+  it('image-layer forward: lanes over output channels, image loads with the same address in every lane', () => {
+    const program = conv3x3ImageForward({ channelGroupsPerLane: 4, pixelsPerWorkgroup: 16, cout4: 16 });
+    const code = program.code;
+    expect(program.workgroupSize).toBe(4);
+    expect(code).toContain('@workgroup_size(4)');
+    expect(code).not.toMatch(/^\s*#(if|elif|else|endif)/m);
+    // 27 weights (9 taps x 3 image channels) x 4 channel groups per lane, loaded once per workgroup.
+    expect(count(code, /let w\d_\d_\d = weights\[/g)).toBe(108);
+    // Image addresses depend on the workgroup and the pixel loop only (never on the lane), so they stay uniform.
+    const imageLoads = code.split('\n').filter((line) => line.includes('image['));
+    expect(imageLoads).toHaveLength(9);
+    for (const line of imageLoads) expect(line).not.toMatch(/\blane\b|\bco4\b/);
+    expect(count(code, /output\[o \+ \du\] = max\(acc\d, vec4f\(0\.0\)\);/g)).toBe(4);
+    expect(() => conv3x3ImageForward({ channelGroupsPerLane: 3, pixelsPerWorkgroup: 16, cout4: 16 })).toThrow(/not a multiple/);
+  });
+
   it('backward conv: mask binding replaces bias, planar output, accumulate', () => {
     const masked = convWgsl({ ...base, biasRelu: false, mask: true, accumulate: true, pixelsPerThread: 4, channelGroupsPerThread: 1 });
     expect(masked).toContain('@group(0) @binding(3) var<storage, read> maskActivation: array<vec4f>;');
