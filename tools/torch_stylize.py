@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Independent PyTorch optimisation baseline for `style-transfer` (issue: Adam and L-BFGS on GPU buffers).
 
-Runs torch.optim.LBFGS(lr=1, history_size=100, no line search) and torch.optim.Adam(lr=10) on the loss of
-tools/torch_reference.py (same formulas as the engine), init = content, default weights, and prints the total loss
-at the image reached after N iterations (one function evaluation and one update per iteration), as JSON.
+Runs torch.optim.LBFGS(lr=1, history_size=100, no line search; "lbfgs-wolfe": line_search_fn='strong_wolfe') and
+torch.optim.Adam(lr=10) on the loss of tools/torch_reference.py (same formulas as the engine), init = content,
+default weights, and prints the total loss at the image reached after N iterations (one update per iteration; one
+function evaluation each, or as many as the line search takes), as JSON.
 
     /usr/bin/python3 tools/torch_stylize.py --content A --style B --width 96 --height 64 --iterations 50 \
         --weights ../shared/weights/vgg19 [--dtype float32]
@@ -25,9 +26,10 @@ import torch_reference as ref  # noqa: E402
 
 def run(loss_fn, x0, optimizer_name, iterations, lr):
     x = x0.detach().clone().requires_grad_(True)
-    if optimizer_name == "lbfgs":
-        # max_iter=1: one evaluation and one update per step(); state (history, t, d) persists across calls.
-        opt = torch.optim.LBFGS([x], lr=lr, history_size=100, max_iter=1, line_search_fn=None,
+    if optimizer_name in ("lbfgs", "lbfgs-wolfe"):
+        # max_iter=1: one iteration (and without line search one evaluation) per step(); state persists.
+        search = "strong_wolfe" if optimizer_name == "lbfgs-wolfe" else None
+        opt = torch.optim.LBFGS([x], lr=lr, history_size=100, max_iter=1, line_search_fn=search,
                                 tolerance_grad=-1, tolerance_change=-1)
     else:
         opt = torch.optim.Adam([x], lr=lr)
@@ -56,7 +58,7 @@ def main():
     p.add_argument("--iterations", type=int, default=50)
     p.add_argument("--weights", default=os.environ.get("STYLE_TRANSFER_WEIGHTS", "../shared/weights/vgg19"))
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--optimizers", default="lbfgs,adam")
+    p.add_argument("--optimizers", default="lbfgs,adam", help="comma-separated: lbfgs, lbfgs-wolfe, adam")
     args = p.parse_args()
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -67,8 +69,8 @@ def main():
     out = {"width": args.width, "height": args.height, "iterations": args.iterations, "dtype": args.dtype}
     for name in args.optimizers.split(","):
         started = time.time()
-        final, history = run(loss_fn, content, name, args.iterations, 1.0 if name == "lbfgs" else 10.0)
-        out[name] = {"final_total": final, "first_total": history[0], "seconds": round(time.time() - started, 1)}
+        final, history = run(loss_fn, content, name, args.iterations, 10.0 if name == "adam" else 1.0)
+        out[name] = {"final_total": final, "first_total": history[0], "evaluations": len(history), "seconds": round(time.time() - started, 1)}
         print(f"{name}: final total {final:.6g} ({out[name]['seconds']} s)", file=sys.stderr)
     print(json.dumps(out))
 
