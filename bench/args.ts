@@ -32,7 +32,8 @@ computing the same loss and gradient on the same adapter.
 
 Options:
   --sizes LIST        Square image sizes, comma-separated (default 64,128,256; 512 where the adapter allows).
-  --layer-size N      Size of the per-layer conv table (default: the largest of --sizes).
+  --layer-size N      Size of the per-layer conv table (default: 128 when --sizes has it, the size the per-layer
+                      goal is stated at; otherwise the largest of --sizes).
   --layers            Per-layer conv table (default on); --no-layers skips it.
   --no-peer           Skip TensorFlow.js.
   --no-optim          Skip the Adam / L-BFGS iteration timings.
@@ -145,7 +146,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     json: o.json,
     out: o.out,
     sizes,
-    layerSize: layerSize ?? Math.max(...sizes),
+    layerSize: layerSize ?? (sizes.includes(128) ? 128 : Math.max(...sizes)),
     layers: o.layers,
     peer: o.peer,
     optim: o.optim,
