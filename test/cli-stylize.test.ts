@@ -108,4 +108,21 @@ describe('style-transfer (stylise) command line', () => {
     expect(existsSync(join(tmp, 'out_0002.png')) && existsSync(join(tmp, 'out_0004.png'))).toBe(true);
     expect(statSync(join(tmp, 'out_0002.png')).size).toBeGreaterThan(100);
   });
+
+  it.skipIf(!weightsDir)('--line-search strong-wolfe: L-BFGS with the line search, the loss falls every iteration', async () => {
+    const out = join(tmp, 'wolfe.png');
+    const log = join(tmp, 'wolfe.json');
+    const shallow = quick.slice(0, quick.indexOf('--optimizer'));
+    const r = await run(['--content', content, '--style', style, ...shallow, '--iterations', '4', '--line-search', 'strong-wolfe', '--log-json', log, '-o', out, '--weights', weightsDir!]);
+    expect(r.code).toBe(0);
+    const totals = JSON.parse(readFileSync(log, 'utf8')).map((rec: { total: number }) => rec.total);
+    expect(totals).toHaveLength(4);
+    for (let k = 1; k < totals.length; k++) expect(totals[k]).toBeLessThan(totals[k - 1]);
+  });
+
+  it('--line-search with adam: one clear line', async () => {
+    const r = await run(['--content', content, '--style', style, '--optimizer', 'adam', '--line-search', 'strong-wolfe', '-o', join(tmp, 'x.png')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toEqual(['style-transfer: A line search needs the lbfgs optimizer.']);
+  });
 });
