@@ -31,14 +31,15 @@ function chwToHwc(data: ArrayLike<number>, c: number, h: number, w: number): Flo
   return out;
 }
 
-describe.skipIf(!weightsDir)('golden fixtures from PyTorch (32x24, real VGG-19)', () => {
+// Both first-layer variants: the dedicated kernels (lavapipe's default) and the generic ones (every other adapter).
+describe.skipIf(!weightsDir).each([true, false])('golden fixtures from PyTorch (32x24, real VGG-19), first-layer kernels of its own: %s', (imageLayerKernels) => {
   let gpu: GpuRuntime;
   let loss: GatysLoss;
 
   beforeAll(async () => {
     gpu = await testGpu();
     const config = { ...DEFAULT_LOSS };
-    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config) });
+    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config), imageLayerKernels });
     const content = await png('content.png');
     const style = await png('style.png');
     const image = await png('image.png');

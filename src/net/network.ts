@@ -16,7 +16,7 @@ import {
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
-import { defaultConvTuning, imageLayerTuning, type ConvTuning } from './tiling.js';
+import { defaultConvTuning, imageLayerTuning, wantsImageLayerKernels, type ConvTuning } from './tiling.js';
 import { featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 import { packConvLayer, pad4, type WeightTensors } from './weights.js';
 
@@ -33,12 +33,15 @@ export interface Vgg19Options {
   depth?: number;
   pooling?: PoolingKind;
   tuning?: ConvTuning;
+  /** The first layer's own kernels (tiling.ts); default: where wantsImageLayerKernels says so for the adapter. */
+  imageLayerKernels?: boolean;
 }
 
 export class Vgg19Net {
   readonly depth: number;
   readonly pooling: PoolingKind;
   readonly tuning: ConvTuning;
+  readonly imageLayerKernels: boolean;
   private readonly convs = new Map<number, UploadedConv>();
 
   constructor(
@@ -49,10 +52,11 @@ export class Vgg19Net {
     this.depth = options.depth ?? VGG19.length;
     this.pooling = options.pooling ?? 'max';
     this.tuning = options.tuning ?? defaultConvTuning;
+    this.imageLayerKernels = options.imageLayerKernels ?? wantsImageLayerKernels(gpu.context.adapterInfo);
     for (let i = 0; i < this.depth; i++) {
       const layer = VGG19[i];
       if (layer.kind !== 'conv') continue;
-      const packed = packConvLayer(weights, layer);
+      const packed = packConvLayer(weights, layer, { imageGradientMatrix: this.imageLayerKernels });
       this.convs.set(i, {
         layer,
         forward: gpu.upload(packed.forward, `${layer.name} weights`),
@@ -119,7 +123,7 @@ export class FeatureMaps {
       const layer = VGG19[i];
       const input = i === 0 ? x : this.buffers[i - 1];
       const shape = this.shapes[i];
-      if (layer.kind === 'conv' && i === 0) {
+      if (layer.kind === 'conv' && i === 0 && this.net.imageLayerKernels) {
         // The image layer: lanes over output channels, pixels shared (see conv3x3ImageForward).
         const conv = this.net.conv(i);
         const { pixelsPerWorkgroup, channelGroupsPerLane } = imageLayerTuning.forward;
@@ -132,7 +136,7 @@ export class FeatureMaps {
         const conv = this.net.conv(i);
         const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
-        const program = conv3x3Forward({ ...tiling, inputPlanar3: false });
+        const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0 });
         const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
         const size = convDispatchSize(tiling, shape.width, shape.height, layer.outChannels / 4);
         passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], size, flops, {
@@ -156,16 +160,17 @@ export class FeatureMaps {
     const { gpu } = this.net;
     const layer = VGG19[i];
     if (opts.maskBelow && (i === 0 || VGG19[i - 1].kind !== 'conv')) throw new Error(`no ReLU below layer ${layer.name}`);
-    if (layer.kind === 'conv' && i === 0) {
+    if (layer.kind === 'conv' && i === 0 && this.net.imageLayerKernels) {
       this.encodeImageGradient(passes, gradOut, gradIn, opts.accumulate);
     } else if (layer.kind === 'conv') {
       const conv = this.net.conv(i);
       const shape = this.shapes[i];
       const cinPad = pad4(layer.inChannels);
       const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: cinPad, taps: 9 });
-      const channelGroups = tiling.channelGroupsPerThread;
+      const planar = i === 0;
+      const channelGroups = planar ? 1 : tiling.channelGroupsPerThread;
       const params = convParams(shape.width, shape.height, layer.outChannels / 4, cinPad / 4, tiling.pixelsPerThread, channelGroups);
-      const program = conv3x3BackwardInput({ ...tiling, channelGroupsPerThread: channelGroups, outputPlanar3: false, accumulate: opts.accumulate, mask: opts.maskBelow });
+      const program = conv3x3BackwardInput({ ...tiling, channelGroupsPerThread: channelGroups, outputPlanar3: planar, accumulate: opts.accumulate, mask: opts.maskBelow });
       const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} backward params`));
       const buffers = opts.maskBelow
         ? [uniforms, gradOut, conv.backward, this.buffers[i - 1], gradIn]

@@ -80,15 +80,16 @@ export function packImageGradientMatrix(hwio: Float32Array, cout: number): Float
 
 export interface PackedConv {
   forward: Float32Array;
-  /** The input-gradient weights: packBackwardKernel, or packImageGradientMatrix for the 3-channel image layer. */
+  /** The input-gradient weights: packBackwardKernel, or packImageGradientMatrix for the image layer when asked. */
   backward: Float32Array;
   bias: Float32Array;
 }
 
-export function packConvLayer(weights: WeightTensors, layer: ConvLayer): PackedConv {
+/** `imageGradientMatrix`: pack the 3-channel image layer's backward weights for the two-pass image gradient. */
+export function packConvLayer(weights: WeightTensors, layer: ConvLayer, options: { imageGradientMatrix?: boolean } = {}): PackedConv {
   const { inChannels: cin, outChannels: cout } = layer;
   const kernel = getTensor(weights, `${layer.name}/kernel`, [3, 3, cin, cout]);
   const bias = getTensor(weights, `${layer.name}/bias`, [cout]);
-  const backward = cin === 3 ? packImageGradientMatrix(kernel, cout) : packBackwardKernel(kernel, cin, cout);
+  const backward = cin === 3 && options.imageGradientMatrix ? packImageGradientMatrix(kernel, cout) : packBackwardKernel(kernel, cin, cout);
   return { forward: packForwardKernel(kernel, cin, cout), backward, bias };
 }
