@@ -41,6 +41,8 @@ export class GpuRuntime {
 
   /** Resolves with `work`, or rejects with GpuDeviceLostError as soon as the device is lost. */
   async unlessLost<T>(work: Promise<T>): Promise<T> {
+    // Once the loss has won the race, `work` may still reject (Dawn aborts pending callbacks): already reported.
+    work.catch(() => undefined);
     if (this.lostInfo) throw this.lostError();
     return Promise.race([work, this.lost.then((error) => Promise.reject(error))]);
   }
