@@ -416,36 +416,35 @@ async function runIterations(
       // At most two iterations queued: enough to keep the GPU busy, little enough to stop within one iteration.
       if (inFlight.length >= 2) await gpu.unlessLost(inFlight.shift()!);
       if (gpu.lostInfo) throw gpu.lostError();
-      if (lineSearch) {
-        const i = iteration;
-        const outcome = await lineSearch.iterate(i, (encoder) => encoder.copyBufferToBuffer(loss.losses, 0, history, i * LOSS_FIELDS * 4, LOSS_FIELDS * 4));
-        doneAt[i] = performance.now();
-        await request.onIteration?.({ iteration: base + i + 1, x: loss.x, width: loss.width, height: loss.height });
-        if (outcome.converged) {
-          // torch's LBFGS stops here too: no descent direction is left.
-          iteration++;
-          break;
-        }
-        const done = iteration + 1;
-        if (options.printEvery > 0 && done % options.printEvery === 0) await readProgress(done);
-        continue;
-      }
-      const encoder = device.createCommandEncoder({ label: `iteration ${iteration}` });
-      loss.passes.encode(encoder);
-      encoder.copyBufferToBuffer(loss.losses, 0, history, iteration * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
-      optimizer.encodeStep(encoder, iteration);
-      device.queue.submit([encoder.finish()]);
       const i = iteration;
-      if (waiter.sleepFirst) {
-        // CPU adapter under Dawn's Node binding: one iteration in flight, waited for without polling through most
-        // of it, so the shader threads keep both cores (src/gpu/queueWait.ts). The GPU idles only while the next
-        // iteration is encoded, which is pre-recorded and takes a millisecond or two.
-        await waiter.wait();
+      const recordLosses = (encoder: GPUCommandEncoder) => encoder.copyBufferToBuffer(loss.losses, 0, history, i * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
+      let converged = false;
+      if (lineSearch) {
+        // Several evaluations, each read back (src/optim/lbfgsLineSearch.ts); the iteration is over when it resolves.
+        converged = (await lineSearch.iterate(i, recordLosses)).converged;
         doneAt[i] = performance.now();
       } else {
-        inFlight.push(device.queue.onSubmittedWorkDone().then(() => void (doneAt[i] = performance.now())));
+        const encoder = device.createCommandEncoder({ label: `iteration ${i}` });
+        loss.passes.encode(encoder);
+        recordLosses(encoder);
+        optimizer.encodeStep(encoder, i);
+        device.queue.submit([encoder.finish()]);
+        if (waiter.sleepFirst) {
+          // CPU adapter under Dawn's Node binding: one iteration in flight, waited for without polling through most
+          // of it, so the shader threads keep both cores (src/gpu/queueWait.ts). The GPU idles only while the next
+          // iteration is encoded, which is pre-recorded and takes a millisecond or two.
+          await waiter.wait();
+          doneAt[i] = performance.now();
+        } else {
+          inFlight.push(device.queue.onSubmittedWorkDone().then(() => void (doneAt[i] = performance.now())));
+        }
       }
       await request.onIteration?.({ iteration: base + i + 1, x: loss.x, width: loss.width, height: loss.height });
+      if (converged) {
+        // torch's LBFGS stops here too: no descent direction is left.
+        iteration++;
+        break;
+      }
       const done = iteration + 1;
       if (options.printEvery > 0 && done % options.printEvery === 0 && !pendingRead) {
         // A failed read (device lost) is kept as the run's failure, checked before the next iteration.
