@@ -67,9 +67,14 @@ export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   };
 }
 
+/** Whether the adapter is Mesa's lavapipe (llvmpipe under Vulkan). */
+export function isLavapipe(d: Pick<AdapterDescription, 'device' | 'description'>): boolean {
+  return /llvmpipe|lavapipe/i.test(`${d.device} ${d.description}`);
+}
+
 /** Whether the adapter runs shaders on the CPU (Mesa lavapipe/llvmpipe, SwiftShader). */
 export function isCpuAdapter(d: AdapterDescription): boolean {
-  return d.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${d.device} ${d.description}`);
+  return d.architecture === 'software' || isLavapipe(d) || /swiftshader/i.test(`${d.device} ${d.description}`);
 }
 
 /** A one-line name for logs and benchmark tables. */

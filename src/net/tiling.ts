@@ -2,6 +2,7 @@
  * The algorithm choice for the conv kernels, kept apart from the kernels themselves: register-block sizes and
  * workgroup size per layer shape. `ConvTuning` can be replaced (benchmarks, autotuning) without touching shaders/.
  */
+import { isLavapipe, type AdapterDescription } from '../gpu/device.js';
 
 export interface ConvTiling {
   pixelsPerThread: number;
@@ -39,27 +40,29 @@ export const defaultConvTuning: ConvTuning = ({ width, height, outChannels }) =>
 };
 
 /**
- * The first layer (3 image channels) can have kernels of its own (shaders/conv.ts): the forward conv with lanes over
- * output channels, and the input gradient as a 1x1 conv to 28 tap columns plus a gather. Measured on lavapipe at
- * 128x128 (CPU time per dispatch, best of 3, two sessions): forward 42 ms with the register-blocked kernel; lanes
- * over channels with 4 channel groups per lane and 16 pixels per workgroup 13.5-14.2 ms, 2 groups x 32 pixels
- * 14.7 ms, 2 x 16 15-19 ms, 1 x 16 44 ms, 2 x 8 30 ms (weights in a private array instead of values: 21-115 ms);
- * input gradient 59 ms direct, 25 ms as 1x1 (8 pixels x 28 columns per invocation) + gather (4 pixels: 41-43 ms).
+ * Whether the first layer (3 image channels) gets kernels of its own on this adapter (shaders/conv.ts: the forward
+ * conv with lanes over output channels, the input gradient as a 1x1 conv to 28 tap columns plus a gather). They are
+ * built for Mesa lavapipe, where a load with the same address in every lane is one broadcast. Elsewhere the generic
+ * kernels stay: on a GPU a workgroup of a few lanes wastes most of a wave, and Chromium's SwiftShader took minutes
+ * to compile the dedicated pair (its first evaluation in the browser suite never ended within 3 minutes), against
+ * seconds for the generic ones.
  */
-/**
- * Whether the first layer gets those kernels on this adapter: they are built for Mesa lavapipe, where a load with
- * the same address in every lane is one broadcast. Elsewhere the generic kernels stay: on a GPU a workgroup of a
- * few lanes wastes most of a wave, and Chromium's SwiftShader took minutes to compile the dedicated pair (its
- * first evaluation in the browser suite never ended within 3 minutes), against seconds for the generic ones.
- */
-export function wantsImageLayerKernels(adapter: { device: string; description: string }): boolean {
-  return /llvmpipe|lavapipe/i.test(`${adapter.device} ${adapter.description}`);
+export function wantsImageLayerKernels(adapter: AdapterDescription): boolean {
+  return isLavapipe(adapter);
 }
 
+/**
+ * Tiling of the first layer's own kernels. Measured on lavapipe at 128x128 (CPU time per dispatch, best of 3, two
+ * sessions): forward 42 ms with the register-blocked kernel; lanes over channels with 4 channel groups per lane and
+ * 16 pixels per workgroup 13.5-14.2 ms, 2 groups x 32 pixels 14.7 ms, 2 x 16 15-19 ms, 1 x 16 44 ms, 2 x 8 30 ms
+ * (weights in a private array instead of values: 21-115 ms); input gradient 59 ms direct, 25 ms as 1x1 (8 pixels
+ * x 28 columns per invocation) + gather (4 pixels: 41-43 ms).
+ */
 export const imageLayerTuning = {
   forward: { channelGroupsPerLane: 4, pixelsPerWorkgroup: 16 },
-  gradient: (width: number, height: number): ConvTiling => {
-    const pixelsPerThread = Math.max(1, Math.min(8, width));
-    return { pixelsPerThread, channelGroupsPerThread: 7, workgroupSize: 64, channelBlockPerWorkgroup: Math.ceil(width / pixelsPerThread) * height >= 64 };
-  },
+  /** The default block for the 1x1 conv, with all 7 column groups per invocation. */
+  gradient: (width: number, height: number): ConvTiling => ({
+    ...defaultConvTuning({ width, height, outChannels: 28, taps: 1 }),
+    channelGroupsPerThread: 7,
+  }),
 } as const;
