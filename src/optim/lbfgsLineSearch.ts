@@ -61,10 +61,6 @@ export class LbfgsLineSearch {
     this.readback = gpu.buffers.storage(READBACK_FLOATS * 4, 'line search readback');
   }
 
-  get memoryBytes(): number {
-    return this.origin.size + this.readback.size;
-  }
-
   /** One iteration; `record(encoder)` copies the losses at x_k wherever the caller keeps its history. */
   async iterate(iteration: number, record: (encoder: GPUCommandEncoder) => void): Promise<LineSearchIteration> {
     const { device } = this.gpu;
@@ -99,12 +95,12 @@ export class LbfgsLineSearch {
       { f0, gtd0, t0, dNorm },
       this.options,
     );
+    // The header's t is the last trial's (written by its move, or by the step for t0): right when that trial is the
+    // chosen one; otherwise the move back to the chosen point writes it.
     let evaluations = result.evaluations;
     if (!result.isLastEvaluated) {
       await this.moveAndEvaluate(result.t, true, false);
       evaluations++;
-    } else {
-      optimizer.setStepLength(result.t);
     }
     return { evaluations, t: result.t, converged: false };
   }
