@@ -10,6 +10,8 @@ export interface BenchOptions {
   peer: boolean;
   optim: boolean;
   reps: number;
+  /** Timed runs of the plan behind the per-layer table (its fastest times are compared with the matmul peak). */
+  layerReps: number;
   /** Seconds one measurement may take before it stops adding repetitions. */
   budgetSeconds: number;
   lbfgsHistory: number;
@@ -38,6 +40,8 @@ Options:
   --no-peer           Skip TensorFlow.js.
   --no-optim          Skip the Adam / L-BFGS iteration timings.
   --reps N            Timed repetitions per measurement, median reported (default 3).
+  --layer-reps N      Timed runs of the loss plan behind the per-layer table (default 5, within twice --budget):
+                      its fastest times are set against the matmul peak, the fastest of its own dispatches.
   --budget SECONDS    A measurement stops adding repetitions after this long (default 30; at least one runs).
   --lbfgs-m N         L-BFGS history size for the iteration timing (default 100).
   --matmul-size LIST  M = N = K of the peak matmul, multiples of 32, comma-separated; default auto: 256, then
@@ -103,6 +107,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--reps':
         o.reps = positiveInt('--reps', value());
         break;
+      case '--layer-reps':
+        o.layerReps = positiveInt('--layer-reps', value());
+        break;
       case '--budget': {
         const v = value();
         const s = Number(v);
@@ -151,6 +158,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     peer: o.peer,
     optim: o.optim,
     reps: o.reps ?? 3,
+    layerReps: o.layerReps ?? 5,
     budgetSeconds: o.budgetSeconds ?? 30,
     lbfgsHistory: o.lbfgsHistory ?? 100,
     wait: o.wait ?? 'sleep',

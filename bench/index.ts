@@ -65,6 +65,9 @@ async function run(options: BenchOptions): Promise<BenchReport> {
   const errors: string[] = [];
   const notes: string[] = [];
   const policy: RepeatPolicy = { reps: options.reps, budgetMs: options.budgetSeconds * 1000 };
+  // More runs for the per-layer table: its fastest times meet the matmul peak, and on a shared CPU only an
+  // undisturbed run shows what a kernel does.
+  const layerPolicy: RepeatPolicy = { reps: options.layerReps, budgetMs: 2 * options.budgetSeconds * 1000 };
   const weights: WeightTensors = await loadWeights(options.weights);
   const { gpu: dawn, context } = await openDawn();
   const name = adapterName(context.adapterInfo);
@@ -105,7 +108,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
 
   const layerPhase = async (plan: SizePlan, size: number, evaluated: boolean): Promise<void> => {
     log(`${size} px: per-dispatch GPU times`);
-    const { timings, reps } = await timeDispatches(plan.loss.passes, policy, !evaluated);
+    const { timings, reps } = await timeDispatches(plan.loss.passes, layerPolicy, !evaluated);
     const mapped = mapLossConvs(timings, size);
     layers = {
       size,
@@ -198,7 +201,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
       const current = layers as LayersReport | null;
       if (current && options.layerSize >= minimumSizeFor(VGG19.length)) {
         log(`${options.layerSize} px: conv layers deeper than the loss`);
-        const deep: ConvLayerTiming[] = await timeDeepConvs(gpu, weights, makeInputs(options.layerSize), policy);
+        const deep: ConvLayerTiming[] = await timeDeepConvs(gpu, weights, makeInputs(options.layerSize), layerPolicy);
         current.rows.push(...deep.map((row) => withRates(row, null)));
         current.deepRows = deep.length;
         gpu.buffers.trim();

@@ -9,6 +9,7 @@ import type { MatmulPeak, MatmulResult } from './matmul.js';
 import type { PeerMemory } from './peer.js';
 import { MiB } from './stats.js';
 
+/** GFLOP/s and fraction of the matmul peak, both from the fastest repetition (as the peak is). */
 export interface LayerRow extends ConvLayerTiming {
   forwardGflops: number | null;
   forwardOfPeak: number | null;
@@ -18,7 +19,7 @@ export interface LayerRow extends ConvLayerTiming {
 
 export interface LayersReport {
   size: number;
-  /** Timed submissions the medians come from. */
+  /** Timed submissions the medians and fastest times come from. */
   reps: number;
   rows: LayerRow[];
   /** Whether the default loss's dispatches could be mapped onto its conv layers. */
@@ -90,7 +91,7 @@ export const LOSS_TOLERANCE = 1e-3;
 export const GRAD_TOLERANCE = 1e-2;
 
 export function withRates(row: ConvLayerTiming, peakGflops: number | null): LayerRow {
-  const rate = (t: ConvLayerTiming['forward']) => (t && t.ms > 0 ? t.flops / (t.ms * 1e6) : null);
+  const rate = (t: ConvLayerTiming['forward']) => (t && t.bestMs > 0 ? t.flops / (t.bestMs * 1e6) : null);
   const fraction = (g: number | null) => (g !== null && peakGflops ? g / peakGflops : null);
   const forwardGflops = rate(row.forward);
   const backwardGflops = rate(row.backward);
@@ -151,30 +152,35 @@ export function renderText(r: BenchReport): string {
 
   if (r.layers) {
     const L = r.layers;
-    out.push(`Conv layers at ${L.size}x${L.size}: GPU time per dispatch (timestamp queries, median of ${L.reps}); % of the matmul peak`);
+    out.push(
+      `Conv layers at ${L.size}x${L.size}: GPU time per dispatch (timestamp queries, ${L.reps} runs): fastest, median; GFLOP/s and % of the matmul peak from the fastest, as the peak is`,
+    );
     if (!L.mapped) out.push(`  (the loss plan's dispatches could not be mapped onto layers: ${L.problem})`);
     const rows = L.rows.map((row) => [
       row.source === 'deep' ? `${row.layer}*` : row.layer,
       row.shape,
+      ms(row.forward?.bestMs),
       ms(row.forward?.ms),
       fmt(row.forwardGflops),
       pct(row.forwardOfPeak),
+      ms(row.backward?.bestMs),
       ms(row.backward?.ms),
       fmt(row.backwardGflops),
       pct(row.backwardOfPeak),
     ]);
     const loss = L.rows.filter((row) => row.source === 'loss');
-    const sum = (pick: (row: LayerRow) => { ms: number; flops: number } | null) => {
-      const parts = loss.map(pick).filter((t): t is { ms: number; flops: number } => t !== null);
-      const t = parts.reduce((s, p) => s + p.ms, 0);
-      const f = parts.reduce((s, p) => s + p.flops, 0);
-      return { ms: t, gflops: t > 0 ? f / (t * 1e6) : null };
+    const sum = (pick: (row: LayerRow) => LayerRow['forward']) => {
+      const parts = loss.map(pick).filter((t): t is NonNullable<LayerRow['forward']> => t !== null);
+      const total = (f: (p: (typeof parts)[number]) => number) => parts.reduce((s, p) => s + f(p), 0);
+      const best = total((p) => p.bestMs);
+      return { bestMs: best, ms: total((p) => p.ms), gflops: best > 0 ? total((p) => p.flops) / (best * 1e6) : null };
     };
     const fwd = sum((row) => row.forward);
     const bwd = sum((row) => row.backward);
     const peak = r.matmul?.peakGflops;
-    rows.push(['loss layers', '', ms(fwd.ms), fmt(fwd.gflops), pct(peak && fwd.gflops ? fwd.gflops / peak : null), ms(bwd.ms), fmt(bwd.gflops), pct(peak && bwd.gflops ? bwd.gflops / peak : null)]);
-    out.push(table(['layer', 'shape', 'fwd ms', 'fwd GFLOP/s', '% peak', 'bwd ms', 'bwd GFLOP/s', '% peak'], rows));
+    const ofPeak = (g: number | null) => pct(peak && g ? g / peak : null);
+    rows.push(['loss layers', '', ms(fwd.bestMs), ms(fwd.ms), fmt(fwd.gflops), ofPeak(fwd.gflops), ms(bwd.bestMs), ms(bwd.ms), fmt(bwd.gflops), ofPeak(bwd.gflops)]);
+    out.push(table(['layer', 'shape', 'fwd ms', 'median', 'GFLOP/s', '% peak', 'bwd ms', 'median', 'GFLOP/s', '% peak'], rows));
     if (L.deepRows > 0) out.push('* deeper than the default loss (relu5_1): timed in a separate full-depth plan, not in the loss total');
     out.push('');
     out.push(`Loss+gradient plan at ${L.size}x${L.size} by kernel family (sum of per-dispatch GPU times: ${ms(L.gpuMs)} ms)`);

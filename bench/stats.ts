@@ -13,6 +13,12 @@ export function medianPerIndex(series: readonly (readonly number[])[]): number[]
   return series[0].map((_, i) => median(series.map((s) => s[i])));
 }
 
+/** Per-index minimum of several equally long series. */
+export function minPerIndex(series: readonly (readonly number[])[]): number[] {
+  if (series.length === 0) return [];
+  return series[0].map((_, i) => Math.min(...series.map((s) => s[i])));
+}
+
 /** How many timed repetitions a measurement gets: up to `reps`, fewer when one run is long (at least 1). */
 export interface RepeatPolicy {
   reps: number;

@@ -1,0 +1,181 @@
+/**
+ * The benchmark's own logic: statistics, option parsing, mapping tagged dispatches onto conv layers, the per-layer
+ * rates against the matmul peak, the text tables, and the peak matmul kernel's correctness on the test adapter.
+ */
+import { describe, expect, it } from 'vitest';
+import { BenchUsageError, parseBenchArgs } from '../bench/args.js';
+import { byFamily, kernelFamily, mapLossConvs, type ConvLayerTiming, type DispatchTiming } from '../bench/engine.js';
+import { measureMatmul } from '../bench/matmul.js';
+import { renderText, table, withRates, type BenchReport } from '../bench/report.js';
+import { median, medianPerIndex, minPerIndex, repeat } from '../bench/stats.js';
+import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
+import { VGG19 } from '../src/net/vgg19.js';
+import { testGpu } from './helpers/env.js';
+
+describe('bench statistics', () => {
+  it('median, per-index median and minimum', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+    expect(median([])).toBeNaN();
+    const series = [
+      [10, 5, 7],
+      [12, 4, 9],
+      [11, 6, 1],
+    ];
+    expect(medianPerIndex(series)).toEqual([11, 5, 7]);
+    expect(minPerIndex(series)).toEqual([10, 4, 1]);
+    expect(minPerIndex([])).toEqual([]);
+  });
+
+  it('repeat stops at reps, or earlier once the budget is spent, but always runs once', async () => {
+    const fixed = (ms: number) => async () => ms;
+    expect(await repeat({ reps: 4, budgetMs: 1000 }, fixed(10))).toEqual([10, 10, 10, 10]);
+    // 40 spent + 40 expected > 100 after two runs.
+    expect(await repeat({ reps: 5, budgetMs: 100 }, fixed(40))).toEqual([40, 40]);
+    expect(await repeat({ reps: 5, budgetMs: 1 }, fixed(40))).toEqual([40]);
+  });
+});
+
+describe('bench options', () => {
+  it('defaults: sizes 64,128,256 with the per-layer table at 128', () => {
+    const o = parseBenchArgs([]);
+    if (o === 'help') throw new Error('unexpected help');
+    expect(o.sizes).toEqual([64, 128, 256]);
+    expect(o.layerSize).toBe(128);
+    expect([o.layers, o.peer, o.optim, o.json, o.reps, o.layerReps, o.budgetSeconds, o.wait, o.matmulSizes]).toEqual([true, true, true, false, 3, 5, 30, 'sleep', 'auto']);
+  });
+
+  it('the per-layer size follows --sizes without 128, and --layer-size wins', () => {
+    const a = parseBenchArgs(['--sizes', '64,256']);
+    const b = parseBenchArgs(['--sizes=64,256', '--layer-size', '64', '--no-peer', '--json']);
+    if (a === 'help' || b === 'help') throw new Error('unexpected help');
+    expect(a.layerSize).toBe(256);
+    expect([b.layerSize, b.peer, b.json]).toEqual([64, false, true]);
+  });
+
+  it('rejects bad values with a usage error naming the option', () => {
+    expect(() => parseBenchArgs(['--sizes', '64,x'])).toThrow(BenchUsageError);
+    expect(() => parseBenchArgs(['--layer-reps', '0'])).toThrow(/--layer-reps needs a whole number/);
+    expect(() => parseBenchArgs(['--matmul-size', '100'])).toThrow(/multiples of 32/);
+    expect(() => parseBenchArgs(['--wait', 'spin'])).toThrow(/sleep or poll/);
+    expect(() => parseBenchArgs(['--budget', '0'])).toThrow(/--budget/);
+    expect(() => parseBenchArgs(['--frobnicate'])).toThrow(/Unknown option "--frobnicate"/);
+    expect(parseBenchArgs(['--sizes', '64', '-h'])).toBe('help');
+  });
+});
+
+/** The default loss's conv layers with their side length at `size` and their FLOPs. */
+function lossConvs(size: number): Array<{ name: string; width: number; flops: number }> {
+  const out: Array<{ name: string; width: number; flops: number }> = [];
+  let w = size;
+  for (const layer of VGG19.slice(0, lossDepth(DEFAULT_LOSS))) {
+    if (layer.kind === 'pool') w /= 2;
+    else if (layer.kind === 'conv') out.push({ name: layer.name, width: w, flops: 2 * 9 * layer.inChannels * layer.outChannels * w * w });
+  }
+  return out;
+}
+
+describe('per-layer mapping and rates', () => {
+  // Every layer: forward one dispatch; backward split in two (as conv1_1's 1x1 + gather), plus untagged loss work.
+  const timings = (flopsOf: (flops: number) => number = (f) => f): DispatchTiming[] =>
+    lossConvs(64).flatMap((c, i): DispatchTiming[] => [
+      { label: `fwd_${c.name}`, tag: { layer: c.name, role: 'forward' }, flops: flopsOf(c.flops), ms: 10 + i, bestMs: 8 + i },
+      { label: 'gram_partial', flops: 1000, ms: 1, bestMs: 1 },
+      { label: `bwd_a_${c.name}`, tag: { layer: c.name, role: 'backward' }, flops: flopsOf(c.flops) / 2, ms: 6, bestMs: 5 },
+      { label: `bwd_b_${c.name}`, tag: { layer: c.name, role: 'backward' }, flops: flopsOf(c.flops) / 2, ms: 7, bestMs: 4 },
+    ]);
+
+  it('sums each layer’s tagged dispatches: median and fastest kept apart', () => {
+    const { rows, mapped } = mapLossConvs(timings(), 64);
+    expect(mapped).toBe(true);
+    expect(rows.map((r) => r.layer)).toEqual(lossConvs(64).map((c) => c.name));
+    expect(rows.map((r) => r.width)).toEqual(lossConvs(64).map((c) => c.width));
+    expect(rows[1].forward).toEqual({ label: 'fwd_conv1_2', ms: 11, bestMs: 9, flops: lossConvs(64)[1].flops });
+    expect(rows[0].backward).toEqual({ label: 'bwd_a_conv1_1+bwd_b_conv1_1', ms: 13, bestMs: 9, flops: lossConvs(64)[0].flops });
+    expect(rows.every((r) => r.source === 'loss')).toBe(true);
+  });
+
+  it('reports a plan whose FLOPs do not match the layer shapes as unmapped', () => {
+    const { mapped, problem } = mapLossConvs(timings((f) => f + 2), 64);
+    expect(mapped).toBe(false);
+    expect(problem).toMatch(/^conv1_1: dispatch FLOPs/);
+  });
+
+  it('GFLOP/s and the fraction of the peak come from the fastest time', () => {
+    const row = mapLossConvs(timings(), 64).rows[1];
+    const rated = withRates(row, 2);
+    const f = lossConvs(64)[1].flops;
+    expect(rated.forwardGflops).toBeCloseTo(f / (9 * 1e6), 9);
+    expect(rated.forwardOfPeak).toBeCloseTo(f / (9 * 1e6) / 2, 9);
+    expect(rated.backwardGflops).toBeCloseTo(f / (9 * 1e6), 9);
+    expect(withRates(row, null).forwardOfPeak).toBeNull();
+    const empty: ConvLayerTiming = { ...row, forward: null, backward: null };
+    expect(withRates(empty, 2)).toMatchObject({ forwardGflops: null, backwardOfPeak: null });
+  });
+
+  it('groups dispatches by kernel family', () => {
+    expect(kernelFamily('conv3x3_p8c16_wg64_biasrelu_wgco', { layer: 'conv2_1', role: 'forward' })).toBe('conv3x3 forward');
+    expect(kernelFamily('conv1x1_p8c16_wg64_acc')).toBe('conv1x1 (style gradient)');
+    expect(kernelFamily('gram_partial_wg64')).toBe('gram_partial');
+    expect(kernelFamily('sqdiff_partials_diff_wg64_acc')).toBe('sqdiff_partials_diff');
+    const families = byFamily(timings());
+    expect(families[0]).toMatchObject({ family: 'conv3x3 forward', dispatches: lossConvs(64).length });
+    expect(families.find((f) => f.family === 'gram_partial')).toMatchObject({ dispatches: lossConvs(64).length, ms: lossConvs(64).length });
+  });
+});
+
+describe('bench text', () => {
+  it('aligns tables: first column left, the others right', () => {
+    expect(table(['a', 'bb'], [['xyz', 1.25], ['q', null]])).toBe(['a     bb', '---  ---', 'xyz  1.3', 'q      -'].join('\n'));
+  });
+
+  it('the per-layer table shows fastest and median ms and the % of the peak from the fastest', () => {
+    const row = withRates(
+      {
+        layer: 'conv1_2',
+        shape: '64x64 64->64',
+        height: 64,
+        width: 64,
+        inChannels: 64,
+        outChannels: 64,
+        forward: { label: 'f', ms: 200, bestMs: 150, flops: 3e8 },
+        backward: { label: 'b', ms: 300, bestMs: 250, flops: 3e8 },
+        source: 'loss',
+      },
+      4,
+    );
+    const report = {
+      benchmark: 'style-transfer',
+      date: '2026-01-01T00:00:00.000Z',
+      node: 'v20',
+      adapter: { name: 'test adapter', timestamps: true, info: {}, sleepBeforeWaits: false },
+      options: {},
+      matmul: null,
+      layers: { size: 64, reps: 3, rows: [row], mapped: true, families: [], gpuMs: 500, deepRows: 0 },
+      sizes: [],
+      peer: null,
+      guard: null,
+      notes: [],
+      errors: [],
+      wallSeconds: 1,
+    } as unknown as BenchReport;
+    const text = renderText(report);
+    const line = text.split('\n').find((l) => l.startsWith('conv1_2'));
+    // 3e8 FLOP in 150 ms = 2.0 GFLOP/s = 50 % of 4; backward 1.2 GFLOP/s = 30 %.
+    expect(line?.split(/\s{2,}/)).toEqual(['conv1_2', '64x64 64->64', '150', '200', '2.0', '50%', '250', '300', '1.2', '30%']);
+  });
+});
+
+describe('peak matmul kernel', () => {
+  it('every tile variant computes C = A B (sampled against the CPU)', async () => {
+    const gpu = await testGpu();
+    const results = await measureMatmul(gpu, 64, { reps: 2, budgetMs: 10_000 });
+    expect(results.length).toBeGreaterThan(1);
+    for (const r of results) {
+      expect(r.maxError, r.variant).toBeLessThan(1e-5);
+      expect(r.ms).toBeGreaterThan(0);
+      expect(r.ms).toBeLessThanOrEqual(r.medianMs);
+      expect(r.gflops).toBeCloseTo((2 * 64 ** 3) / (r.ms * 1e6), 9);
+    }
+  });
+});
