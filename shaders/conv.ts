@@ -11,7 +11,8 @@
  *   register-blocked loop starved of work; see their comments.
  *
  * Layout: activations are HWC with channels padded to a multiple of 4, stored as array<vec4f>
- * (index = pixel * C/4 + c4). Weights are [tap][ci][co] as array<vec4f> over co. The image x and its gradient are
+ * (index = pixel * C/4 + c4). Weights are [tap][ci][co] as array<vec4f> over co, or array<vec4<f16>> with
+ * `weightsF16` (shader-f16 storage: half the bytes, widened to f32 on load; all arithmetic stays f32). The image x and its gradient are
  * planar [3][H][W] f32 (B, G, R planes): `inputPlanar3` / `outputPlanar3` read or write that layout, padding the
  * channel to 4 with zero.
  *
@@ -50,6 +51,8 @@ export interface ConvKernelOptions {
   accumulate: boolean;
   /** Zero the result where the mask activation (same layout as the output) is <= 0: ReLU backward. */
   mask: boolean;
+  /** Weights stored as f16 (needs the device feature shader-f16). */
+  weightsF16?: boolean;
   workgroupSize: number;
 }
 
@@ -61,6 +64,9 @@ export function convWgsl(o: ConvKernelOptions): string {
   const bc = o.channelGroupsPerThread;
   const pairs = blockPairs(o);
   return wgsl`
+#if ${!!o.weightsF16}
+enable f16;
+#endif
 // ${o.taps === 9 ? '3x3' : '1x1'} convolution, ${bp} pixel(s) x ${bc * 4} output channels per invocation.
 struct Params {
   width: u32, height: u32,
@@ -77,7 +83,11 @@ struct Params {
 #else
 @group(0) @binding(1) var<storage, read> input: array<vec4f>;
 #endif
+#if ${!!o.weightsF16}
+@group(0) @binding(2) var<storage, read> weights: array<vec4<f16>>;
+#else
 @group(0) @binding(2) var<storage, read> weights: array<vec4f>;
+#endif
 #if ${o.biasRelu}
 @group(0) @binding(3) var<storage, read> bias: array<vec4f>;
 #elif ${o.mask}
@@ -143,7 +153,7 @@ ${unroll(bp, (i) => `    let ix${i} = i32(x0) + ${i} + dx;
     for (var c4 = 0u; c4 < params.cin4; c4++) {
 ${unroll(bp, (i) => `      let a${i} = loadInput(p${i}, c4, ok${i});`)}
       let w0 = ((tap * params.cin4 + c4) * 4u) * cout4 + co4;
-${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = weights[w0 + ${r}u * cout4 + ${j}u];`))}
+${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = ${weightLoad(o, `w0 + ${r}u * cout4 + ${j}u`)};`))}
 ${unroll(pairs.length, (k) => {
   const [i, j] = pairs[k];
   return `      acc${i}_${j} = fma(vec4f(a${i}.x), w0_${j}, fma(vec4f(a${i}.y), w1_${j}, fma(vec4f(a${i}.z), w2_${j}, fma(vec4f(a${i}.w), w3_${j}, acc${i}_${j}))));`;
@@ -171,7 +181,7 @@ ${unroll(bp + 2, (q) => `    let ix${q} = i32(x0) + ${q - 1};
 ${unroll(bp + 2, (q) => `      let a${q} = loadInput(p${q}, c4, ok${q});`)}
 ${unroll(3, (kx) => `      {
         let w0 = (((ky * 3u + ${kx}u) * params.cin4 + c4) * 4u) * cout4 + co4;
-${unroll(4, (r) => unroll(bc, (j) => `        let w${r}_${j} = weights[w0 + ${r}u * cout4 + ${j}u];`))}
+${unroll(4, (r) => unroll(bc, (j) => `        let w${r}_${j} = ${weightLoad(o, `w0 + ${r}u * cout4 + ${j}u`)};`))}
 ${unroll(pairs.length, (k) => {
   const [i, j] = pairs[k];
   const a = `a${i + kx}`;
@@ -180,6 +190,11 @@ ${unroll(pairs.length, (k) => {
       }`)}
     }
   }`;
+}
+
+/** A weight vec4 as f32, widened from f16 storage when the weights are f16. */
+function weightLoad(o: ConvKernelOptions, index: string): string {
+  return o.weightsF16 ? `vec4f(weights[${index}])` : `weights[${index}]`;
 }
 
 function blockPairs(o: ConvKernelOptions): Array<[number, number]> {
@@ -230,6 +245,7 @@ export function convProgram(o: ConvKernelOptions): ComputeProgram {
     o.mask && 'mask',
     o.channelBlockPerWorkgroup && 'wgco',
     o.taps === 9 && o.reuseRowLoads && 'rows',
+    o.weightsF16 && 'wf16',
   ].filter(Boolean);
   const name = `conv${o.taps === 9 ? '3x3' : '1x1'}_p${o.pixelsPerThread}c${o.channelGroupsPerThread * 4}_wg${o.workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
   const bindings: ComputeProgram['bindings'] = ['uniform', 'read', 'read'];

@@ -37,6 +37,7 @@ describe('evaluate: bad input gets one line and a non-zero exit', () => {
     ['size not a number', ['--content', content, '--style', style, '--size', 'big'], /--size must be a number/],
     ['bad weight', ['--content', content, '--style', style, '--size', '32', '--style-weight', 'x1'], /--style-weight must be a number/],
     ['unknown flag', ['--content', content, '--style', style, '--size', '32', '--colour'], /Unknown option --colour/],
+    ['bad weight storage', ['--content', content, '--style', style, '--size', '32', '--weight-storage', 'f8'], /--weight-storage must be one of f32, f16/],
     ['missing weights', ['--content', content, '--style', style, '--size', '32', '--weights', join(tmp, 'none')], /weights|exist/i],
   ];
   it.each(cases)('%s', async (_name, args, message) => {
@@ -52,7 +53,7 @@ describe('evaluate: bad input gets one line and a non-zero exit', () => {
   it('prints help with every option', async () => {
     const r = await run(['evaluate', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--content', '--style', '--image', '--size', '--weights', '--grad-out', '--content-weight', '--style-weight', '--tv-weight', '--repeat']) {
+    for (const flag of ['--content', '--style', '--image', '--size', '--weights', '--grad-out', '--content-weight', '--style-weight', '--tv-weight', '--weight-storage', '--repeat']) {
       expect(r.stdout.join('\n')).toContain(flag);
     }
   });
@@ -80,5 +81,23 @@ describe.skipIf(!weightsDir)('evaluate with the real weights', () => {
     expect(grad.shape).toEqual([3, 24, 32]);
     const reference = decodeNpy(new Uint8Array(readFileSync(join(golden, 'grad.npy'))));
     expect(relativeError(grad.data, reference.data)).toBeLessThan(1e-4);
+  });
+
+  it('--weight-storage f16: the golden losses within 1e-3, the gradient within 1e-2', async () => {
+    const gradOut = join(tmp, 'grad16.npy');
+    const r = await run([
+      'evaluate', '--content', join(golden, 'content.png'), '--style', join(golden, 'style.png'),
+      '--image', join(golden, 'image.png'), '--size', '32', '--grad-out', gradOut, '--weight-storage', 'f16', '--weights', weightsDir!,
+    ]);
+    expect(r.stderr).toEqual([]);
+    expect(r.code).toBe(0);
+    const values = JSON.parse(r.stdout[0]);
+    for (const key of ['content', 'style', 'tv', 'total'] as const) {
+      expect(Math.abs(values[key] - meta[key]) / meta[key], key).toBeLessThan(1e-3);
+    }
+    const reference = decodeNpy(new Uint8Array(readFileSync(join(golden, 'grad.npy'))));
+    const err = relativeError(decodeNpy(new Uint8Array(readFileSync(gradOut))).data, reference.data);
+    expect(err).toBeLessThan(1e-2);
+    expect(err).toBeGreaterThan(1e-4);
   });
 });

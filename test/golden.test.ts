@@ -82,3 +82,35 @@ describe.skipIf(!weightsDir).each([true, false])('golden fixtures from PyTorch (
     expect(err).toBeLessThan(1e-4);
   });
 });
+
+// f16 weight storage: the same fixtures, looser bounds: the weights carry f16 rounding (up to 2^-11 relative), the
+// arithmetic stays f32. Measured on lavapipe: content 1.1e-4, style 1.8e-5, total 1.8e-5, gradient 4.5e-3.
+describe.skipIf(!weightsDir)('golden fixtures with f16 weight storage (shader-f16)', () => {
+  let gpu: GpuRuntime;
+  let loss: GatysLoss;
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+    if (!gpu.context.f16) return;
+    const config = { ...DEFAULT_LOSS };
+    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config), weightStorage: 'f16' });
+    const content = await png('content.png');
+    loss = new GatysLoss(net, content.width, content.height, config);
+    await loss.setTargetImages(content, [await png('style.png')]);
+    imageToX(gpu, await png('image.png'), loss.x);
+    loss.evaluate();
+  });
+
+  it('loss terms within 1e-3 and the image gradient within 1e-2 of float64 PyTorch; the gradient differs from the f32 run', async (ctx) => {
+    if (!gpu.context.f16) ctx.skip();
+    const values = await loss.readLosses();
+    const errors: Record<string, number> = {};
+    for (const key of ['content', 'style', 'tv', 'total'] as const) errors[key] = Math.abs(values[key] - meta[key]) / Math.abs(meta[key]);
+    errors.gradient = relativeError(await gpu.readFloat32(loss.grad), npy('grad.npy').data);
+    console.log(`f16 weight storage vs float64 PyTorch (relative): ${Object.entries(errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+    for (const key of ['content', 'style', 'tv', 'total']) expect(errors[key], key).toBeLessThan(1e-3);
+    expect(errors.gradient).toBeLessThan(1e-2);
+    // The f32 gradient is within 2e-6 (above); f16 storage shows as a larger error, so it really is in use.
+    expect(errors.gradient).toBeGreaterThan(1e-4);
+  });
+});

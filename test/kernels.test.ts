@@ -30,6 +30,7 @@ import { PassList, type DispatchSize } from '../src/gpu/passes.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { packBackwardKernel, packForwardKernel, packImageGradientMatrix, pad4 } from '../src/net/weights.js';
 import { imageLayerTuning } from '../src/net/tiling.js';
+import { roundToFloat16, toFloat16Array } from '../src/util/float16.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
 import * as ref from './reference/cpu.js';
 
@@ -49,8 +50,9 @@ afterAll(() => {
   console.log(`kernel relative L2 errors (f32 GPU vs float64 reference):\n  ${errors.join('\n  ')}`);
 });
 
-function upload(data: ArrayLike<number> | Uint32Array): GPUBuffer {
-  const array = data instanceof Uint32Array ? data : Float32Array.from(data);
+/** Uint32Array and Uint16Array (packed f16) go up as they are; anything else as f32. */
+function upload(data: ArrayLike<number> | Uint32Array | Uint16Array): GPUBuffer {
+  const array = data instanceof Uint32Array || data instanceof Uint16Array ? data : Float32Array.from(data);
   const b = array.length ? gpu.upload(array) : gpu.buffers.storage(16);
   live.push(b);
   return b;
@@ -204,6 +206,45 @@ describe('conv3x3BackwardInput (rel L2 < 1e-5)', () => {
       if (k.mask) expected = ref.reluMask(expected, activation);
       expectClose(await read(out, pixels * cinPad), expected, 1e-5, `conv backward ${name}`);
     }
+  });
+});
+
+describe('conv with f16 weight storage (shader-f16): exact to f32 against the f16-rounded weights', () => {
+  // The kernel widens each f16 weight to f32, so against a float64 reference fed the same rounded weights it is as
+  // close as the f32 kernel; against the unrounded weights it is off by the rounding (about 2^-12 relative).
+  const cases: ConvCase[] = [
+    { width: 7, height: 5, cin: 12, cout: 20, p: 3, c: 1 },
+    { width: 7, height: 5, cin: 16, cout: 24, p: 4, c: 2, wgco: true, rows: true },
+  ];
+  it.for(cases.map((k) => [caseName(k), k] as const))('forward %s', async ([, k], ctx) => {
+    if (!gpu.context.f16) ctx.skip();
+    const pixels = k.width * k.height;
+    const input = randomArray(pixels * k.cin, 31 + k.cin);
+    const hwio = randomArray(9 * k.cin * k.cout, 32 + k.cout, -0.5, 0.5);
+    const bias = randomArray(k.cout, 33, -0.5, 0.5);
+    const params = convParams(k.width, k.height, k.cin / 4, k.cout / 4, k.p, k.c);
+    const out = zeros(pixels * k.cout);
+    const { tiling, size } = tilingOf(k, k.cout / 4);
+    run(conv3x3Forward({ ...tiling, weightsF16: true }), [uniform(params.data), upload(input), upload(toFloat16Array(packForwardKernel(hwio, k.cin, k.cout))), upload(bias), out], size);
+    const got = await read(out, pixels * k.cout);
+    expectClose(got, ref.conv3x3(input, k.height, k.width, k.cin, k.cout, roundToFloat16(hwio), bias, true), 1e-5, `conv forward f16 weights ${caseName(k)}`);
+    const unrounded = relativeError(got, ref.conv3x3(input, k.height, k.width, k.cin, k.cout, hwio, bias, true));
+    expect(unrounded).toBeGreaterThan(1e-5);
+    expect(unrounded).toBeLessThan(2e-3);
+  });
+  it.for(cases.map((k) => [caseName(k), k] as const))('backward with mask %s', async ([, k], ctx) => {
+    if (!gpu.context.f16) ctx.skip();
+    const pixels = k.width * k.height;
+    const gradOut = randomArray(pixels * k.cout, 41 + k.cin);
+    const hwio = randomArray(9 * k.cin * k.cout, 42 + k.cout, -0.5, 0.5);
+    const activation = quantized(pixels * k.cin, 44, -1, 2);
+    const params = convParams(k.width, k.height, k.cout / 4, k.cin / 4, k.p, k.c);
+    const out = zeros(pixels * k.cin);
+    const { tiling, size } = tilingOf(k, k.cin / 4);
+    const program = conv3x3BackwardInput({ ...tiling, accumulate: false, mask: true, weightsF16: true });
+    run(program, [uniform(params.data), upload(gradOut), upload(toFloat16Array(packBackwardKernel(hwio, k.cin, k.cout))), upload(activation), out], size);
+    const expected = ref.reluMask(ref.conv3x3InputGrad(gradOut, k.height, k.width, k.cin, k.cout, roundToFloat16(hwio)), activation);
+    expectClose(await read(out, pixels * k.cin), expected, 1e-5, `conv backward f16 weights ${caseName(k)}`);
   });
 });
 
@@ -605,6 +646,18 @@ describe('generated WGSL and program keys', () => {
 
     const hwc = convWgsl(base);
     expect(hwc).toContain('@group(0) @binding(1) var<storage, read> input: array<vec4f>;');
+  });
+
+  it('f16 weight storage: the extension enabled, vec4<f16> weights widened at each load, its own key', () => {
+    const program = convProgram({ ...base, weightsF16: true });
+    const code = program.code;
+    expect(code.trimStart().startsWith('enable f16;')).toBe(true);
+    expect(code).toContain('@group(0) @binding(2) var<storage, read> weights: array<vec4<f16>>;');
+    expect(count(code, /let w\d_\d = vec4f\(weights\[/g)).toBe(8);
+    expect(count(code, /= weights\[/g)).toBe(0);
+    expect(program.key).toMatch(/_wf16$/);
+    expect(program.key).not.toBe(convProgram(base).key);
+    expect(convProgram(base).code).not.toContain('f16');
   });
 
   it('image-layer forward: lanes over output channels, image loads with the same address in every lane', () => {

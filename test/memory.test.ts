@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GpuRuntime } from '../src/gpu/runtime.js';
 import { readImageFile } from '../src/io/image.js';
 import type { RgbaImage } from '../src/io/rgbaImage.js';
-import { DEFAULT_LOSS } from '../src/net/loss.js';
+import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
+import { VGG19 } from '../src/net/vgg19.js';
 import { estimateMemory, largestFittingSize, memoryProblem } from '../src/net/memory.js';
 import { resolveOptions, stylize } from '../src/net/stylize.js';
 import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
@@ -28,6 +29,19 @@ describe('memory planning', () => {
     expect(at(128, 96, 10).totalBytes).toBeLessThan(at(128, 96, 100).totalBytes);
     // relu1_1 (64 channels at full size) is the largest buffer.
     expect(at(512, 384).largestBufferBytes).toBe(64 * 512 * 384 * 4);
+  });
+
+  it('f16 weight storage halves every weight buffer but the first layer\'s; generic first-layer kernels need no tap columns', () => {
+    const dims = { width: 64, height: 48, style: { width: 64, height: 48 } };
+    const f32 = estimateMemory({ ...shape, ...dims }).totalBytes;
+    const f16 = estimateMemory({ ...shape, ...dims, weightStorage: 'f16' }).totalBytes;
+    // conv1_2 .. conv5_1 (the default loss's depth), two layouts each, 2 bytes saved per weight.
+    let saved = 0;
+    for (const layer of VGG19.slice(0, lossDepth(DEFAULT_LOSS))) if (layer.kind === 'conv' && layer.inChannels > 3) saved += 2 * 9 * layer.inChannels * layer.outChannels * 2;
+    expect(f32 - f16).toBe(saved);
+    const generic = estimateMemory({ ...shape, ...dims, imageLayerKernels: false }).totalBytes;
+    // No HW x 28 tap columns; conv1_1's backward weights are its flipped kernel (9 x 4 x 64) instead of 64 x 28.
+    expect(f32 - generic).toBe(64 * 48 * 28 * 4 + 64 * 28 * 4 - 9 * 4 * 64 * 4);
   });
 
   it('finds the largest size under a per-buffer limit', () => {
@@ -55,6 +69,19 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const options = resolveOptions({ size: 32, iterations: 2, optimizer, historySize: 5, printEvery: 0 });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
     const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer, historySize: 5 });
+    expect(estimate.totalBytes / result.peakBytes).toBeGreaterThan(0.9);
+    expect(estimate.totalBytes / result.peakBytes).toBeLessThan(1.1);
+    gpu.buffers.destroy();
+  });
+
+  it('the f16-weight estimate matches the peak an f16 run holds (within 10 percent)', async (ctx) => {
+    const shared = await testGpu();
+    if (!shared.context.f16) ctx.skip();
+    const gpu = new GpuRuntime(shared.context);
+    const options = resolveOptions({ size: 32, iterations: 2, optimizer: 'adam', printEvery: 0, weightStorage: 'f16' });
+    const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
+    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, weightStorage: 'f16' });
+    console.log(`f16 weight storage: peak ${(result.peakBytes / 2 ** 20).toFixed(1)} MiB, estimate ${(estimate.totalBytes / 2 ** 20).toFixed(1)} MiB`);
     expect(estimate.totalBytes / result.peakBytes).toBeGreaterThan(0.9);
     expect(estimate.totalBytes / result.peakBytes).toBeLessThan(1.1);
     gpu.buffers.destroy();

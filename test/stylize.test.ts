@@ -9,6 +9,7 @@ import type { RgbaImage } from '../src/io/rgbaImage.js';
 import { PRESETS, resolveOptions, stylize, transferLuminance, type StylizeOptions } from '../src/net/stylize.js';
 import { GpuRuntime } from '../src/gpu/runtime.js';
 import { lbfgsMemoryBytes } from '../src/optim/lbfgs.js';
+import { lineSearchBytes } from '../src/optim/lbfgsLineSearch.js';
 import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
 
 const golden = join(repoRoot, 'test/fixtures/golden');
@@ -59,6 +60,7 @@ describe('resolveOptions', () => {
     [{ styleLayers: ['relu9_9'] }, /Unknown layer/],
     [{ optimizer: 'adam', lineSearch: 'strong-wolfe' }, /line search needs the lbfgs/],
     [{ lineSearch: 'armijo' as never }, /lineSearch must be none or strong-wolfe/],
+    [{ weightStorage: 'f8' as never }, /weightStorage must be f32 or f16/],
     [{ styleLayerWeights: [1] }, /style layer weights/],
     [{ noiseRatio: 2 }, /noiseRatio/],
   ] as Array<[Partial<StylizeOptions>, RegExp]>)('rejects %j', (options, message) => {
@@ -109,6 +111,26 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
     // Each record is the loss at the iterate before its step; the sufficient-decrease condition makes it fall.
     for (let k = 1; k < result.records.length; k++) expect(result.records[k].total).toBeLessThan(result.records[k - 1].total);
     expect(result.records[5].total).toBeLessThan(0.7 * result.records[0].total);
+    // The search's origin vector and readback count with the optimiser's state.
+    const n = 3 * 32 * 24;
+    expect(result.optimizerBytes).toBe(lbfgsMemoryBytes(n, resolveOptions(quick).historySize) + lineSearchBytes(n));
+  });
+
+  it('f16 weight storage: the run lowers the loss and starts from the f32 loss within 1e-3', async (ctx) => {
+    if (!gpu.context.f16) ctx.skip();
+    const f32 = await run({ optimizer: 'adam', learningRate: 5, iterations: 4 });
+    const f16 = await run({ optimizer: 'adam', learningRate: 5, iterations: 4, weightStorage: 'f16' });
+    expect(Math.abs(f16.records[0].total - f32.records[0].total) / f32.records[0].total).toBeLessThan(1e-3);
+    expect(f16.records[0].total).not.toBe(f32.records[0].total);
+    expect(f16.records[3].total).toBeLessThan(0.9 * f16.records[0].total);
+  });
+
+  it('f16 weight storage on an adapter without shader-f16: one clear error, nothing allocated', async () => {
+    const without = new GpuRuntime({ ...gpu.context, f16: false });
+    const error = await stylize({ gpu: without, weights: realWeights(), content, styles: [style], options: resolveOptions({ ...quick, weightStorage: 'f16' }) }).catch((e: Error) => e);
+    expect(String(error)).toMatch(/f16 weight storage needs the GPU feature shader-f16, which this adapter does not offer; use f32\./);
+    expect(without.buffers.getStats().created).toBe(0);
+    without.buffers.destroy();
   });
 
   it('reads progress without mapping a buffer every iteration', async () => {

@@ -5,7 +5,7 @@
  */
 import { writeNpyFile } from '../io/npy.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from '../net/loss.js';
-import { Vgg19Net } from '../net/network.js';
+import { Vgg19Net, type WeightStorage } from '../net/network.js';
 import { imageToX } from '../net/preprocess.js';
 import { checkMemory, STYLIZE_DEFAULTS } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
@@ -23,13 +23,19 @@ export const EVALUATE_OPTIONS: OptionTable = {
   'tv-weight': { type: 'number', min: 0, default: DEFAULT_LOSS.tvWeight, help: 'Total-variation weight.' },
   'content-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.contentLayers, help: 'Comma-separated content layers.' },
   'style-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.styleLayers, help: 'Comma-separated style layers.' },
+  'weight-storage': {
+    type: 'choice',
+    choices: ['f32', 'f16'],
+    default: 'f32',
+    help: 'Conv weights on the GPU as f32, or f16 (needs shader-f16; half the weight memory, arithmetic stays f32).',
+  },
   repeat: { type: 'integer', min: 1, default: 1, help: 'Evaluate K times in one process (benchmarking); the result is printed once.' },
   help: { type: 'flag', help: 'Show this help.' },
 };
 
 export const EVALUATE_USAGE =
   'Usage: style-transfer evaluate --content A --style B [--image X] --size N [--weights DIR] [--grad-out G.npy]\n' +
-  '       [--content-weight W] [--style-weight W] [--tv-weight W] [--repeat K]\n\n' +
+  '       [--content-weight W] [--style-weight W] [--tv-weight W] [--weight-storage f32|f16] [--repeat K]\n\n' +
   'Prints {"content", "style", "tv", "total", "width", "height"} for x = the preprocessed image (BGR, 0..255 minus the VGG mean).';
 
 export async function runEvaluate(argv: string[], out: { stdout: (s: string) => void; stderr: (s: string) => void }): Promise<number> {
@@ -54,8 +60,9 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
   const weights = await loadWeights(o.weights as string | undefined);
   const gpu = await openRuntime();
   try {
-    checkMemory(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam' });
-    const net = new Vgg19Net(gpu, weights, { depth });
+    const weightStorage = o['weight-storage'] as WeightStorage;
+    checkMemory(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam', weightStorage });
+    const net = new Vgg19Net(gpu, weights, { depth, weightStorage });
     const loss = new GatysLoss(net, content.width, content.height, config);
     await loss.setTargetImages(content, [style]);
     imageToX(gpu, image, loss.x);

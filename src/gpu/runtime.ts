@@ -63,8 +63,9 @@ export class GpuRuntime {
     return buffer;
   }
 
-  /** A storage buffer initialised from `data`. */
-  upload(data: Float32Array | Uint32Array, label = 'data'): GPUBuffer {
+  /** A storage buffer initialised from `data` (Uint16Array: packed f16, an even number of them). */
+  upload(data: Float32Array | Uint32Array | Uint16Array, label = 'data'): GPUBuffer {
+    if (data.byteLength % 4 !== 0) throw new Error(`${label}: ${data.byteLength} bytes is not a multiple of 4`);
     const buffer = this.buffers.storage(data.byteLength, label);
     this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     return buffer;

@@ -35,6 +35,13 @@ export interface RunShape {
   historySize: number;
   /** L-BFGS with the strong-Wolfe line search: one more vector (the line's origin) and a small readback. */
   lineSearch?: boolean;
+  /** Conv weight storage (Vgg19Options.weightStorage); default f32. */
+  weightStorage?: 'f32' | 'f16';
+  /**
+   * Whether the first layer uses its own kernels (the image gradient then needs HW x 28 floats of tap columns);
+   * default true, the larger estimate.
+   */
+  imageLayerKernels?: boolean;
 }
 
 const round16 = (n: number) => Math.max(16, Math.ceil(n / 16) * 16);
@@ -46,14 +53,17 @@ function featureBytes(width: number, height: number, depth: number): { sum: numb
 
 export function estimateMemory(shape: RunShape): MemoryPlan {
   const { width, height, config } = shape;
+  const imageLayerKernels = shape.imageLayerKernels ?? true;
   const depth = lossDepth(config);
   let weights = 0;
   let largestWeight = 0;
   for (let i = 0; i < depth; i++) {
     const layer = VGG19[i];
     if (layer.kind !== 'conv') continue;
-    const kernel = round16(9 * pad4(layer.inChannels) * layer.outChannels * 4);
-    const gradientWeights = layer.inChannels === 3 ? round16(layer.outChannels * IMAGE_GRADIENT_COLUMNS * 4) : kernel;
+    // f16 storage halves every layer's weights but the first (Vgg19Net keeps its 3-channel kernels f32).
+    const bytesPerWeight = shape.weightStorage === 'f16' && layer.inChannels > 3 ? 2 : 4;
+    const kernel = round16(9 * pad4(layer.inChannels) * layer.outChannels * bytesPerWeight);
+    const gradientWeights = layer.inChannels === 3 && imageLayerKernels ? round16(layer.outChannels * IMAGE_GRADIENT_COLUMNS * 4) : kernel;
     weights += kernel + gradientWeights + round16(layer.outChannels * 4);
     largestWeight = Math.max(largestWeight, kernel);
   }
@@ -68,7 +78,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
       return gramSplits(s.width * s.height, s.channels) * s.channels * s.channels * 4;
     }));
   // Activations, x and its gradient, two gradient ping-pong buffers, Gram scratch, the image-gradient columns.
-  let plan = maps.sum + 2 * plane + 2 * maps.max + gramScratch(width, height) + round16(width * height * IMAGE_GRADIENT_COLUMNS * 4);
+  let plan = maps.sum + 2 * plane + 2 * maps.max + gramScratch(width, height) + (imageLayerKernels ? round16(width * height * IMAGE_GRADIENT_COLUMNS * 4) : 0);
   if (config.normalizeGradients) plan += maps.max;
   for (const l of contentLayers) plan += maps.each[l];
   for (const l of styleLayers) plan += 3 * round16(sizes[l].channels ** 2 * 4);

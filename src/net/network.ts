@@ -19,9 +19,19 @@ import type { GpuRuntime } from '../gpu/runtime.js';
 import { defaultConvTuning, imageLayerTuning, wantsImageLayerKernels, type ConvTuning } from './tiling.js';
 import { featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 import { packConvLayer, pad4, type WeightTensors } from './weights.js';
+import { toFloat16Array } from '../util/float16.js';
+
+/** How the conv weights are stored on the GPU (arithmetic is f32 either way). */
+export type WeightStorage = 'f32' | 'f16';
+
+export class WeightStorageError extends Error {
+  override name = 'WeightStorageError';
+}
 
 interface UploadedConv {
   layer: ConvLayer;
+  /** Weights (both layouts) stored as f16. */
+  f16: boolean;
   forward: GPUBuffer;
   /** Input-gradient weights (see PackedConv.backward; for the image layer, the 1x1 matrix to tap columns). */
   backward: GPUBuffer;
@@ -35,6 +45,11 @@ export interface Vgg19Options {
   tuning?: ConvTuning;
   /** The first layer's own kernels (tiling.ts); default: where wantsImageLayerKernels says so for the adapter. */
   imageLayerKernels?: boolean;
+  /**
+   * 'f16': conv weights in f16 storage buffers (needs the device feature shader-f16), half their bytes; widened to
+   * f32 at each load. The first layer (3 input channels, 7 KB) stays f32. Default 'f32'.
+   */
+  weightStorage?: WeightStorage;
 }
 
 export class Vgg19Net {
@@ -42,6 +57,7 @@ export class Vgg19Net {
   readonly pooling: PoolingKind;
   readonly tuning: ConvTuning;
   readonly imageLayerKernels: boolean;
+  readonly weightStorage: WeightStorage;
   private readonly convs = new Map<number, UploadedConv>();
 
   constructor(
@@ -53,14 +69,22 @@ export class Vgg19Net {
     this.pooling = options.pooling ?? 'max';
     this.tuning = options.tuning ?? defaultConvTuning;
     this.imageLayerKernels = options.imageLayerKernels ?? wantsImageLayerKernels(gpu.context.adapterInfo);
+    this.weightStorage = options.weightStorage ?? 'f32';
+    if (this.weightStorage !== 'f32' && this.weightStorage !== 'f16') throw new WeightStorageError(`weight storage must be f32 or f16, got "${String(this.weightStorage)}".`);
+    if (this.weightStorage === 'f16' && !gpu.context.f16) {
+      throw new WeightStorageError("f16 weight storage needs the GPU feature shader-f16, which this adapter does not offer; use f32.");
+    }
     for (let i = 0; i < this.depth; i++) {
       const layer = VGG19[i];
       if (layer.kind !== 'conv') continue;
       const packed = packConvLayer(weights, layer, { imageGradientMatrix: this.imageLayerKernels });
+      const f16 = this.weightStorage === 'f16' && layer.inChannels > 3;
+      const store = (data: Float32Array) => (f16 ? toFloat16Array(data) : data);
       this.convs.set(i, {
         layer,
-        forward: gpu.upload(packed.forward, `${layer.name} weights`),
-        backward: gpu.upload(packed.backward, `${layer.name} weights (backward)`),
+        f16,
+        forward: gpu.upload(store(packed.forward), `${layer.name} weights`),
+        backward: gpu.upload(store(packed.backward), `${layer.name} weights (backward)`),
         bias: gpu.upload(packed.bias, `${layer.name} bias`),
       });
     }
@@ -136,7 +160,7 @@ export class FeatureMaps {
         const conv = this.net.conv(i);
         const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
-        const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0 });
+        const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0, weightsF16: conv.f16 });
         const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
         const size = convDispatchSize(tiling, shape.width, shape.height, layer.outChannels / 4);
         passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], size, flops, {
@@ -170,7 +194,14 @@ export class FeatureMaps {
       const planar = i === 0;
       const channelGroups = planar ? 1 : tiling.channelGroupsPerThread;
       const params = convParams(shape.width, shape.height, layer.outChannels / 4, cinPad / 4, tiling.pixelsPerThread, channelGroups);
-      const program = conv3x3BackwardInput({ ...tiling, channelGroupsPerThread: channelGroups, outputPlanar3: planar, accumulate: opts.accumulate, mask: opts.maskBelow });
+      const program = conv3x3BackwardInput({
+        ...tiling,
+        channelGroupsPerThread: channelGroups,
+        outputPlanar3: planar,
+        accumulate: opts.accumulate,
+        mask: opts.maskBelow,
+        weightsF16: conv.f16,
+      });
       const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} backward params`));
       const buffers = opts.maskBelow
         ? [uniforms, gradOut, conv.backward, this.buffers[i - 1], gradIn]

@@ -11,15 +11,16 @@
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { AdamOptimizer } from '../optim/adam.js';
 import { LbfgsOptimizer } from '../optim/lbfgs.js';
-import { LbfgsLineSearch } from '../optim/lbfgsLineSearch.js';
+import { LbfgsLineSearch, lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import type { GpuOptimizer } from '../optim/optimizer.js';
 import { resizeTo, sizeForLongerSide } from '../io/rgbaImage.js';
 import { normalArray, uniformArray } from '../util/random.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from './loss.js';
-import { minimumSizeFor, Vgg19Net } from './network.js';
+import { minimumSizeFor, Vgg19Net, type WeightStorage } from './network.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
 import { featureChannels, featureIndex } from './vgg19.js';
 import { estimateMemory, largestFittingSize, memoryProblem, runDims, styleDims } from './memory.js';
+import { wantsImageLayerKernels } from './tiling.js';
 import type { WeightTensors } from './weights.js';
 import type { PoolingKind } from '../../shaders/pool.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
@@ -56,6 +57,8 @@ export interface StylizeOptions extends LossConfig {
   originalColors: boolean;
   pooling: PoolingKind;
   normalizeGradients: boolean;
+  /** Conv weights in f32 or f16 storage buffers (f16: needs shader-f16; half the weight memory). */
+  weightStorage: WeightStorage;
   /** Coarse-to-fine: longer sides to run in turn (each for `iterations`), result upsampled between them. */
   scales?: number[];
   /** Read progress every N iterations (0: only at the end). */
@@ -83,6 +86,7 @@ export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
   originalColors: false,
   pooling: 'max',
   normalizeGradients: false,
+  weightStorage: 'f32',
   printEvery: 10,
 };
 
@@ -151,6 +155,7 @@ export function resolveOptions(explicit: Partial<StylizeOptions> & { preset?: Pr
   if (options.lineSearch !== 'none' && options.optimizer !== 'lbfgs') throw new Error('A line search needs the lbfgs optimizer.');
   if (!['content', 'noise', 'random'].includes(options.init)) throw new Error(`init must be content, noise or random, got "${options.init}".`);
   if (!['max', 'avg'].includes(options.pooling)) throw new Error(`pooling must be max or avg, got "${options.pooling}".`);
+  if (!['f32', 'f16'].includes(options.weightStorage)) throw new Error(`weightStorage must be f32 or f16, got "${options.weightStorage}".`);
   if (options.styleLayerWeights) {
     options.styleLayerWeights.forEach((w) => nonNegative('style layer weight', w));
     if (options.styleLayerWeights.length !== options.styleLayers.length) {
@@ -282,7 +287,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
     }
     checkMemory(gpu, request.content, request.styles, size, config, options, minimum);
   }
-  const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling });
+  const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling, weightStorage: options.weightStorage });
   const records: IterationRecord[] = [];
   const started = performance.now();
   let current: Rgba8 | undefined;
@@ -304,7 +309,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
         if (current) imageToX(gpu, resizeTo(current, dims.width, dims.height), loss.x);
         else initialX(gpu, loss, content, options);
         optimizer = makeOptimizer(gpu, loss, options, request.explicitLearningRate ?? false);
-        optimizerBytes = optimizer.memoryBytes;
+        optimizerBytes = optimizer.memoryBytes + (options.lineSearch === 'strong-wolfe' ? lineSearchBytes(3 * dims.width * dims.height) : 0);
         const run = await runIterations(gpu, loss, optimizer, options, iterationBase, records, request);
         iterationBase += run.iterations;
         stopped = run.stopped;
@@ -346,7 +351,14 @@ export function checkMemory(
     budgetBytes: options.memoryBudget,
   };
   const dims = runDims(content, styles, size, options.styleScale, minimum);
-  const shape = { config, optimizer: options.optimizer, historySize: options.historySize, lineSearch: options.lineSearch !== 'none' };
+  const shape = {
+    config,
+    optimizer: options.optimizer,
+    historySize: options.historySize,
+    lineSearch: options.lineSearch !== 'none',
+    weightStorage: options.weightStorage,
+    imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
+  };
   const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
   if (problem) {
     const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum }, limits, size);

@@ -45,6 +45,11 @@ export interface LineSearchIteration {
   converged: boolean;
 }
 
+/** GPU bytes a line search over n variables holds: the origin and the readback buffer. */
+export function lineSearchBytes(n: number): number {
+  return n * 4 + READBACK_FLOATS * 4;
+}
+
 export class LbfgsLineSearch {
   private readonly origin: GPUBuffer;
   private readonly readback: GPUBuffer;
