@@ -9,6 +9,8 @@ export interface BenchOptions {
   layers: boolean;
   peer: boolean;
   optim: boolean;
+  /** f16 weight storage measured against f32 at the per-layer size (where the adapter has shader-f16). */
+  f16: boolean;
   reps: number;
   /** Timed runs of the plan behind the per-layer table (its fastest times are compared with the matmul peak). */
   layerReps: number;
@@ -39,6 +41,8 @@ Options:
   --layers            Per-layer conv table (default on); --no-layers skips it.
   --no-peer           Skip TensorFlow.js.
   --no-optim          Skip the Adam / L-BFGS iteration timings.
+  --no-f16            Skip f16 weight storage (measured at the per-layer size where the adapter has shader-f16:
+                      ms, memory, loss and gradient difference against f32).
   --reps N            Timed repetitions per measurement, median reported (default 3).
   --layer-reps N      Timed runs of the loss plan behind the per-layer table (default 5, within twice --budget):
                       its fastest times are set against the matmul peak, the fastest of its own dispatches.
@@ -65,7 +69,13 @@ function positiveInt(name: string, value: string | undefined): number {
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
-  const o: Partial<BenchOptions> & { layers: boolean; peer: boolean; optim: boolean; json: boolean } = { layers: true, peer: true, optim: true, json: false };
+  const o: Partial<BenchOptions> & { layers: boolean; peer: boolean; optim: boolean; f16: boolean; json: boolean } = {
+    layers: true,
+    peer: true,
+    optim: true,
+    f16: true,
+    json: false,
+  };
   let layerSize: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -103,6 +113,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         break;
       case '--no-optim':
         o.optim = false;
+        break;
+      case '--no-f16':
+        o.f16 = false;
         break;
       case '--reps':
         o.reps = positiveInt('--reps', value());
@@ -157,6 +170,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     layers: o.layers,
     peer: o.peer,
     optim: o.optim,
+    f16: o.f16,
     reps: o.reps ?? 3,
     layerReps: o.layerReps ?? 5,
     budgetSeconds: o.budgetSeconds ?? 30,

@@ -17,11 +17,22 @@ import { minimumSizeFor, Vgg19Net } from '../src/net/network.js';
 import { VGG19 } from '../src/net/vgg19.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs, type BenchOptions } from './args.js';
-import { byFamily, mapLossConvs, planSize, timeDeepConvs, timeDispatches, timeEvaluations, timeOptimizers, type ConvLayerTiming, type SizePlan } from './engine.js';
+import {
+  byFamily,
+  mapLossConvs,
+  planSize,
+  timeDeepConvs,
+  timeDispatches,
+  timeEvaluations,
+  timeOptimizers,
+  type ConvLayerTiming,
+  type EvalResult,
+  type SizePlan,
+} from './engine.js';
 import { makeInputs, relativeL2 } from './inputs.js';
 import { MATMUL_VARIANTS, measureMatmul, measureMatmulPeak, withRecheck, type MatmulPeak } from './matmul.js';
 import { TfjsPeer } from './peer.js';
-import { GRAD_TOLERANCE, LOSS_TOLERANCE, renderText, withRates, type BenchReport, type LayersReport, type SizeReport } from './report.js';
+import { GRAD_TOLERANCE, LOSS_TOLERANCE, renderText, withRates, type BenchReport, type F16Report, type LayersReport, type SizeReport } from './report.js';
 import { median, repeat, type RepeatPolicy } from './stats.js';
 
 const started = performance.now();
@@ -59,6 +70,51 @@ function sizeProblem(size: number, context: GpuContext): string | undefined {
   const limit = context.device.limits.maxStorageBufferBindingSize;
   if (largest > limit) return `needs ${largest} B storage bindings, the adapter allows ${limit}`;
   return undefined;
+}
+
+/**
+ * f16 weight storage at the per-layer size, after the f32 network is gone (so the held bytes are this network's):
+ * evaluations timed as the f32 ones, loss and gradient compared with the f32 evaluation at the same x.
+ */
+async function measureF16(
+  gpu: GpuRuntime,
+  weights: WeightTensors,
+  options: BenchOptions,
+  adapterHasF16: boolean,
+  f32: (EvalResult & { heldBytes: number }) | undefined,
+  policy: RepeatPolicy,
+  errors: string[],
+): Promise<F16Report | { skipped: string }> {
+  if (!options.f16) return { skipped: '--no-f16' };
+  if (!adapterHasF16) return { skipped: 'the adapter has no shader-f16' };
+  if (!f32) return { skipped: `no f32 evaluation at the per-layer size ${options.layerSize} (add it to --sizes)` };
+  const size = options.layerSize;
+  log(`${size} px: f16 weight storage`);
+  const net16 = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), weightStorage: 'f16' });
+  let plan: SizePlan | undefined;
+  try {
+    plan = await planSize(gpu, net16, makeInputs(size));
+    const ev = await timeEvaluations(gpu, plan.loss, policy);
+    log(`${size} px: f16 weights ${ev.ms.toFixed(0)} ms per evaluation`);
+    return {
+      size,
+      firstMs: ev.firstMs,
+      ms: ev.ms,
+      runs: ev.runs,
+      heldBytes: plan.heldBytes,
+      f32Ms: f32.ms,
+      f32HeldBytes: f32.heldBytes,
+      lossRelDiff: Math.abs(ev.losses.total - f32.losses.total) / Math.abs(f32.losses.total),
+      gradRelDiff: relativeL2(ev.grad, f32.grad),
+    };
+  } catch (e) {
+    errors.push(`f16 weight storage: ${message(e)}`);
+    return { skipped: `failed: ${message(e)}` };
+  } finally {
+    plan?.dispose();
+    net16.dispose();
+    gpu.buffers.trim();
+  }
 }
 
 async function run(options: BenchOptions): Promise<BenchReport> {
@@ -104,6 +160,8 @@ async function run(options: BenchOptions): Promise<BenchReport> {
 
   const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS) });
   const sizes: SizeReport[] = [];
+  /** The f32 evaluation at the per-layer size, which the f16 measurement is set against. */
+  let f32AtLayerSize: (EvalResult & { heldBytes: number }) | undefined;
   let layers: LayersReport | null = null;
 
   const layerPhase = async (plan: SizePlan, size: number, evaluated: boolean): Promise<void> => {
@@ -140,6 +198,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
       const ev = await timeEvaluations(gpu, plan.loss, policy);
       report.ours = { firstMs: ev.firstMs, ms: ev.ms, runs: ev.runs, losses: ev.losses, heldBytes: plan.heldBytes, setupPeakBytes: plan.setupPeakBytes };
       log(`${size} px: ours ${ev.ms.toFixed(0)} ms per evaluation (first ${ev.firstMs.toFixed(0)} ms)`);
+      if (size === options.layerSize) f32AtLayerSize = { ...ev, heldBytes: plan.heldBytes };
       if (options.layers && size === options.layerSize) {
         await layerPhase(plan, size, true);
         await probePeak();
@@ -212,6 +271,8 @@ async function run(options: BenchOptions): Promise<BenchReport> {
     }
   }
   net.dispose();
+  gpu.buffers.trim();
+  const f16 = await measureF16(gpu, weights, options, context.f16, f32AtLayerSize, policy, errors);
 
   // Every variant again at the end.
   try {
@@ -248,6 +309,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
     matmul,
     layers,
     sizes,
+    f16,
     peer: peer ? { library: '@tensorflow/tfjs-core + @tensorflow/tfjs-backend-webgpu', version: peer.version, backend: 'webgpu' } : null,
     guard,
     notes,

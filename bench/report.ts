@@ -68,6 +68,20 @@ export interface SizeReport {
   optimizers: OptimizerTiming[] | null;
 }
 
+/** f16 weight storage against f32 at one size, same inputs (the f32 side is that size's evaluation above). */
+export interface F16Report {
+  size: number;
+  firstMs: number;
+  ms: number;
+  runs: number[];
+  heldBytes: number;
+  f32Ms: number;
+  f32HeldBytes: number;
+  /** |L_f16 - L_f32| / |L_f32| and ||g_f16 - g_f32|| / ||g_f32||. */
+  lossRelDiff: number;
+  gradRelDiff: number;
+}
+
 export interface BenchReport {
   benchmark: 'style-transfer';
   date: string;
@@ -78,6 +92,8 @@ export interface BenchReport {
   matmul: MatmulPeak | null;
   layers: LayersReport | null;
   sizes: SizeReport[];
+  /** f16 weight storage, or why it was not measured. */
+  f16: F16Report | { skipped: string };
   peer: { library: string; version: string; backend: string } | null;
   /** The correctness guard: the loss of tfjs and of the engine agree at the smallest size. */
   guard: { size: number; lossRelDiff: number; gradRelDiff: number; ok: boolean } | null;
@@ -248,6 +264,25 @@ export function renderText(r: BenchReport): string {
     const firstRows = r.sizes.filter((s) => s.ours).map((s) => [`${s.size}`, ms(s.ours!.firstMs), ms(s.peer?.firstMs), fmt(s.ours!.losses.total, 0), s.peer ? fmt(s.peer.loss, 0) : '-']);
     out.push('First evaluation (includes shader compilation done at first use: lavapipe JIT-compiles at first dispatch) and the loss values');
     out.push(table(['size', 'ours first ms', 'tfjs first ms', 'ours loss', 'tfjs loss'], firstRows));
+    out.push('');
+  }
+
+  if ('skipped' in r.f16) {
+    out.push(`f16 weight storage: not measured (${r.f16.skipped})`);
+    out.push('');
+  } else {
+    const h = r.f16;
+    out.push(`f16 weight storage at ${h.size}x${h.size} (conv weights stored as f16, widened at each load; arithmetic and activations f32)`);
+    out.push(
+      table(
+        ['weights', 'ms', 'MiB', 'loss diff', 'grad diff', 'runs'],
+        [
+          ['f32', ms(h.f32Ms), mib(h.f32HeldBytes), '-', '-', ''],
+          ['f16', ms(h.ms), mib(h.heldBytes), sci(h.lossRelDiff), sci(h.gradRelDiff), `${h.runs.length}`],
+        ],
+      ),
+    );
+    out.push('MiB: live engine buffers during an evaluation; diffs relative to the f32 evaluation at the same x.');
     out.push('');
   }
 

@@ -42,15 +42,15 @@ describe('bench options', () => {
     if (o === 'help') throw new Error('unexpected help');
     expect(o.sizes).toEqual([64, 128, 256]);
     expect(o.layerSize).toBe(128);
-    expect([o.layers, o.peer, o.optim, o.json, o.reps, o.layerReps, o.budgetSeconds, o.wait, o.matmulSizes]).toEqual([true, true, true, false, 3, 5, 30, 'sleep', 'auto']);
+    expect([o.layers, o.peer, o.optim, o.f16, o.json, o.reps, o.layerReps, o.budgetSeconds, o.wait, o.matmulSizes]).toEqual([true, true, true, true, false, 3, 5, 30, 'sleep', 'auto']);
   });
 
   it('the per-layer size follows --sizes without 128, and --layer-size wins', () => {
     const a = parseBenchArgs(['--sizes', '64,256']);
-    const b = parseBenchArgs(['--sizes=64,256', '--layer-size', '64', '--no-peer', '--json']);
+    const b = parseBenchArgs(['--sizes=64,256', '--layer-size', '64', '--no-peer', '--no-f16', '--json']);
     if (a === 'help' || b === 'help') throw new Error('unexpected help');
     expect(a.layerSize).toBe(256);
-    expect([b.layerSize, b.peer, b.json]).toEqual([64, false, true]);
+    expect([b.layerSize, b.peer, b.f16, b.json]).toEqual([64, false, false, true]);
   });
 
   it('rejects bad values with a usage error naming the option', () => {
@@ -153,6 +153,7 @@ describe('bench text', () => {
       matmul: null,
       layers: { size: 64, reps: 3, rows: [row], mapped: true, families: [], gpuMs: 500, deepRows: 0 },
       sizes: [],
+      f16: { skipped: '--no-f16' },
       peer: null,
       guard: null,
       notes: [],
@@ -163,6 +164,15 @@ describe('bench text', () => {
     const line = text.split('\n').find((l) => l.startsWith('conv1_2'));
     // 3e8 FLOP in 150 ms = 2.0 GFLOP/s = 50 % of 4; backward 1.2 GFLOP/s = 30 %.
     expect(line?.split(/\s{2,}/)).toEqual(['conv1_2', '64x64 64->64', '150', '200', '2.0', '50%', '250', '300', '1.2', '30%']);
+    expect(text).toContain('f16 weight storage: not measured (--no-f16)');
+
+    const withF16 = renderText({
+      ...report,
+      f16: { size: 64, firstMs: 900, ms: 410, runs: [400, 410, 420], heldBytes: 40 * 2 ** 20, f32Ms: 400, f32HeldBytes: 70 * 2 ** 20, lossRelDiff: 2e-5, gradRelDiff: 4.5e-3 },
+    }).split('\n');
+    const f16Row = (w: string) => withF16.find((l) => l.startsWith(w) && !l.includes('storage'))?.split(/\s{2,}/);
+    expect(f16Row('f32 ')).toEqual(['f32', '400', '70.0', '-', '-']);
+    expect(f16Row('f16 ')).toEqual(['f16', '410', '40.0', '2.0e-5', '4.5e-3', '3']);
   });
 });
 
