@@ -4,6 +4,7 @@
  * done by its controllers: WeightsController (download, cache) and RunController (GPU, images, the run).
  */
 import { html, LitElement, nothing, type PropertyDeclarations, type PropertyValues } from 'lit';
+import type { WeightStorage } from '../net/network.js';
 import type { OptimizerKind, PresetName } from '../net/stylize.js';
 import { RunController } from './controllers/run-controller.js';
 import { WeightsController } from './controllers/weights-controller.js';
@@ -32,6 +33,7 @@ const OPTION_ATTRIBUTES: ReadonlyArray<[name: string, attribute: string]> = [
   ['styleWeight', 'style-weight'],
   ['tvWeight', 'tv-weight'],
   ['style layer weight', 'style-layer-weights'],
+  ['weightStorage', 'weight-storage'],
 ];
 
 /** A number property set from script as a string ("32"), as an attribute would give it. */
@@ -70,6 +72,7 @@ const MB = 1e6;
  * @attr style-layer-weights - One weight per style layer, space- or comma-separated (default: 1 each, or the preset's).
  * @attr preset - `neural-style` or `course`: a set of the options above; explicit attributes override it.
  * @attr original-colors - Keep the content image's colours (only the luminance is stylised).
+ * @attr weight-storage - `f32` (default) or `f16`: the network's weights in f16 GPU buffers, half their memory (about 50 MiB less), arithmetic still f32; needs a GPU with shader-f16 (an error event otherwise).
  * @attr autostart - Start as soon as content-src, style-src and weights-src are set, and again when they change.
  * @attr controls - Show the built-in start/stop button and progress bar, like `<video controls>`.
  *
@@ -113,6 +116,7 @@ export class StyleTransferElement extends LitElement {
     styleLayerWeights: { attribute: 'style-layer-weights', converter: numberListConverter },
     preset: {},
     originalColors: { type: Boolean, attribute: 'original-colors' },
+    weightStorage: { attribute: 'weight-storage' },
     autostart: { type: Boolean },
     controls: { type: Boolean, reflect: true },
   };
@@ -138,6 +142,8 @@ export class StyleTransferElement extends LitElement {
   declare preset: PresetName | null | undefined;
   /** Keep the content's colours. */
   declare originalColors: boolean;
+  /** 'f32' or 'f16' (needs shader-f16); unset: 'f32'. */
+  declare weightStorage: WeightStorage | null | undefined;
   /** Start when the sources are set, and again when they change. */
   declare autostart: boolean;
   /** Show the built-in start/stop button and progress bar. */
@@ -178,6 +184,7 @@ export class StyleTransferElement extends LitElement {
         tvWeight: toNumber(this.tvWeight),
         styleLayerWeights: this.styleLayerWeights ?? undefined,
         originalColors: this.originalColors,
+        weightStorage: this.weightStorage || undefined,
       },
       describeOptionError: (message) => this.describeOptionError(message),
     });

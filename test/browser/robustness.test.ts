@@ -233,6 +233,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
       // resolveOptions' sentence, naming the attribute and its text instead of "styleWeight ... got NaN".
       { what: 'style-weight="abc"', attributes: { 'style-weight': 'abc' }, message: 'style-weight must be a number >= 0, got "abc".' },
       { what: 'size="abc"', attributes: { size: 'abc' }, message: 'size must be a whole number of at least 1, got "abc".' },
+      { what: 'weight-storage="f8"', attributes: { 'weight-storage': 'f8' }, message: 'weight-storage must be f32 or f16, got "f8".' },
       { what: 'style-layer-weights="1 x 1 1 1"', attributes: { 'style-layer-weights': '1 x 1 1 1' }, message: 'style-layer-weights must be numbers >= 0, got "1 x 1 1 1".' },
     ];
     // The CLI's own sentences, for the record.
