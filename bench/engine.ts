@@ -64,16 +64,39 @@ export interface EvalResult {
   grad: Float32Array;
 }
 
-/** Warm-up evaluation (its loss values and gradient are kept for the peer check), then timed ones. */
-export async function timeEvaluations(gpu: GpuRuntime, loss: GatysLoss, policy: RepeatPolicy): Promise<EvalResult> {
+/**
+ * Every timed series of the bench starts with an untimed, compile-free run of the same work, so its waiter may
+ * sleep from the first timed run on (QueueWaiter's default waits for two known runs).
+ */
+export const PRIMED = { knownBeforeSleep: 1 } as const;
+
+/** An evaluation plan warmed up: its first evaluation's time, loss values and gradient, and a timed evaluation. */
+export interface PreparedEvaluations {
+  firstMs: number;
+  losses: LossValues;
+  grad: Float32Array;
+  /** One evaluation, wall ms (submit + the wait). */
+  timed: () => Promise<number>;
+}
+
+/**
+ * The first evaluation (its loss values and gradient are kept for the peer check), then one untimed evaluation
+ * that teaches the waiter how long an evaluation takes (the first one also compiled).
+ */
+export async function prepareEvaluations(gpu: GpuRuntime, loss: GatysLoss): Promise<PreparedEvaluations> {
   const firstMs = await wallMs(gpu.queueWaiter(), () => loss.evaluate());
   const losses = await loss.readLosses();
   const grad = await gpu.readFloat32(loss.grad, 3 * loss.width * loss.height);
-  // One untimed evaluation teaches the waiter how long an evaluation takes (the first one also compiled).
-  const waiter = gpu.queueWaiter();
+  const waiter = gpu.queueWaiter(PRIMED);
   await wallMs(waiter, () => loss.evaluate());
-  const runs = await repeat(policy, () => wallMs(waiter, () => loss.evaluate()));
-  return { firstMs, runs, ms: median(runs), losses, grad };
+  return { firstMs, losses, grad, timed: () => wallMs(waiter, () => loss.evaluate()) };
+}
+
+/** Prepared, then timed evaluations as the policy allows. */
+export async function timeEvaluations(gpu: GpuRuntime, loss: GatysLoss, policy: RepeatPolicy): Promise<EvalResult> {
+  const prepared = await prepareEvaluations(gpu, loss);
+  const runs = await repeat(policy, prepared.timed);
+  return { firstMs: prepared.firstMs, runs, ms: median(runs), losses: prepared.losses, grad: prepared.grad };
 }
 
 /** A dispatch's GPU time over the repetitions: `ms` the median, `bestMs` the fastest. */
@@ -273,8 +296,8 @@ export async function timeOptimizers(gpu: GpuRuntime, loss: GatysLoss, policy: R
   try {
     let iteration = 0;
     // One waiter per series of similar submissions: its sleep is learnt from the previous one.
-    let iterationWaiter = gpu.queueWaiter();
-    let stepWaiter = gpu.queueWaiter();
+    let iterationWaiter = gpu.queueWaiter(PRIMED);
+    let stepWaiter = gpu.queueWaiter(PRIMED);
     const fullIteration = () =>
       wallMs(iterationWaiter, () => {
         const encoder = device.createCommandEncoder({ label: `bench iteration ${iteration}` });
@@ -292,11 +315,12 @@ export async function timeOptimizers(gpu: GpuRuntime, loss: GatysLoss, policy: R
     const stepPolicy = { reps: stepReps, budgetMs: policy.budgetMs };
 
     // Adam: one step alone first (compiles its pipelines; the loss plan is warm already), then timed iterations
-    // and steps.
+    // and steps, each series after an untimed run of its own (PRIMED).
     optimizer = new AdamOptimizer(gpu, loss.x, loss.grad, n, { learningRate: 10 });
-    await stepOnly();
+    await stepOnly(1, gpu.queueWaiter());
     await fullIteration();
     const adamRuns = await repeat(policy, fullIteration);
+    await stepOnly();
     const adamSteps = await repeat(stepPolicy, () => stepOnly());
     results.push({
       name: 'adam',
@@ -315,14 +339,15 @@ export async function timeOptimizers(gpu: GpuRuntime, loss: GatysLoss, policy: R
     // ro = 0), x restored, then timed iterations that each walk all m pairs (4m + 1 dispatches after the loss).
     iteration = 0;
     optimizer = new LbfgsOptimizer(gpu, loss.x, loss.grad, n, { learningRate: 1, historySize: lbfgsHistory });
-    iterationWaiter = gpu.queueWaiter();
-    stepWaiter = gpu.queueWaiter();
+    iterationWaiter = gpu.queueWaiter(PRIMED);
+    stepWaiter = gpu.queueWaiter(PRIMED);
     const fillWaiter = gpu.queueWaiter();
     await stepOnly(1, fillWaiter);
     for (let filled = 0; filled < lbfgsHistory; filled += 10) await stepOnly(Math.min(10, lbfgsHistory - filled), fillWaiter);
     copyX(saved, loss.x);
     await fullIteration();
     const lbfgsRuns = await repeat(policy, fullIteration);
+    await stepOnly();
     const lbfgsSteps = await repeat(stepPolicy, () => stepOnly());
     results.push({
       name: `lbfgs m=${lbfgsHistory}`,

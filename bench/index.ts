@@ -23,6 +23,8 @@ import {
   planSize,
   timeDeepConvs,
   timeDispatches,
+  prepareEvaluations,
+  PRIMED,
   timeEvaluations,
   timeOptimizers,
   type ConvLayerTiming,
@@ -31,9 +33,9 @@ import {
 } from './engine.js';
 import { makeInputs, relativeL2 } from './inputs.js';
 import { MATMUL_VARIANTS, measureMatmul, measureMatmulPeak, withRecheck, type MatmulPeak } from './matmul.js';
-import { TfjsPeer } from './peer.js';
+import { TfjsPeer, type PeerEvaluation } from './peer.js';
 import { GRAD_TOLERANCE, LOSS_TOLERANCE, renderText, withRates, type BenchReport, type F16Report, type LayersReport, type SizeReport } from './report.js';
-import { median, repeat, type RepeatPolicy } from './stats.js';
+import { alternate, median, type RepeatPolicy } from './stats.js';
 
 const started = performance.now();
 const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
@@ -195,10 +197,8 @@ async function run(options: BenchOptions): Promise<BenchReport> {
       log(`${size} px: planning, targets`);
       plan = await planSize(gpu, net, inputs);
       log(`${size} px: evaluations`);
-      const ev = await timeEvaluations(gpu, plan.loss, policy);
-      report.ours = { firstMs: ev.firstMs, ms: ev.ms, runs: ev.runs, losses: ev.losses, heldBytes: plan.heldBytes, setupPeakBytes: plan.setupPeakBytes };
-      log(`${size} px: ours ${ev.ms.toFixed(0)} ms per evaluation (first ${ev.firstMs.toFixed(0)} ms)`);
-      if (size === options.layerSize) f32AtLayerSize = { ...ev, heldBytes: plan.heldBytes };
+      const ours = await prepareEvaluations(gpu, plan.loss);
+      report.ours = { firstMs: ours.firstMs, ms: NaN, runs: [], losses: ours.losses, heldBytes: plan.heldBytes, setupPeakBytes: plan.setupPeakBytes };
       if (options.layers && size === options.layerSize) {
         await layerPhase(plan, size, true);
         await probePeak();
@@ -207,31 +207,46 @@ async function run(options: BenchOptions): Promise<BenchReport> {
         log(`${size} px: optimisers (Adam, L-BFGS m=${options.lbfgsHistory})`);
         report.optimizers = await timeOptimizers(gpu, plan.loss, policy, options.lbfgsHistory, Math.max(options.reps, 5));
       }
-      if (peer) {
-        try {
-          log(`${size} px: tfjs`);
-          await peer.prepare(inputs);
-          const first = await peer.firstEvaluation();
-          // As for the engine: one untimed evaluation teaches the waiter the duration.
-          const waiter = new QueueWaiter(peer.queue, context.waitsCompeteWithShaders);
-          await peer.timedEvaluation(waiter);
-          const runs = await repeat(policy, () => peer!.timedEvaluation(waiter));
+      let peerReady: { first: PeerEvaluation; timed: () => Promise<number> } | undefined;
+      try {
+        if (peer) {
+          try {
+            log(`${size} px: tfjs first evaluation`);
+            await peer.prepare(inputs);
+            const first = await peer.firstEvaluation();
+            // As for the engine: one untimed evaluation teaches the waiter the duration.
+            const waiter = new QueueWaiter(peer.queue, context.waitsCompeteWithShaders, undefined, PRIMED);
+            await peer.timedEvaluation(waiter);
+            peerReady = { first, timed: () => peer!.timedEvaluation(waiter) };
+          } catch (e) {
+            report.peerError = message(e);
+            errors.push(`tfjs at ${size} px: ${message(e)}`);
+          }
+        }
+        // The timed evaluations: ours and tfjs's alternate, so both meet the same machine (twice the budget: two sides).
+        log(`${size} px: timed evaluations${peerReady ? ', ours and tfjs alternating' : ''}`);
+        const runs = await alternate({ reps: policy.reps, budgetMs: 2 * policy.budgetMs }, ours.timed, peerReady?.timed);
+        report.ours.runs = runs.a;
+        report.ours.ms = median(runs.a);
+        if (size === options.layerSize) f32AtLayerSize = { firstMs: ours.firstMs, runs: runs.a, ms: report.ours.ms, losses: ours.losses, grad: ours.grad, heldBytes: plan.heldBytes };
+        log(`${size} px: ours ${report.ours.ms.toFixed(0)} ms per evaluation (first ${ours.firstMs.toFixed(0)} ms)`);
+        if (peerReady) {
+          const { first } = peerReady;
           report.peer = {
             firstMs: first.firstMs,
-            ms: median(runs),
-            runs,
+            ms: median(runs.b),
+            runs: runs.b,
             loss: first.loss,
-            lossRelDiff: Math.abs(first.loss - ev.losses.total) / Math.abs(ev.losses.total),
-            gradRelDiff: relativeL2(first.grad, ev.grad),
+            lossRelDiff: Math.abs(first.loss - ours.losses.total) / Math.abs(ours.losses.total),
+            gradRelDiff: relativeL2(first.grad, ours.grad),
             memory: first.memory,
             numTensorsAfter: 0,
           };
-          report.ratio = report.peer.ms / ev.ms;
+          report.ratio = report.peer.ms / report.ours.ms;
           log(`${size} px: tfjs ${report.peer.ms.toFixed(0)} ms per evaluation (first ${first.firstMs.toFixed(0)} ms), loss differs by ${report.peer.lossRelDiff.toExponential(1)}`);
-        } catch (e) {
-          report.peerError = message(e);
-          errors.push(`tfjs at ${size} px: ${message(e)}`);
-        } finally {
+        }
+      } finally {
+        if (peer) {
           peer.release();
           if (report.peer) report.peer.numTensorsAfter = peer.numTensors;
         }

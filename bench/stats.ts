@@ -39,4 +39,27 @@ export async function repeat(policy: RepeatPolicy, once: () => Promise<number>):
   return runs;
 }
 
+/**
+ * Side by side: each round runs `a`, then `b` (when given), up to policy.reps rounds, stopping once the rounds so
+ * far plus one more average round would pass policy.budgetMs (at least one round runs). Slow drifts in the
+ * machine's speed (other load, clocks) then reach both sides alike instead of whichever was measured later.
+ */
+export async function alternate(policy: RepeatPolicy, a: () => Promise<number>, b?: () => Promise<number>): Promise<{ a: number[]; b: number[] }> {
+  const runsA: number[] = [];
+  const runsB: number[] = [];
+  let spent = 0;
+  while (runsA.length < policy.reps) {
+    const ms = await a();
+    runsA.push(ms);
+    spent += ms;
+    if (b) {
+      const other = await b();
+      runsB.push(other);
+      spent += other;
+    }
+    if (spent + spent / runsA.length > policy.budgetMs) break;
+  }
+  return { a: runsA, b: runsB };
+}
+
 export const MiB = 1024 * 1024;

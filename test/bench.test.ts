@@ -7,7 +7,7 @@ import { BenchUsageError, parseBenchArgs } from '../bench/args.js';
 import { byFamily, kernelFamily, mapLossConvs, type ConvLayerTiming, type DispatchTiming } from '../bench/engine.js';
 import { measureMatmul } from '../bench/matmul.js';
 import { renderText, table, withRates, type BenchReport } from '../bench/report.js';
-import { median, medianPerIndex, minPerIndex, repeat } from '../bench/stats.js';
+import { alternate, median, medianPerIndex, minPerIndex, repeat } from '../bench/stats.js';
 import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
 import { VGG19 } from '../src/net/vgg19.js';
 import { testGpu } from './helpers/env.js';
@@ -33,6 +33,16 @@ describe('bench statistics', () => {
     // 40 spent + 40 expected > 100 after two runs.
     expect(await repeat({ reps: 5, budgetMs: 100 }, fixed(40))).toEqual([40, 40]);
     expect(await repeat({ reps: 5, budgetMs: 1 }, fixed(40))).toEqual([40]);
+  });
+
+  it('alternate runs the two sides in turn, within one budget for both', async () => {
+    const order: string[] = [];
+    const side = (name: string, ms: number) => async () => (order.push(name), ms);
+    expect(await alternate({ reps: 3, budgetMs: 1000 }, side('a', 10), side('b', 30))).toEqual({ a: [10, 10, 10], b: [30, 30, 30] });
+    expect(order).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+    // 40 per round: after two rounds 80 + 40 > 100.
+    expect(await alternate({ reps: 5, budgetMs: 100 }, side('a', 10), side('b', 30))).toEqual({ a: [10, 10], b: [30, 30] });
+    expect(await alternate({ reps: 5, budgetMs: 1 }, side('a', 10))).toEqual({ a: [10], b: [] });
   });
 });
 

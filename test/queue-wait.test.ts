@@ -53,6 +53,21 @@ describe('QueueWaiter', () => {
     for (const t of took) expect(t).toBeGreaterThan(115);
   });
 
+  it('a series primed with a compile-free wait (knownBeforeSleep: 1) sleeps from its second wait on', async () => {
+    const queue = new FakeQueue(100);
+    const waiter = new QueueWaiter(asQueue(queue), true, undefined, { knownBeforeSleep: 1 });
+    const asked: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      queue.submit();
+      const start = performance.now();
+      await waiter.wait();
+      asked.push(queue.askedAt[k] - start);
+    }
+    expect(asked[0]).toBeLessThan(15);
+    expect(asked[1]).toBeGreaterThan(60);
+    expect(asked[2]).toBeGreaterThan(60);
+  });
+
   it('one long wait (a paused process, a busy machine) does not lengthen the sleeps that follow', async () => {
     const queue = new FakeQueue(0);
     const waiter = new QueueWaiter(asQueue(queue), true);

@@ -6,6 +6,7 @@
 import type { ComputeProgram } from './program.js';
 import { workgroupGrid } from './program.js';
 import type { GpuRuntime } from './runtime.js';
+import type { QueueWaiter } from './queueWait.js';
 
 /** Which network layer a dispatch belongs to, so timings map to layers whatever kernels a layer uses. */
 export interface DispatchTag {
@@ -35,6 +36,8 @@ export interface PassTiming {
 
 export class PassList {
   readonly dispatches: Dispatch[] = [];
+  /** Waits of submitTimed: a series of its own, so on a CPU adapter the wait sleeps instead of polling. */
+  private timedWaiter: QueueWaiter | undefined;
 
   constructor(private readonly gpu: GpuRuntime) {}
 
@@ -89,6 +92,10 @@ export class PassList {
       });
       encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
       device.queue.submit([encoder.finish()]);
+      // Wait first (QueueWaiter: sleeping, not polling, where polling would take a core from a CPU adapter's
+      // shaders), then map the results: a map awaited at once would poll for the whole run. A sleep that overshoots
+      // (after a first run that compiled) costs wall time only, never the timestamps: sleep from the second run on.
+      await (this.timedWaiter ??= this.gpu.queueWaiter({ knownBeforeSleep: 1 })).wait();
       const times = new BigUint64Array(await this.gpu.read(resolve, count * 8));
       return this.dispatches.map((d, i) => ({
         label: d.label,

@@ -17,9 +17,18 @@ const SLEEP_FRACTION = 0.85;
 /** Waits remembered for the estimate. */
 const RECENT = 3;
 
+export interface QueueWaiterOptions {
+  /**
+   * Waits that must be known before the first sleep (default 2: the first wait of a series usually includes
+   * shader compilation). 1 suits a series primed with a compile-free wait, as the benchmark's are.
+   */
+  knownBeforeSleep?: number;
+}
+
 export class QueueWaiter {
   /** How long the last few waits of this series took, from `wait()` to completion (ms), newest last. */
   private readonly recent: number[] = [];
+  private readonly knownBeforeSleep: number;
 
   /**
    * @param sleepFirst sleep before polling (GpuContext.waitsCompeteWithShaders); false: await at once.
@@ -29,11 +38,14 @@ export class QueueWaiter {
     private readonly queue: GPUQueue,
     readonly sleepFirst: boolean,
     private readonly guard: <T>(work: Promise<T>) => Promise<T> = (work) => work,
-  ) {}
+    options: QueueWaiterOptions = {},
+  ) {
+    this.knownBeforeSleep = Math.max(1, options.knownBeforeSleep ?? 2);
+  }
 
-  /** The sleep before the next poll (ms): 0 until two waits are known, then a fraction of the shortest recent one. */
+  /** The sleep before the next poll (ms): 0 until enough waits are known, then a fraction of the shortest recent one. */
   get nextSleepMs(): number {
-    if (!this.sleepFirst || this.recent.length < 2) return 0;
+    if (!this.sleepFirst || this.recent.length < this.knownBeforeSleep) return 0;
     return Math.min(...this.recent) * SLEEP_FRACTION;
   }
 

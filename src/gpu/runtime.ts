@@ -5,7 +5,7 @@
 import type { GpuContext } from './device.js';
 import { BufferPool } from './buffers.js';
 import { PipelineCache } from './program.js';
-import { QueueWaiter } from './queueWait.js';
+import { QueueWaiter, type QueueWaiterOptions } from './queueWait.js';
 
 /** The device went away (driver reset, tab backgrounded, device.destroy()); `message` is meant for the user. */
 export class GpuDeviceLostError extends Error {
@@ -48,8 +48,8 @@ export class GpuRuntime {
   }
 
   /** A waiter for one series of similar submissions (see QueueWaiter); ends with GpuDeviceLostError on loss. */
-  queueWaiter(): QueueWaiter {
-    return new QueueWaiter(this.device.queue, this.context.waitsCompeteWithShaders, (work) => this.unlessLost(work));
+  queueWaiter(options?: QueueWaiterOptions): QueueWaiter {
+    return new QueueWaiter(this.device.queue, this.context.waitsCompeteWithShaders, (work) => this.unlessLost(work), options);
   }
 
   get maxWorkgroupsPerDimension(): number {

@@ -17,6 +17,7 @@
  * Extra memory: the origin (n f32) and a 64-byte readback, within the (2m + 4) n 4 L-BFGS bound.
  */
 import { LBFGS_SCALARS } from '../../shaders/optim.js';
+import type { QueueWaiter } from '../gpu/queueWait.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import type { LbfgsOptimizer } from './lbfgs.js';
 import { strongWolfe, type StrongWolfeOptions } from './strongWolfe.js';
@@ -53,6 +54,11 @@ export function lineSearchBytes(n: number): number {
 export class LbfgsLineSearch {
   private readonly origin: GPUBuffer;
   private readonly readback: GPUBuffer;
+  /**
+   * Waits for the trials (each one loss evaluation): on a CPU adapter they sleep through most of an evaluation
+   * instead of letting Dawn's Node binding poll a core away from the shaders (src/gpu/queueWait.ts).
+   */
+  private readonly trialWaiter: QueueWaiter;
   /** Whether x's gradient and losses are current (false until the first evaluation). */
   private evaluated = false;
 
@@ -64,6 +70,7 @@ export class LbfgsLineSearch {
   ) {
     this.origin = gpu.buffers.storage(optimizer.n * 4, 'line search origin');
     this.readback = gpu.buffers.storage(READBACK_FLOATS * 4, 'line search readback');
+    this.trialWaiter = gpu.queueWaiter();
   }
 
   /** One iteration; `record(encoder)` copies the losses at x_k wherever the caller keeps its history. */
@@ -125,13 +132,14 @@ export class LbfgsLineSearch {
     objective.encode(encoder);
     if (!readBack) {
       device.queue.submit([encoder.finish()]);
-      await this.gpu.unlessLost(device.queue.onSubmittedWorkDone());
+      await this.trialWaiter.wait();
       return { f: NaN, gtd: NaN };
     }
     optimizer.encodeProbe(encoder);
     encoder.copyBufferToBuffer(optimizer.state.scalars, LBFGS_SCALARS.t * 4, this.readback, HEADER * 4, 32);
     encoder.copyBufferToBuffer(objective.losses, 0, this.readback, LOSSES * 4, 16);
     device.queue.submit([encoder.finish()]);
+    await this.trialWaiter.wait();
     const values = await this.read();
     return { f: values[LOSSES + 3], gtd: values[HEADER + LBFGS_SCALARS.gtd - LBFGS_SCALARS.t] };
   }
