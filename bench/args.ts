@@ -20,6 +20,8 @@ export interface BenchOptions {
   /** Sizes (M = N = K) of the peak matmul, or 'auto'. */
   matmulSizes: number[] | 'auto';
   weights?: string;
+  /** Seeded random weights of VGG-19's shapes instead of the weights files (speed only). */
+  randomWeights: boolean;
   /**
    * How timed waits end (ours and tfjs's alike): 'sleep' sleeps through most of the expected time before polling
    * where Dawn's polling would take a core from a CPU adapter (src/gpu/queueWait.ts); 'poll' awaits at once.
@@ -51,6 +53,8 @@ Options:
   --matmul-size LIST  M = N = K of the peak matmul, multiples of 32, comma-separated; default auto: 256, then
                       doubling while a dispatch takes under 20 ms (up to 4096); the best size and tile win.
   --weights DIR       VGG-19 weights (default: $STYLE_TRANSFER_WEIGHTS, then weights/).
+  --random-weights    Seeded random weights of VGG-19's shapes instead (no files needed): times do not depend on
+                      the values, losses do; engine and tfjs get the same ones.
   --wait sleep|poll   How every timed wait ends, the engine's and tfjs's alike (default sleep): on a CPU adapter
                       sleep through most of the expected time before awaiting the queue, because Dawn's Node
                       binding polls on a busy core while a promise is pending; poll: await at once.
@@ -153,6 +157,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         o.wait = v;
         break;
       }
+      case '--random-weights':
+        o.randomWeights = true;
+        break;
       case '--weights':
         o.weights = value();
         if (!o.weights) throw new BenchUsageError('--weights needs a directory.');
@@ -161,6 +168,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         throw new BenchUsageError(`Unknown option "${arg}" (see --help).`);
     }
   }
+  if (o.randomWeights && o.weights) throw new BenchUsageError('--random-weights and --weights exclude each other.');
   const sizes = o.sizes ?? [64, 128, 256];
   return {
     json: o.json,
@@ -178,5 +186,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     wait: o.wait ?? 'sleep',
     matmulSizes: o.matmulSizes ?? 'auto',
     weights: o.weights,
+    randomWeights: o.randomWeights ?? false,
   };
 }

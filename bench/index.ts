@@ -31,7 +31,7 @@ import {
   type EvalResult,
   type SizePlan,
 } from './engine.js';
-import { makeInputs, relativeL2 } from './inputs.js';
+import { makeInputs, randomVggWeights, relativeL2 } from './inputs.js';
 import { MATMUL_VARIANTS, measureMatmul, measureMatmulPeak, withRecheck, type MatmulPeak } from './matmul.js';
 import { TfjsPeer, type PeerEvaluation } from './peer.js';
 import { GRAD_TOLERANCE, LOSS_TOLERANCE, renderText, withRates, type BenchReport, type F16Report, type LayersReport, type SizeReport } from './report.js';
@@ -126,7 +126,8 @@ async function run(options: BenchOptions): Promise<BenchReport> {
   // More runs for the per-layer table: its fastest times meet the matmul peak, and on a shared CPU only an
   // undisturbed run shows what a kernel does.
   const layerPolicy: RepeatPolicy = { reps: options.layerReps, budgetMs: 2 * options.budgetSeconds * 1000 };
-  const weights: WeightTensors = await loadWeights(options.weights);
+  const weights: WeightTensors = options.randomWeights ? randomVggWeights() : await loadWeights(options.weights);
+  if (options.randomWeights) notes.push('random weights (--random-weights): times as with the real ones, loss values not');
   const { gpu: dawn, context } = await openDawn();
   const name = adapterName(context.adapterInfo);
   log(`adapter: ${name}`);

@@ -4,6 +4,8 @@
  * the layout of GatysLoss.x. Smooth structure plus seeded noise, so every ReLU sees a realistic mix of signs.
  */
 import { VGG_MEAN_BGR } from '../shaders/common.js';
+import { VGG19_CONV_LAYERS } from '../src/net/vgg19.js';
+import type { TensorRecord, WeightTensors } from '../src/net/weights.js';
 import { uniformArray } from '../src/util/random.js';
 
 export interface BenchInputs {
@@ -64,4 +66,36 @@ export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i] ** 2;
   }
   return Math.sqrt(num / den);
+}
+
+/**
+ * Seeded random weights with VGG-19's conv shapes (HWIO kernels uniform in ±sqrt(6 / (9 cin)), He's scale for
+ * ReLU nets, so activations keep their magnitude layer after layer; zero biases), in the manifest's tensor layout.
+ * For `--random-weights`: speed does not depend on the values (the losses do), so a machine without the weights
+ * files can still be timed, engine and peer on the same weights.
+ */
+export function randomVggWeights(seed = 19): WeightTensors {
+  const tensors: TensorRecord[] = [];
+  const parts: Float32Array[] = [];
+  let byteOffset = 0;
+  VGG19_CONV_LAYERS.forEach((layer, i) => {
+    const limit = Math.sqrt(6 / (9 * layer.inChannels));
+    const kernel = uniformArray(9 * layer.inChannels * layer.outChannels, seed + i, -limit, limit);
+    const bias = new Float32Array(layer.outChannels);
+    for (const [name, shape, data] of [
+      [`${layer.name}/kernel`, [3, 3, layer.inChannels, layer.outChannels], kernel],
+      [`${layer.name}/bias`, [layer.outChannels], bias],
+    ] as const) {
+      tensors.push({ name, shape: [...shape], byteOffset, byteLength: data.byteLength });
+      parts.push(data);
+      byteOffset += data.byteLength;
+    }
+  });
+  const data = new Uint8Array(byteOffset);
+  let at = 0;
+  for (const part of parts) {
+    data.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), at);
+    at += part.byteLength;
+  }
+  return { tensors, data: data.buffer };
 }

@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { BenchUsageError, parseBenchArgs } from '../bench/args.js';
 import { byFamily, kernelFamily, mapLossConvs, type ConvLayerTiming, type DispatchTiming } from '../bench/engine.js';
+import { randomVggWeights } from '../bench/inputs.js';
 import { measureMatmul } from '../bench/matmul.js';
+import { getTensor } from '../src/net/weights.js';
 import { renderText, table, withRates, type BenchReport } from '../bench/report.js';
 import { alternate, median, medianPerIndex, minPerIndex, repeat } from '../bench/stats.js';
 import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
@@ -70,6 +72,7 @@ describe('bench options', () => {
     expect(() => parseBenchArgs(['--wait', 'spin'])).toThrow(/sleep or poll/);
     expect(() => parseBenchArgs(['--budget', '0'])).toThrow(/--budget/);
     expect(() => parseBenchArgs(['--frobnicate'])).toThrow(/Unknown option "--frobnicate"/);
+    expect(() => parseBenchArgs(['--random-weights', '--weights', 'w'])).toThrow(/exclude each other/);
     expect(parseBenchArgs(['--sizes', '64', '-h'])).toBe('help');
   });
 });
@@ -183,6 +186,24 @@ describe('bench text', () => {
     const f16Row = (w: string) => withF16.find((l) => l.startsWith(w) && !l.includes('storage'))?.split(/\s{2,}/);
     expect(f16Row('f32 ')).toEqual(['f32', '400', '70.0', '-', '-']);
     expect(f16Row('f16 ')).toEqual(['f16', '410', '40.0', '2.0e-5', '4.5e-3', '3']);
+  });
+});
+
+describe('random weights (--random-weights)', () => {
+  it('every conv tensor of VGG-19 in the manifest layout, seeded, He-scaled, zero biases', () => {
+    const a = randomVggWeights();
+    const b = randomVggWeights();
+    expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
+    for (const layer of VGG19) {
+      if (layer.kind !== 'conv') continue;
+      const kernel = getTensor(a, `${layer.name}/kernel`, [3, 3, layer.inChannels, layer.outChannels]);
+      const limit = Math.sqrt(6 / (9 * layer.inChannels));
+      const largest = kernel.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(largest).toBeLessThanOrEqual(limit);
+      expect(largest).toBeGreaterThan(0.9 * limit);
+      expect(getTensor(a, `${layer.name}/bias`, [layer.outChannels]).every((v) => v === 0)).toBe(true);
+    }
+    expect(a.tensors).toHaveLength(32);
   });
 });
 
