@@ -12,9 +12,9 @@
  *
  * Layout: activations are HWC with channels padded to a multiple of 4, stored as array<vec4f>
  * (index = pixel * C/4 + c4). Weights are [tap][ci][co] as array<vec4f> over co, or array<vec4<f16>> with
- * `weightsF16` (shader-f16 storage: half the bytes, widened to f32 on load; all arithmetic stays f32). The image x and its gradient are
- * planar [3][H][W] f32 (B, G, R planes): `inputPlanar3` / `outputPlanar3` read or write that layout, padding the
- * channel to 4 with zero.
+ * `weightsF16` (shader-f16 storage: half the bytes, widened to f32 on load; all arithmetic stays f32). The image x
+ * and its gradient are planar [3][H][W] f32 (B, G, R planes): `inputPlanar3` / `outputPlanar3` read or write that
+ * layout, padding the channel to 4 with zero.
  *
  * Tiling: one invocation computes `pixelsPerThread` horizontally adjacent pixels x `channelGroupsPerThread` x 4
  * output channels, accumulating in registers; each input vec4 is reused across the channel block and each weight

@@ -70,7 +70,9 @@ export class Vgg19Net {
     this.tuning = options.tuning ?? defaultConvTuning;
     this.imageLayerKernels = options.imageLayerKernels ?? wantsImageLayerKernels(gpu.context.adapterInfo);
     this.weightStorage = options.weightStorage ?? 'f32';
-    if (this.weightStorage !== 'f32' && this.weightStorage !== 'f16') throw new WeightStorageError(`weight storage must be f32 or f16, got "${String(this.weightStorage)}".`);
+    if (this.weightStorage !== 'f32' && this.weightStorage !== 'f16') {
+      throw new WeightStorageError(`weight storage must be f32 or f16, got "${String(this.weightStorage)}".`);
+    }
     if (this.weightStorage === 'f16' && !gpu.context.f16) {
       throw new WeightStorageError("f16 weight storage needs the GPU feature shader-f16, which this adapter does not offer; use f32.");
     }
