@@ -17,7 +17,7 @@ import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../s
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { defaultConvTuning, imageLayerTuning, wantsImageLayerKernels, type ConvTuning } from './tiling.js';
-import { featureSizes, VGG19, type ConvLayer } from './vgg19.js';
+import { convFlops, featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 import { packConvLayer, pad4, type WeightTensors } from './weights.js';
 import { toFloat16Array } from '../util/float16.js';
 
@@ -155,7 +155,7 @@ export class FeatureMaps {
         const { pixelsPerWorkgroup, channelGroupsPerLane } = imageLayerTuning.forward;
         const program = conv3x3ImageForward({ pixelsPerWorkgroup, channelGroupsPerLane, cout4: layer.outChannels / 4 });
         const params = this.own(gpu.uniform(new Uint32Array([shape.width, shape.height, layer.outChannels / 4, 0]), `${layer.name} params`));
-        const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
+        const flops = convFlops(layer, shape.width, shape.height);
         const size = { grid: [Math.ceil(shape.width / pixelsPerWorkgroup), shape.height] as [number, number] };
         passes.add(program, [params, input, conv.forward, conv.bias, this.buffers[i]], size, flops, { layer: layer.name, role: 'forward' });
       } else if (layer.kind === 'conv') {
@@ -163,7 +163,7 @@ export class FeatureMaps {
         const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
         const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0, weightsF16: conv.f16 });
-        const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
+        const flops = convFlops(layer, shape.width, shape.height);
         const size = convDispatchSize(tiling, shape.width, shape.height, layer.outChannels / 4);
         passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], size, flops, {
           layer: layer.name,
@@ -208,7 +208,7 @@ export class FeatureMaps {
       const buffers = opts.maskBelow
         ? [uniforms, gradOut, conv.backward, this.buffers[i - 1], gradIn]
         : [uniforms, gradOut, conv.backward, gradIn];
-      const flops = 2 * 9 * layer.inChannels * layer.outChannels * shape.width * shape.height;
+      const flops = convFlops(layer, shape.width, shape.height);
       const size = convDispatchSize({ ...tiling, channelGroupsPerThread: channelGroups }, shape.width, shape.height, cinPad / 4);
       passes.add(program, buffers, size, flops, { layer: layer.name, role: 'backward' });
     } else {
@@ -232,7 +232,7 @@ export class FeatureMaps {
     const cout4 = IMAGE_GRADIENT_COLUMNS / 4;
     const tiling = imageLayerTuning.gradient(width, height);
     const params = convParams(width, height, layer.outChannels / 4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
-    const flops = 2 * 9 * layer.inChannels * layer.outChannels * width * height;
+    const flops = convFlops(layer, width, height);
     passes.add(
       conv1x1({ ...tiling, accumulate: false, mask: false }),
       [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} gradient params`)), gradOut, this.net.conv(0).backward, columns],

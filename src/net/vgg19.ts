@@ -62,6 +62,11 @@ export function featureIndex(name: string): number {
   return index;
 }
 
+/** FLOPs of one 3x3 conv of `layer` over a width x height output (forward, or its input gradient: the same). */
+export function convFlops(layer: Pick<ConvLayer, 'inChannels' | 'outChannels'>, width: number, height: number): number {
+  return 2 * 9 * layer.inChannels * layer.outChannels * width * height;
+}
+
 /** Channels of the feature produced by layer `index`. */
 export function featureChannels(index: number): number {
   for (let i = index; i >= 0; i--) {
