@@ -2,12 +2,12 @@
  * Measurements of the engine itself: setup and memory per size, wall time of loss+gradient evaluations,
  * per-dispatch GPU times (PassList.submitTimed) mapped onto VGG-19 layers, and optimiser iterations.
  */
-import { PassList, type PassTiming } from '../src/gpu/passes.js';
+import { PassList, type DispatchTag, type PassTiming } from '../src/gpu/passes.js';
 import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
 import { FeatureMaps, Vgg19Net } from '../src/net/network.js';
-import { VGG19, type ConvLayer } from '../src/net/vgg19.js';
+import { convFlops, VGG19, type ConvLayer } from '../src/net/vgg19.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import { AdamOptimizer } from '../src/optim/adam.js';
 import { LbfgsOptimizer } from '../src/optim/lbfgs.js';
@@ -115,8 +115,9 @@ export async function timeDispatches(passes: PassList, policy: RepeatPolicy, war
     series.push(await passes.submitTimed());
     return performance.now() - started;
   });
-  const ms = medianPerIndex(series.map((s) => s.map((t) => t.ms)));
-  const best = minPerIndex(series.map((s) => s.map((t) => t.ms)));
+  const times = series.map((s) => s.map((t) => t.ms));
+  const ms = medianPerIndex(times);
+  const best = minPerIndex(times);
   return { timings: series[0].map((t, i) => ({ ...t, ms: ms[i], bestMs: best[i] })), reps: series.length };
 }
 
@@ -158,10 +159,10 @@ function convRow(layer: ConvLayer, index: number, size: number, source: ConvLaye
   };
 }
 
-const expectedFlops = (row: ConvLayerTiming) => 2 * 9 * row.inChannels * row.outChannels * row.width * row.height;
-/** The timings of one layer's dispatches in one role (network.ts tags every conv dispatch with its layer). */
-function ofLayer(timings: readonly DispatchTiming[], layer: string, role: 'forward' | 'backward'): DispatchTiming[] {
-  return timings.filter((t) => t.tag?.layer === layer && t.tag.role === role);
+const expectedFlops = (row: ConvLayerTiming) => convFlops(row, row.width, row.height);
+/** One layer's dispatches (or their timings) in one role (network.ts tags every conv dispatch with its layer). */
+function ofLayer<T extends { tag?: DispatchTag }>(items: readonly T[], layer: string, role: DispatchTag['role']): T[] {
+  return items.filter((t) => t.tag?.layer === layer && t.tag.role === role);
 }
 
 function summed(part: readonly DispatchTiming[]): LayerPassTiming | null {
@@ -242,13 +243,12 @@ export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inp
     maps.encodeForward(forward, x);
     forward.submit();
     await gpu.device.queue.onSubmittedWorkDone();
-    const forwardOf = (layer: string) => forward.dispatches.filter((d) => d.tag?.layer === layer && d.tag.role === 'forward');
     const timed = new PassList(gpu);
     const ranges: Array<{ row: ConvLayerTiming; forward: [number, number]; backward: [number, number] }> = [];
     for (const { layer, index } of deep) {
       const row = convRow(layer, index, n, 'deep');
       const f0 = timed.dispatches.length;
-      timed.dispatches.push(...forwardOf(layer.name));
+      timed.dispatches.push(...ofLayer(forward.dispatches, layer.name, 'forward'));
       const f1 = timed.dispatches.length;
       const gradOut = gpu.upload(uniformArray(maps.bytes(index) / 4, index, -1, 1), 'bench grad out');
       const gradIn = gpu.buffers.storage(maps.bytes(index - 1), 'bench grad in');

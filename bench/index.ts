@@ -28,13 +28,12 @@ import {
   timeEvaluations,
   timeOptimizers,
   type ConvLayerTiming,
-  type EvalResult,
   type SizePlan,
 } from './engine.js';
 import { makeInputs, randomVggWeights, relativeL2 } from './inputs.js';
 import { MATMUL_VARIANTS, measureMatmul, measureMatmulPeak, withRecheck, type MatmulPeak } from './matmul.js';
 import { TfjsPeer, type PeerEvaluation } from './peer.js';
-import { GRAD_TOLERANCE, LOSS_TOLERANCE, renderText, withRates, type BenchReport, type F16Report, type LayersReport, type SizeReport } from './report.js';
+import { GRAD_TOLERANCE, LOSS_TOLERANCE, renderText, withRates, type BenchReport, type F16Report, type LayersReport, type OursSize, type SizeReport } from './report.js';
 import { alternate, median, type RepeatPolicy } from './stats.js';
 
 const started = performance.now();
@@ -74,6 +73,8 @@ function sizeProblem(size: number, context: GpuContext): string | undefined {
   return undefined;
 }
 
+type F32Baseline = OursSize & { grad: Float32Array };
+
 /**
  * f16 weight storage at the per-layer size, after the f32 network is gone (so the held bytes are this network's):
  * evaluations timed as the f32 ones, loss and gradient compared with the f32 evaluation at the same x.
@@ -83,7 +84,7 @@ async function measureF16(
   weights: WeightTensors,
   options: BenchOptions,
   adapterHasF16: boolean,
-  f32: (EvalResult & { heldBytes: number }) | undefined,
+  f32: F32Baseline | undefined,
   policy: RepeatPolicy,
   errors: string[],
 ): Promise<F16Report | { skipped: string }> {
@@ -163,8 +164,8 @@ async function run(options: BenchOptions): Promise<BenchReport> {
 
   const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS) });
   const sizes: SizeReport[] = [];
-  /** The f32 evaluation at the per-layer size, which the f16 measurement is set against. */
-  let f32AtLayerSize: (EvalResult & { heldBytes: number }) | undefined;
+  /** The f32 evaluation at the per-layer size (and its gradient), which the f16 measurement is set against. */
+  let f32AtLayerSize: F32Baseline | undefined;
   let layers: LayersReport | null = null;
 
   const layerPhase = async (plan: SizePlan, size: number, evaluated: boolean): Promise<void> => {
@@ -199,7 +200,6 @@ async function run(options: BenchOptions): Promise<BenchReport> {
       plan = await planSize(gpu, net, inputs);
       log(`${size} px: evaluations`);
       const ours = await prepareEvaluations(gpu, plan.loss);
-      report.ours = { firstMs: ours.firstMs, ms: NaN, runs: [], losses: ours.losses, heldBytes: plan.heldBytes, setupPeakBytes: plan.setupPeakBytes };
       if (options.layers && size === options.layerSize) {
         await layerPhase(plan, size, true);
         await probePeak();
@@ -227,9 +227,8 @@ async function run(options: BenchOptions): Promise<BenchReport> {
         // The timed evaluations: ours and tfjs's alternate, so both meet the same machine (twice the budget: two sides).
         log(`${size} px: timed evaluations${peerReady ? ', ours and tfjs alternating' : ''}`);
         const runs = await alternate({ reps: policy.reps, budgetMs: 2 * policy.budgetMs }, ours.timed, peerReady?.timed);
-        report.ours.runs = runs.a;
-        report.ours.ms = median(runs.a);
-        if (size === options.layerSize) f32AtLayerSize = { firstMs: ours.firstMs, runs: runs.a, ms: report.ours.ms, losses: ours.losses, grad: ours.grad, heldBytes: plan.heldBytes };
+        report.ours = { firstMs: ours.firstMs, ms: median(runs.a), runs: runs.a, losses: ours.losses, heldBytes: plan.heldBytes, setupPeakBytes: plan.setupPeakBytes };
+        if (size === options.layerSize) f32AtLayerSize = { ...report.ours, grad: ours.grad };
         log(`${size} px: ours ${report.ours.ms.toFixed(0)} ms per evaluation (first ${ours.firstMs.toFixed(0)} ms)`);
         if (peerReady) {
           const { first } = peerReady;
