@@ -5,7 +5,9 @@
  */
 import { gramSplits } from '../../shaders/gram.js';
 import { lbfgsMemoryBytes } from '../optim/lbfgs.js';
+import { lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import { lossDepth, type LossConfig } from './loss.js';
+import type { WeightStorage } from './network.js';
 import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 import { pad4 } from './weights.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
@@ -36,7 +38,7 @@ export interface RunShape {
   /** L-BFGS with the strong-Wolfe line search: one more vector (the line's origin) and a small readback. */
   lineSearch?: boolean;
   /** Conv weight storage (Vgg19Options.weightStorage); default f32. */
-  weightStorage?: 'f32' | 'f16';
+  weightStorage?: WeightStorage;
   /**
    * Whether the first layer uses its own kernels (the image gradient then needs HW x 28 floats of tap columns);
    * default true, the larger estimate.
@@ -89,7 +91,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   const styleTransient = styleMaps.sum + gramScratch(styleDims.width, styleDims.height) + plane;
   const n = 3 * width * height;
   const optimizer =
-    shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize) + (shape.lineSearch ? round16(n * 4) + 64 : 0);
+    shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize) + (shape.lineSearch ? round16(lineSearchBytes(n)) : 0);
   return {
     totalBytes: weights + plan + Math.max(styleTransient, optimizer),
     largestBufferBytes: Math.max(largestWeight, maps.max, styleMaps.max, plane),
