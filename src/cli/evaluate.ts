@@ -9,7 +9,7 @@ import { Vgg19Net, type WeightStorage } from '../net/network.js';
 import { imageToX } from '../net/preprocess.js';
 import { checkMemory, STYLIZE_DEFAULTS } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
-import { loadWeights, openRuntime, readExact, readScaled } from './common.js';
+import { loadWeights, openRuntime, readExact, readScaled, WEIGHT_STORAGE_OPTION } from './common.js';
 
 export const EVALUATE_OPTIONS: OptionTable = {
   content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
@@ -23,12 +23,7 @@ export const EVALUATE_OPTIONS: OptionTable = {
   'tv-weight': { type: 'number', min: 0, default: DEFAULT_LOSS.tvWeight, help: 'Total-variation weight.' },
   'content-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.contentLayers, help: 'Comma-separated content layers.' },
   'style-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.styleLayers, help: 'Comma-separated style layers.' },
-  'weight-storage': {
-    type: 'choice',
-    choices: ['f32', 'f16'],
-    default: 'f32',
-    help: 'Conv weights on the GPU as f32, or f16 (needs shader-f16; half the weight memory, arithmetic stays f32).',
-  },
+  'weight-storage': WEIGHT_STORAGE_OPTION,
   repeat: { type: 'integer', min: 1, default: 1, help: 'Evaluate K times in one process (benchmarking); the result is printed once.' },
   help: { type: 'flag', help: 'Show this help.' },
 };

@@ -12,7 +12,7 @@ import { GpuDeviceLostError } from '../gpu/runtime.js';
 import { xToImage } from '../net/preprocess.js';
 import { PRESETS, resolveOptions, STYLIZE_DEFAULTS, stylize, type PresetName, type StylizeOptions } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
-import { loadWeights, openRuntime } from './common.js';
+import { loadWeights, openRuntime, WEIGHT_STORAGE_OPTION } from './common.js';
 import type { CliIo } from './main.js';
 import { ProgressReporter } from './progress.js';
 
@@ -46,12 +46,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
   'style-scale': { type: 'number', min: 0, exclusiveMin: true, default: d.styleScale, help: "Style images' size relative to the output size." },
   'original-colors': { type: 'flag', default: false, help: "Keep the content's colours (luminance-only transfer)." },
   pooling: { type: 'choice', choices: ['max', 'avg'], default: d.pooling, help: 'Pooling in VGG-19.' },
-  'weight-storage': {
-    type: 'choice',
-    choices: ['f32', 'f16'],
-    default: d.weightStorage,
-    help: 'Conv weights on the GPU as f32, or f16 (needs shader-f16; half the weight memory, arithmetic stays f32).',
-  },
+  'weight-storage': WEIGHT_STORAGE_OPTION,
   'normalize-gradients': { type: 'flag', default: false, help: "Divide each content/style term's gradient by its L1 norm (neural-style)." },
   scales: { type: 'numberList', value: 'N,N,...', help: 'Coarse-to-fine sizes, e.g. 256,512 (each runs --iterations).' },
   preset: { type: 'choice', choices: Object.keys(PRESETS), help: 'neural-style (jcjohnson defaults) or course (deeplearning.ai settings); explicit options win.' },
