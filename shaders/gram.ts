@@ -78,8 +78,11 @@ ${mainSignature(workgroupSize)} {
   return { key: `gram_reduce_wg${workgroupSize}`, label: 'gram_reduce', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
 }
 
-/** How many pixel splits to use: enough invocations to fill the GPU, each split long enough to amortise. */
-export function gramSplits(pixels: number, channels: number, targetInvocations = 16384): number {
+/**
+ * How many pixel splits to use: about `targetInvocations` invocations (FILL_INVOCATIONS of the adapter's
+ * parallelism, src/gpu/parallelism.ts), each split at least 64 pixels long to amortise its partial sums.
+ */
+export function gramSplits(pixels: number, channels: number, targetInvocations: number): number {
   const blocks = (channels / 4) * (channels / 4);
   const wanted = Math.ceil(targetInvocations / blocks);
   return Math.max(1, Math.min(wanted, Math.ceil(pixels / 64)));

@@ -1,11 +1,13 @@
 /**
  * Loss values and their gradients with respect to features.
  *
- * Loss values are reduced in two stages without workgroup barriers (costly on CPU Vulkan):
- * - `*Partials` kernels: PARTIALS invocations, invocation k sums elements k, k + PARTIALS, ... into
- *   partials[offset + k];
- * - `lossTotal`: one invocation sums each term's partials, scales them and writes
- *   losses = [content, style, tv, total, term_0, term_1, ...].
+ * Loss values are reduced in two stages, the first without workgroup barriers (costly on CPU Vulkan):
+ * - `*Partials` kernels: P invocations (`sums`, chosen per adapter by src/gpu/parallelism.ts: 256 on a CPU
+ *   adapter, up to 65536 on a GPU), invocation k adds elements k, k + P, ...; each invocation stores its share at
+ *   partials[offset + k], or (GPU) each workgroup stores the tree sum of its invocations' shares (common.ts
+ *   PartialSums, storePartials);
+ * - `lossTotal`: adds each term's stored sums (one invocation in order, or 256 lanes and a workgroup tree: see
+ *   common.ts reduceLanes), scales them and writes losses = [content, style, tv, total, term_0, term_1, ...].
  *
  * Gradients (elementwise over HWC vec4 features, or planar [3][H][W] for the image):
  * - contentGrad: g = scale * (F - F_target), with optional += existing and ReLU mask (F > 0);
@@ -14,10 +16,8 @@
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ComputeProgram } from '../src/gpu/program.js';
-import { linearId, mainSignature } from './common.js';
+import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialSumsKey, reduceLanes, storePartials, type PartialSums } from './common.js';
 
-/** Invocations (and partial sums) per loss term. */
-export const PARTIALS = 256;
 /** Slots before the per-term values in the losses buffer. */
 export const LOSS_HEADER = 4;
 
@@ -25,10 +25,10 @@ export type LossCategory = 'content' | 'style' | 'tv';
 export const CATEGORY_INDEX: Record<LossCategory, number> = { content: 0, style: 1, tv: 2 };
 
 /**
- * sum((a - b)^2) over vec4 elements into PARTIALS partial sums. With `writeDifference`, also stores a - b
+ * sum((a - b)^2) over vec4 elements into partial sums as `sums` says. With `writeDifference`, also stores a - b
  * (the style loss keeps D = G - G_target for its gradient). Bindings: params {count, offset}, a, b, partials[, diff].
  */
-export function squaredDiffPartials(writeDifference: boolean, workgroupSize = 64): ComputeProgram {
+export function squaredDiffPartials(writeDifference: boolean, sums: PartialSums, workgroupSize = 64): ComputeProgram {
   const code = wgsl`
 // Partial sums of squared differences.
 struct Params { count: u32, offset: u32, _p0: u32, _p1: u32 }
@@ -39,24 +39,27 @@ struct Params { count: u32, offset: u32, _p0: u32, _p1: u32 }
 #if ${writeDifference}
 @group(0) @binding(4) var<storage, read_write> difference: array<vec4f>;
 #endif
+${partialShares(sums, workgroupSize)}
 
-${mainSignature(workgroupSize)} {
+${mainSignature(workgroupSize, sums.perWorkgroup)} {
   ${linearId(workgroupSize)}
-  if (id >= ${PARTIALS}u) { return; }
+#if ${!sums.perWorkgroup}
+  if (id >= ${sums.invocations}u) { return; }
+#endif
   var sum = 0.0;
-  for (var i = id; i < params.count; i += ${PARTIALS}u) {
+  for (var i = id; i < params.count; i += ${sums.invocations}u) {
     let d = a[i] - b[i];
 #if ${writeDifference}
     difference[i] = d;
 #endif
     sum += dot(d, d);
   }
-  partials[params.offset + id] = sum;
+${storePartials([{ value: 'sum', at: (k) => `partials[params.offset + ${k}]` }], sums, workgroupSize)}
 }
 `;
   const name = writeDifference ? 'sqdiff_partials_diff' : 'sqdiff_partials';
   return {
-    key: `${name}_wg${workgroupSize}`,
+    key: `${name}_${partialSumsKey(sums)}_wg${workgroupSize}`,
     label: name,
     code,
     bindings: writeDifference ? ['uniform', 'read', 'read', 'read_write', 'read_write'] : ['uniform', 'read', 'read', 'read_write'],
@@ -68,22 +71,25 @@ ${mainSignature(workgroupSize)} {
  * Total variation of planar x [3][H][W]: sum of squared differences of vertical and horizontal neighbours.
  * Bindings: params {width, height, offset}, x, partials.
  */
-export function tvPartials(workgroupSize = 64): ComputeProgram {
-  const code = `
+export function tvPartials(sums: PartialSums, workgroupSize = 64): ComputeProgram {
+  const code = wgsl`
 // Partial sums of the total variation of the image.
 struct Params { width: u32, height: u32, offset: u32, _p0: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+${partialShares(sums, workgroupSize)}
 
-${mainSignature(workgroupSize)} {
+${mainSignature(workgroupSize, sums.perWorkgroup)} {
   ${linearId(workgroupSize)}
-  if (id >= ${PARTIALS}u) { return; }
+#if ${!sums.perWorkgroup}
+  if (id >= ${sums.invocations}u) { return; }
+#endif
   let w = params.width;
   let h = params.height;
   let count = 3u * w * h;
   var sum = 0.0;
-  for (var i = id; i < count; i += ${PARTIALS}u) {
+  for (var i = id; i < count; i += ${sums.invocations}u) {
     let p = i % (w * h);
     let col = p % w;
     let row = p / w;
@@ -91,10 +97,10 @@ ${mainSignature(workgroupSize)} {
     if (row + 1u < h) { let d = x[i + w] - v; sum += d * d; }
     if (col + 1u < w) { let d = x[i + 1u] - v; sum += d * d; }
   }
-  partials[params.offset + id] = sum;
+${storePartials([{ value: 'sum', at: (k) => `partials[params.offset + ${k}]` }], sums, workgroupSize)}
 }
 `;
-  return { key: `tv_partials_wg${workgroupSize}`, label: 'tv_partials', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return { key: `tv_partials_${partialSumsKey(sums)}_wg${workgroupSize}`, label: 'tv_partials', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
 }
 
 /**
@@ -167,83 +173,90 @@ ${mainSignature(workgroupSize)} {
 }
 
 /**
- * Sums each term's partials and writes [content, style, tv, total, term values...]. Terms are described by a
- * storage table of vec4f(scale, category, offset, 0). One invocation: the work is a few thousand additions.
+ * Adds each term's `stored` partial sums and writes [content, style, tv, total, term values...]. Terms are
+ * described by a storage table of vec4f(scale, category, offset, 0). One invocation while that is at most 256
+ * additions per term, else 256 lanes per term and a tree (common.ts reduceLanes); lane 0 writes.
  * Bindings: params {terms}, table, partials, losses.
  */
-export function lossTotal(): ComputeProgram {
+export function lossTotal(stored: number): ComputeProgram {
+  const lanes = reduceLanes(stored);
   const code = `
-// Loss terms and totals from partial sums.
+// Loss terms and totals from partial sums (${lanes === 1 ? 'one invocation' : `${lanes} lanes and a tree per term`}).
 struct Params { terms: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> table: array<vec4f>;
 @group(0) @binding(2) var<storage, read> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> losses: array<f32>;
+${laneShares(lanes)}
+${laneReduction('termSum', 'partials', `${stored}u`, lanes, (a, b) => `${a} + ${b}`)}
 
-@compute @workgroup_size(1)
-fn main() {
+@compute @workgroup_size(${lanes})
+fn main(@builtin(local_invocation_index) lane: u32) {
   var byCategory = array<f32, 3>(0.0, 0.0, 0.0);
   for (var t = 0u; t < params.terms; t++) {
     let entry = table[t];
-    let offset = u32(entry.z);
-    var sum = 0.0;
-    for (var k = 0u; k < ${PARTIALS}u; k++) { sum += partials[offset + k]; }
-    let value = entry.x * sum;
-    losses[${LOSS_HEADER}u + t] = value;
+    let value = entry.x * termSum(u32(entry.z), lane);
+    if (lane == 0u) { losses[${LOSS_HEADER}u + t] = value; }
     byCategory[u32(entry.y)] += value;
   }
+  if (lane != 0u) { return; }
   losses[0] = byCategory[0];
   losses[1] = byCategory[1];
   losses[2] = byCategory[2];
   losses[3] = byCategory[0] + byCategory[1] + byCategory[2];
 }
 `;
-  return { key: 'loss_total', label: 'loss_total', code, bindings: ['uniform', 'read', 'read', 'read_write'], workgroupSize: 1 };
+  return { key: `loss_total_s${stored}`, label: 'loss_total', code, bindings: ['uniform', 'read', 'read', 'read_write'], workgroupSize: lanes };
 }
 
 /**
  * --normalize-gradients (neural-style): a loss term's feature gradient g is replaced by w g / (|g|_1 + 1e-8).
- * l1Partials writes PARTIALS partial sums of |g|; l1Finalize sums them into norms[slot]; normalizedAccumulate
+ * l1Partials makes partial sums of |g| (as `sums` says); l1Finalize sums them into norms[slot]; normalizedAccumulate
  * applies the scale, the optional accumulation and the ReLU mask.
  */
-export function l1Partials(workgroupSize = 64): ComputeProgram {
-  const code = `
+export function l1Partials(sums: PartialSums, workgroupSize = 64): ComputeProgram {
+  const code = wgsl`
 // Partial sums of |g| (L1 norm).
 struct Params { count: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> g: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+${partialShares(sums, workgroupSize)}
 
-${mainSignature(workgroupSize)} {
+${mainSignature(workgroupSize, sums.perWorkgroup)} {
   ${linearId(workgroupSize)}
-  if (id >= ${PARTIALS}u) { return; }
+#if ${!sums.perWorkgroup}
+  if (id >= ${sums.invocations}u) { return; }
+#endif
   var sum = 0.0;
-  for (var i = id; i < params.count; i += ${PARTIALS}u) {
+  for (var i = id; i < params.count; i += ${sums.invocations}u) {
     sum += dot(abs(g[i]), vec4f(1.0));
   }
-  partials[id] = sum;
+${storePartials([{ value: 'sum', at: (k) => `partials[${k}]` }], sums, workgroupSize)}
 }
 `;
-  return { key: `l1_partials_wg${workgroupSize}`, label: 'l1_partials', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return { key: `l1_partials_${partialSumsKey(sums)}_wg${workgroupSize}`, label: 'l1_partials', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
 }
 
-/** norms[slot] = sum of the PARTIALS partials. Bindings: params {slot}, partials, norms. */
-export function l1Finalize(): ComputeProgram {
+/** norms[slot] = sum of the `stored` partial sums (lanes as in lossTotal). Bindings: params {slot}, partials, norms. */
+export function l1Finalize(stored: number): ComputeProgram {
+  const lanes = reduceLanes(stored);
   const code = `
 // L1 norm from partial sums.
 struct Params { slot: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> norms: array<f32>;
+${laneShares(lanes)}
+${laneReduction('total', 'partials', `${stored}u`, lanes, (a, b) => `${a} + ${b}`)}
 
-@compute @workgroup_size(1)
-fn main() {
-  var sum = 0.0;
-  for (var k = 0u; k < ${PARTIALS}u; k++) { sum += partials[k]; }
-  norms[params.slot] = sum;
+@compute @workgroup_size(${lanes})
+fn main(@builtin(local_invocation_index) lane: u32) {
+  let sum = total(0u, lane);
+  if (lane == 0u) { norms[params.slot] = sum; }
 }
 `;
-  return { key: 'l1_finalize', label: 'l1_finalize', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize: 1 };
+  return { key: `l1_finalize_s${stored}`, label: 'l1_finalize', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize: lanes };
 }
 
 /**

@@ -12,25 +12,25 @@
  * L-BFGS (torch.optim.LBFGS without line search; see src/optim/lbfgs.ts for the schedule): the direction buffer d
  * doubles as q and r of the two-loop recursion, so a step is a chain of fused vector kernels, each doing one
  * vector update and accumulating the partial sums of the dot product the next scalar needs, alternating with a
- * single-invocation scalar kernel that finishes that dot product and writes the recurrence scalar.
+ * scalar kernel that finishes that dot product and writes the recurrence scalar.
  *
- * Dot products use the barrier-free two-stage reduction of loss.ts: a vector kernel runs PARTIALS invocations,
- * invocation k walks elements k, k + PARTIALS, ... (neighbouring invocations read neighbouring elements) and
- * writes partials[k]; the scalar kernel sums them in order.
+ * Dot products reduce in two stages without barriers in the vector kernels: a vector kernel runs P invocations
+ * (P = LbfgsReduction.partials, workgroups of 64), invocation k walks elements k, k + P, ... (neighbouring
+ * invocations read neighbouring elements) and writes partial k. The scalar kernel sums the P partials: in order in
+ * one invocation while P <= 256 (a CPU adapter's choice: barriers cost it more than 256 adds), else over 256 lanes
+ * and a workgroup tree (a GPU's choice: P up to 65536, so the vector kernels fill it).
  *
  * The L-BFGS scalar buffer (f32, `LBFGS_SCALARS` offsets):
- *   [0, 3 PARTIALS)        three partial-sum arrays (only the push kernel uses all three);
- *   [3 PARTIALS, +8)       header: t (step length), H_diag, ys, yy (last push), |g|_1 (first step), g.d and
+ *   [0, 8)                 header: t (step length), H_diag, ys, yy (last push), |g|_1 (first step), g.d and
  *                          max |d| (line search probe), unused;
- *   [3 PARTIALS + 8, ...)  one record of 4 per ring slot j: ro_j, al_j, c_j = al_j - be_j, unused.
+ *   [8, 8 + 4m)            one record of 4 per ring slot j: ro_j, al_j, c_j = al_j - be_j, unused;
+ *   [8 + 4m, + 3P)         three partial-sum arrays (only the push kernel uses all three).
  * Each L-BFGS kernel gets a per-slot uniform {count: n, slot: j, _, lr}; vector kernels bind the ring buffers of
  * the slots they touch directly (y_j, s_j are separate buffers), so only scalars are indexed by slot in WGSL.
  */
 import type { ComputeProgram } from '../src/gpu/program.js';
-import { linearId, mainSignature } from './common.js';
-import { PARTIALS } from './loss.js';
-
-export { PARTIALS };
+import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialSumsKey, reduceLanes, storedSums, storePartials, type PartialSums } from './common.js';
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
 /** Adam: uniform words {count, _, _, _, beta1, beta2, 1 - beta1, 1 - beta2, lr, eps, _, _} (u32 then f32). */
 export const ADAM_PARAMS_WORDS = 12;
@@ -98,18 +98,17 @@ ${mainSignature(workgroupSize)} {
   };
 }
 
-/** Float offsets in the L-BFGS scalar buffer. */
+/** Float offsets in the L-BFGS scalar buffer: the header, then one record per ring slot, then the partial sums. */
 export const LBFGS_SCALARS = {
-  partials: 0,
-  t: 3 * PARTIALS,
-  hDiag: 3 * PARTIALS + 1,
-  ys: 3 * PARTIALS + 2,
-  yy: 3 * PARTIALS + 3,
-  l1: 3 * PARTIALS + 4,
+  t: 0,
+  hDiag: 1,
+  ys: 2,
+  yy: 3,
+  l1: 4,
   /** Line search probe: g.d and max |d| (see lbfgsProbe). */
-  gtd: 3 * PARTIALS + 5,
-  dMax: 3 * PARTIALS + 6,
-  slots: 3 * PARTIALS + 8,
+  gtd: 5,
+  dMax: 6,
+  slots: 8,
   /** Floats per ring slot record: ro, al, c, unused. */
   slotStride: 4,
   ro: 0,
@@ -117,18 +116,39 @@ export const LBFGS_SCALARS = {
   c: 2,
 } as const;
 
-/** Floats in the L-BFGS scalar buffer for a ring of `historySize` slots. */
-export function lbfgsScalarFloats(historySize: number): number {
-  return LBFGS_SCALARS.slots + LBFGS_SCALARS.slotStride * historySize;
+/**
+ * How the L-BFGS kernels reduce a dot product: the vector kernels (workgroups of LBFGS_WORKGROUP) make `stored`
+ * partial sums as `sums` says (shaders/common.ts PartialSums), three arrays of them back to back from float `offset`
+ * of the scalar buffer (after the slot records); a scalar kernel adds them. The choice is the adapter's
+ * (src/gpu/parallelism.ts); each is its own set of pipelines.
+ */
+export interface LbfgsReduction {
+  sums: PartialSums;
+  stored: number;
+  offset: number;
+}
+
+/** Workgroup size of the L-BFGS vector kernels. */
+export const LBFGS_WORKGROUP = 64;
+
+/** The reduction layout for a ring of `historySize` slots. */
+export function lbfgsReduction(historySize: number, sums: PartialSums): LbfgsReduction {
+  return { sums, stored: storedSums(sums, LBFGS_WORKGROUP), offset: LBFGS_SCALARS.slots + LBFGS_SCALARS.slotStride * historySize };
+}
+
+/** Floats in the L-BFGS scalar buffer: header, `historySize` slot records, three arrays of partial sums. */
+export function lbfgsScalarFloats(historySize: number, sums: PartialSums): number {
+  const r = lbfgsReduction(historySize, sums);
+  return r.offset + 3 * r.stored;
 }
 
 /** Per-slot uniform words {count, slot, _, lr}. */
 export const LBFGS_PARAMS_WORDS = 4;
 
 const S = LBFGS_SCALARS;
-const LBFGS_HEADER = `struct Params { count: u32, slot: u32, _p0: u32, lr: f32 }
+/** Params, the header offsets and the slot record accessor, for every L-BFGS kernel. */
+const SLOT_HEADER = `struct Params { count: u32, slot: u32, _p0: u32, lr: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
-const P = ${PARTIALS}u;
 const T = ${S.t}u;
 const H_DIAG = ${S.hDiag}u;
 fn slotScalar(field: u32) -> u32 { return ${S.slots}u + ${S.slotStride}u * params.slot + field; }
@@ -136,27 +156,54 @@ const RO = ${S.ro}u;
 const AL = ${S.al}u;
 const C = ${S.c}u;`;
 
-function partialsProgram(name: string, bindings: ComputeProgram['bindings'], declarations: string, body: string, workgroupSize: number): ComputeProgram {
-  const code = `
-${LBFGS_HEADER}
-${declarations}
+/** SLOT_HEADER plus the partial-sum layout: P invocations, S stored sums per array, the arrays from float PART. */
+function lbfgsHeader(r: LbfgsReduction): string {
+  return `${SLOT_HEADER}
+const P = ${r.sums.invocations}u;
+const S = ${r.stored}u;
+const PART = ${r.offset}u;`;
+}
 
-${mainSignature(workgroupSize)} {
-  ${linearId(workgroupSize)}
-  if (id >= P) { return; }
+const reductionKey = (r: LbfgsReduction) => `${partialSumsKey(r.sums)}_o${r.offset}`;
+
+/** Where partial array k (0, 1, 2) stores sum `index`. */
+const partialAt = (k: number) => (index: string) => `scalars[PART + ${k === 0 ? '' : `${k}u * S + `}${index}]`;
+
+/** A vector kernel: `body` walks the invocation's elements into the WGSL variables named by `outputs`. */
+function partialsProgram(
+  name: string,
+  reduction: LbfgsReduction,
+  bindings: ComputeProgram['bindings'],
+  declarations: string,
+  body: string,
+  outputs: ReadonlyArray<{ value: string; combine?: (a: string, b: string) => string }>,
+): ComputeProgram {
+  const wg = LBFGS_WORKGROUP;
+  const sums = reduction.sums;
+  // Per workgroup, every invocation reaches the tree: the dispatch is exactly P invocations (no guard needed).
+  const code = `
+${lbfgsHeader(reduction)}
+${declarations}
+${partialShares(sums, wg)}
+
+${mainSignature(wg, sums.perWorkgroup)} {
+  ${linearId(wg)}
+  ${sums.perWorkgroup ? '' : 'if (id >= P) { return; }'}
 ${body}
+${storePartials(outputs.map((o, k) => ({ ...o, at: partialAt(k) })), sums, wg)}
 }
 `;
-  return { key: `${name}_wg${workgroupSize}`, label: name, code, bindings, workgroupSize };
+  return { key: `${name}_${reductionKey(reduction)}_wg${wg}`, label: name, code, bindings, workgroupSize: wg };
 }
 
 /**
  * First step, and the L1-norm partials: d = -g, g_prev = g, partials of |g|_1.
  * Bindings: params, g, gPrev, d, scalars.
  */
-export function lbfgsFirst(workgroupSize = 64): ComputeProgram {
+export function lbfgsFirst(reduction: LbfgsReduction): ComputeProgram {
   return partialsProgram(
     'lbfgs_first',
+    reduction,
     ['uniform', 'read', 'read_write', 'read_write', 'read_write'],
     `// L-BFGS first step: d = -g, g_prev = g and partial sums of |g|_1.
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -169,9 +216,8 @@ export function lbfgsFirst(workgroupSize = 64): ComputeProgram {
     gPrev[i] = gi;
     d[i] = -gi;
     l1 += abs(gi);
-  }
-  scalars[id] = l1;`,
-    workgroupSize,
+  }`,
+    [{ value: 'l1' }],
   );
 }
 
@@ -180,9 +226,10 @@ export function lbfgsFirst(workgroupSize = 64): ComputeProgram {
  * y_j = g - g_prev, s_j = t d, g_prev = g, q = d = -g; partials of y.s, y.y and s_j.q.
  * Bindings: params (slot j), g, gPrev, d, y_j, s_j, scalars.
  */
-export function lbfgsPush(workgroupSize = 64): ComputeProgram {
+export function lbfgsPush(reduction: LbfgsReduction): ComputeProgram {
   return partialsProgram(
     'lbfgs_push',
+    reduction,
     ['uniform', 'read', 'read_write', 'read_write', 'read_write', 'read_write', 'read_write'],
     `// L-BFGS history push: y = g - g_prev, s = t d, g_prev = g, q = -g; partials of y.s, y.y, s.q.
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -207,11 +254,8 @@ export function lbfgsPush(workgroupSize = 64): ComputeProgram {
     ys += yi * si;
     yy += yi * yi;
     sq += si * qi;
-  }
-  scalars[id] = ys;
-  scalars[P + id] = yy;
-  scalars[2u * P + id] = sq;`,
-    workgroupSize,
+  }`,
+    [{ value: 'ys' }, { value: 'yy' }, { value: 'sq' }],
   );
 }
 
@@ -219,9 +263,10 @@ export function lbfgsPush(workgroupSize = 64): ComputeProgram {
  * First loop, one pair (slot j, not the oldest): q -= al_j y_j; partials of s_{j-1}.q (the next older pair).
  * Bindings: params (slot j), y_j, s_{j-1}, d (= q), scalars.
  */
-export function lbfgsLoop1(workgroupSize = 64): ComputeProgram {
+export function lbfgsLoop1(reduction: LbfgsReduction): ComputeProgram {
   return partialsProgram(
     'lbfgs_loop1',
+    reduction,
     ['uniform', 'read', 'read', 'read_write', 'read_write'],
     `// L-BFGS first loop: q -= al_j y_j and partials of s_older.q.
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -234,9 +279,8 @@ export function lbfgsLoop1(workgroupSize = 64): ComputeProgram {
     let q = d[i] - al * y[i];
     d[i] = q;
     sum += sNext[i] * q;
-  }
-  scalars[id] = sum;`,
-    workgroupSize,
+  }`,
+    [{ value: 'sum' }],
   );
 }
 
@@ -244,9 +288,10 @@ export function lbfgsLoop1(workgroupSize = 64): ComputeProgram {
  * First loop, oldest pair (slot j), then the initial Hessian: r = H_diag (q - al_j y_j); partials of y_j.r.
  * Bindings: params (slot j), y_j, d (q, then r), scalars.
  */
-export function lbfgsLoop1Last(workgroupSize = 64): ComputeProgram {
+export function lbfgsLoop1Last(reduction: LbfgsReduction): ComputeProgram {
   return partialsProgram(
     'lbfgs_loop1_last',
+    reduction,
     ['uniform', 'read', 'read_write', 'read_write'],
     `// L-BFGS end of the first loop: r = H_diag (q - al_j y_j) and partials of y_j.r.
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -260,9 +305,8 @@ export function lbfgsLoop1Last(workgroupSize = 64): ComputeProgram {
     let r = (d[i] - al * yi) * h;
     d[i] = r;
     sum += yi * r;
-  }
-  scalars[id] = sum;`,
-    workgroupSize,
+  }`,
+    [{ value: 'sum' }],
   );
 }
 
@@ -270,9 +314,10 @@ export function lbfgsLoop1Last(workgroupSize = 64): ComputeProgram {
  * Second loop, one pair (slot j, not the newest): r += c_j s_j; partials of y_{j+1}.r (the next newer pair).
  * Bindings: params (slot j), s_j, y_{j+1}, d (= r), scalars.
  */
-export function lbfgsLoop2(workgroupSize = 64): ComputeProgram {
+export function lbfgsLoop2(reduction: LbfgsReduction): ComputeProgram {
   return partialsProgram(
     'lbfgs_loop2',
+    reduction,
     ['uniform', 'read', 'read', 'read_write', 'read_write'],
     `// L-BFGS second loop: r += (al_j - be_j) s_j and partials of y_newer.r.
 @group(0) @binding(1) var<storage, read> s: array<f32>;
@@ -285,9 +330,8 @@ export function lbfgsLoop2(workgroupSize = 64): ComputeProgram {
     let r = d[i] + c * s[i];
     d[i] = r;
     sum += yNext[i] * r;
-  }
-  scalars[id] = sum;`,
-    workgroupSize,
+  }`,
+    [{ value: 'sum' }],
   );
 }
 
@@ -298,7 +342,7 @@ export function lbfgsLoop2(workgroupSize = 64): ComputeProgram {
 export function lbfgsLoop2Last(workgroupSize = 64): ComputeProgram {
   const code = `
 // L-BFGS end of the second loop and the step: d = r + (al_j - be_j) s_j; x += t d.
-${LBFGS_HEADER}
+${SLOT_HEADER}
 @group(0) @binding(1) var<storage, read> s: array<f32>;
 @group(0) @binding(2) var<storage, read_write> d: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
@@ -350,12 +394,13 @@ ${mainSignature(workgroupSize)} {
 }
 
 /**
- * Line search probe (strong-Wolfe option): partials of g.d (scalars [0, P)) and of max |d| (scalars [P, 2P)),
+ * Line search probe (strong-Wolfe option): partials of g.d (first partial array) and of max |d| (second),
  * finished by lbfgsScalar('probe'). Bindings: params, g, d, scalars.
  */
-export function lbfgsProbe(workgroupSize = 64): ComputeProgram {
+export function lbfgsProbe(reduction: LbfgsReduction): ComputeProgram {
   return partialsProgram(
     'lbfgs_probe',
+    reduction,
     ['uniform', 'read', 'read', 'read_write'],
     `// L-BFGS line search probe: partial sums of g.d and partial maxima of |d|.
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -366,10 +411,8 @@ export function lbfgsProbe(workgroupSize = 64): ComputeProgram {
   for (var i = id; i < params.count; i += P) {
     gd += g[i] * d[i];
     dMax = max(dMax, abs(d[i]));
-  }
-  scalars[id] = gd;
-  scalars[P + id] = dMax;`,
-    workgroupSize,
+  }`,
+    [{ value: 'gd' }, { value: 'dMax', combine: (a, b) => `max(${a}, ${b})` }],
   );
 }
 
@@ -386,18 +429,20 @@ export type LbfgsScalarOp = 'first' | 'push' | 'alpha' | 'beta' | 'probe';
  * - probe: g.d and max |d| from lbfgsProbe's partials.
  * Bindings: params (slot j), scalars.
  */
-export function lbfgsScalar(op: LbfgsScalarOp): ComputeProgram {
-  const sum = (offset: string, name: string) => `  var ${name} = 0.0;
-  for (var k = 0u; k < P; k++) { ${name} += scalars[${offset} + k]; }`;
-  const bodies: Record<LbfgsScalarOp, string> = {
-    first: `${sum('0u', 'l1')}
-  scalars[${S.l1}u] = l1;
+export function lbfgsScalar(op: LbfgsScalarOp, reduction: LbfgsReduction): ComputeProgram {
+  const lanes = reduceLanes(reduction.stored);
+  const bodies: Record<LbfgsScalarOp, { reads: string; writes: string }> = {
+    first: {
+      reads: 'let l1 = sumOf(0u, lane);',
+      writes: `scalars[${S.l1}u] = l1;
   scalars[T] = select(1.0, min(1.0, 1.0 / l1), l1 > 0.0) * params.lr;
   scalars[H_DIAG] = 1.0;`,
-    push: `${sum('0u', 'ys')}
-${sum('P', 'yy')}
-${sum('2u * P', 'sq')}
-  scalars[${S.ys}u] = ys;
+    },
+    push: {
+      reads: `let ys = sumOf(0u, lane);
+  let yy = sumOf(1u, lane);
+  let sq = sumOf(2u, lane);`,
+      writes: `scalars[${S.ys}u] = ys;
   scalars[${S.yy}u] = yy;
   var ro = 0.0;
   if (ys > 1e-10) {
@@ -407,25 +452,38 @@ ${sum('2u * P', 'sq')}
   scalars[slotScalar(RO)] = ro;
   scalars[slotScalar(AL)] = sq * ro;
   scalars[T] = params.lr;`,
-    alpha: `${sum('0u', 'sq')}
-  scalars[slotScalar(AL)] = sq * scalars[slotScalar(RO)];`,
-    beta: `${sum('0u', 'yr')}
-  scalars[slotScalar(C)] = scalars[slotScalar(AL)] - yr * scalars[slotScalar(RO)];`,
-    probe: `${sum('0u', 'gd')}
-  var dMax = 0.0;
-  for (var k = 0u; k < P; k++) { dMax = max(dMax, scalars[P + k]); }
-  scalars[${S.gtd}u] = gd;
+    },
+    alpha: { reads: 'let sq = sumOf(0u, lane);', writes: 'scalars[slotScalar(AL)] = sq * scalars[slotScalar(RO)];' },
+    beta: { reads: 'let yr = sumOf(0u, lane);', writes: 'scalars[slotScalar(C)] = scalars[slotScalar(AL)] - yr * scalars[slotScalar(RO)];' },
+    probe: {
+      reads: `let gd = sumOf(0u, lane);
+  let dMax = maxOf(1u, lane);`,
+      writes: `scalars[${S.gtd}u] = gd;
   scalars[${S.dMax}u] = dMax;`,
+    },
   };
-  const code = `
-// L-BFGS scalar recurrence (${op}).
-${LBFGS_HEADER}
+  const code = wgsl`
+// L-BFGS scalar recurrence (${op}): reduces the partial sums the preceding vector kernel wrote
+// (${lanes === 1 ? 'one invocation, in order' : `${lanes} lanes over strided shares, then a workgroup tree`}), then one
+// invocation writes the recurrence scalars.
+${lbfgsHeader(reduction)}
 @group(0) @binding(1) var<storage, read_write> scalars: array<f32>;
+${laneShares(lanes)}
+// Sum (maximum) of partial array which = 0, 1, 2.
+${laneReduction('sumArray', 'scalars', 'S', lanes, (a, b) => `${a} + ${b}`)}
+fn sumOf(which: u32, lane: u32) -> f32 { return sumArray(PART + which * S, lane); }
+#if ${op === 'probe'}
+${laneReduction('maxArray', 'scalars', 'S', lanes, (a, b) => `max(${a}, ${b})`)}
+fn maxOf(which: u32, lane: u32) -> f32 { return maxArray(PART + which * S, lane); }
+#endif
 
-@compute @workgroup_size(1)
-fn main() {
-${bodies[op]}
+@compute @workgroup_size(${lanes})
+fn main(@builtin(local_invocation_index) lane: u32) {
+  ${bodies[op].reads}
+  if (lane != 0u) { return; }
+  ${bodies[op].writes}
 }
 `;
-  return { key: `lbfgs_scalar_${op}`, label: `lbfgs_scalar_${op}`, code, bindings: ['uniform', 'read_write'], workgroupSize: 1 };
+  const key = `lbfgs_scalar_${op}_${reductionKey(reduction)}`;
+  return { key, label: `lbfgs_scalar_${op}`, code, bindings: ['uniform', 'read_write'], workgroupSize: lanes };
 }

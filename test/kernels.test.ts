@@ -22,17 +22,22 @@ import {
   type ConvKernelOptions,
 } from '../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../shaders/gram.js';
+import { storedSums, type PartialSums } from '../shaders/common.js';
 import { deprocessImage, preprocessImage } from '../shaders/image.js';
-import { contentGrad, LOSS_HEADER, lossTotal, PARTIALS, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
+import { contentGrad, LOSS_HEADER, lossTotal, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../shaders/pool.js';
 import type { ComputeProgram } from '../src/gpu/program.js';
 import { PassList, type DispatchSize } from '../src/gpu/passes.js';
+import { CPU_PARTIALS, FILL_INVOCATIONS } from '../src/gpu/parallelism.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { packBackwardKernel, packForwardKernel, packImageGradientMatrix, pad4 } from '../src/net/weights.js';
 import { imageLayerTuning } from '../src/net/tiling.js';
 import { roundToFloat16, toFloat16Array } from '../src/util/float16.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
 import * as ref from './reference/cpu.js';
+
+/** Partial sums as a CPU adapter makes them (src/gpu/parallelism.ts). */
+const cpuSums = { invocations: CPU_PARTIALS, perWorkgroup: false };
 
 let gpu: GpuRuntime;
 const errors: string[] = [];
@@ -421,15 +426,15 @@ describe('gram (split-K partials + reduce, rel L2 < 1e-5)', () => {
     { width: 1, height: 1, channels: 4, splits: undefined },
   ];
   it('gramSplits gives more than one split for the large case', () => {
-    expect(gramSplits(40 * 30, 8)).toBeGreaterThan(1);
-    expect(gramSplits(13 * 11, 20)).toBeGreaterThan(1);
-    expect(gramSplits(7 * 5, 12)).toBe(1);
+    expect(gramSplits(40 * 30, 8, FILL_INVOCATIONS.cpu)).toBeGreaterThan(1);
+    expect(gramSplits(13 * 11, 20, FILL_INVOCATIONS.cpu)).toBeGreaterThan(1);
+    expect(gramSplits(7 * 5, 12, FILL_INVOCATIONS.cpu)).toBe(1);
   });
-  it.each(cases.map((k) => [`${k.width}x${k.height}x${k.channels} splits ${k.splits ?? `auto (${gramSplits(k.width * k.height, k.channels)})`}`, k] as const))(
+  it.each(cases.map((k) => [`${k.width}x${k.height}x${k.channels} splits ${k.splits ?? `auto (${gramSplits(k.width * k.height, k.channels, FILL_INVOCATIONS.cpu)})`}`, k] as const))(
     '%s',
     async (name, k) => {
       const pixels = k.width * k.height;
-      const splits = k.splits ?? gramSplits(pixels, k.channels);
+      const splits = k.splits ?? gramSplits(pixels, k.channels, FILL_INVOCATIONS.cpu);
       const features = randomArray(pixels * k.channels, 71 + k.channels, -1, 3);
       const partial = gramPartialParams(pixels, k.channels, splits);
       const reduce = gramReduceParams(pixels, k.channels, splits);
@@ -453,30 +458,46 @@ describe('gram (split-K partials + reduce, rel L2 < 1e-5)', () => {
 describe('loss kernels', () => {
   const SENTINEL = 7.5;
 
+  // Partial sums: the CPU choice (256 invocations, each storing its share), more invocations (not always a multiple
+  // of 64 or 256), and the GPU choice (each workgroup of 64 storing the tree sum of its invocations' shares).
+  /** Expected stored sums: invocation k adds elements k, k + P, ...; per workgroup, 64 invocations' shares added. */
+  const expectedSums = (sums: PartialSums, elements: number, term: (i: number) => number) => {
+    const shares = new Float64Array(sums.invocations);
+    for (let i = 0; i < elements; i++) shares[i % sums.invocations] += term(i);
+    if (!sums.perWorkgroup) return shares;
+    const stored = new Float64Array(sums.invocations / 64);
+    shares.forEach((v, k) => (stored[Math.floor(k / 64)] += v));
+    return stored;
+  };
   it.each([
-    [5, 0, false],
-    [5, 256, true],
-    [300, 256, true],
-    [1025, 0, false],
-  ] as const)('squaredDiffPartials count %i vec4 offset %i difference %s (per partial rel L2 < 1e-5, difference exact)', async (count, offset, withDiff) => {
+    [5, 0, false, cpuSums],
+    [5, 256, true, cpuSums],
+    [300, 256, true, cpuSums],
+    [1025, 0, false, cpuSums],
+    [1025, 100, true, { invocations: 1000, perWorkgroup: false }],
+    [3000, 0, false, { invocations: 4096, perWorkgroup: false }],
+    [3000, 10, true, { invocations: 4096, perWorkgroup: true }],
+    [20, 0, false, { invocations: 256, perWorkgroup: true }],
+  ] as const)('squaredDiffPartials count %i vec4 offset %i difference %s, sums %o (per sum rel L2 < 1e-5, difference exact)', async (count, offset, withDiff, sums) => {
     const a = randomArray(4 * count, 81 + count);
     const b = randomArray(4 * count, 82 + count, -2, 1);
-    const partialsLength = offset + 2 * PARTIALS;
+    const stored = storedSums(sums, 64);
+    const partialsLength = offset + 2 * stored;
     const partials = upload(new Float32Array(partialsLength).fill(SENTINEL));
     const diff = zeros(4 * count);
     const buffers = [uniform(new Uint32Array([count, offset, 0, 0]).buffer), upload(a), upload(b), partials];
-    run(squaredDiffPartials(withDiff), withDiff ? [...buffers, diff] : buffers, PARTIALS);
+    run(squaredDiffPartials(withDiff, sums), withDiff ? [...buffers, diff] : buffers, sums.invocations);
     const got = await read(partials, partialsLength);
-    const expected = new Float64Array(PARTIALS);
-    for (let i = 0; i < 4 * count; i++) expected[Math.floor(i / 4) % PARTIALS] += (a[i] - b[i]) ** 2;
-    expectClose(got.subarray(offset, offset + PARTIALS), expected, 1e-5, `sqdiff partials count ${count} offset ${offset}`);
-    for (let i = 0; i < partialsLength; i++) if (i < offset || i >= offset + PARTIALS) expect(got[i], `slot ${i}`).toBe(SENTINEL);
+    const expected = expectedSums(sums, count, (v) => [0, 1, 2, 3].reduce((s, c) => s + (a[4 * v + c] - b[4 * v + c]) ** 2, 0));
+    expectClose(got.subarray(offset, offset + stored), expected, 1e-5, `sqdiff partials count ${count} offset ${offset}`);
+    for (let i = 0; i < partialsLength; i++) if (i < offset || i >= offset + stored) expect(got[i], `slot ${i}`).toBe(SENTINEL);
     if (withDiff) expectExact(await read(diff, 4 * count), a.map((v, i) => v - b[i]), 'difference');
-    const total = got.subarray(offset, offset + PARTIALS).reduce((s, v) => s + v, 0);
+    const total = got.subarray(offset, offset + stored).reduce((s, v) => s + v, 0);
     expect(Math.abs(total - ref.meanSquaredDiff(a, b) * 4 * count) / total).toBeLessThan(1e-5);
   });
 
-  it('lossTotal sums, scales and categorises the terms (rel < 1e-5 per value)', async () => {
+  // 256 partials: one invocation adds them in order; 300 and 4096: 256 lanes and a workgroup tree.
+  it.each([CPU_PARTIALS, 300, 4096])('lossTotal sums, scales and categorises the terms, %i partials each (rel < 1e-5 per value)', async (P) => {
     // Terms: content, style, style, tv, content.
     const terms = [
       { scale: 0.25, category: 0 },
@@ -486,15 +507,36 @@ describe('loss kernels', () => {
       { scale: 0.7, category: 0 },
     ];
     const table = new Float32Array(terms.length * 4);
-    terms.forEach((t, k) => table.set([t.scale, t.category, k * PARTIALS, 0], 4 * k));
-    const partials = randomArray(terms.length * PARTIALS, 91, 0, 10);
+    terms.forEach((t, k) => table.set([t.scale, t.category, k * P, 0], 4 * k));
+    const partials = randomArray(terms.length * P, 91, 0, 10);
     const losses = upload(new Float32Array(LOSS_HEADER + terms.length).fill(SENTINEL));
-    run(lossTotal(), [uniform(new Uint32Array([terms.length, 0, 0, 0]).buffer), upload(table), upload(partials), losses], 1);
+    run(lossTotal(P), [uniform(new Uint32Array([terms.length, 0, 0, 0]).buffer), upload(table), upload(partials), losses], 1);
     const got = await read(losses, LOSS_HEADER + terms.length);
-    const values = terms.map((t, k) => Math.fround(t.scale) * partials.subarray(k * PARTIALS, (k + 1) * PARTIALS).reduce((s, v) => s + v, 0));
+    const values = terms.map((t, k) => Math.fround(t.scale) * partials.subarray(k * P, (k + 1) * P).reduce((s, v) => s + v, 0));
     const byCategory = [0, 1, 2].map((c) => values.filter((_, k) => terms[k].category === c).reduce((s, v) => s + v, 0));
     const expected = [...byCategory, byCategory[0] + byCategory[1] + byCategory[2], ...values];
     expected.forEach((e, i) => expect(Math.abs(got[i] - e) / Math.abs(e), `losses[${i}]`).toBeLessThan(1e-5));
+  });
+
+  it('reductions finish in one invocation up to 256 partials and in a 256-lane tree beyond (WGSL)', () => {
+    const serial = lossTotal(CPU_PARTIALS);
+    expect(serial.workgroupSize).toBe(1);
+    expect(serial.code).not.toContain('workgroupBarrier');
+    expect(serial.code).toContain('for (var k = lane; k < 256u; k += 1u) { acc = acc + partials[first + k]; }');
+    const tree = lossTotal(4096);
+    expect(tree.workgroupSize).toBe(256);
+    expect(tree.code).toContain('var<workgroup> shares: array<f32, 256>;');
+    expect(tree.code).toContain('for (var k = lane; k < 4096u; k += 256u) { acc = acc + partials[first + k]; }');
+    expect(tree.code).toContain('for (var w = 128u; w > 0u; w = w / 2u)');
+    expect(new Set([serial.key, tree.key, lossTotal(300).key]).size).toBe(3);
+    const perInvocation = tvPartials({ invocations: 1024, perWorkgroup: false });
+    expect(perInvocation.code).toContain('if (id >= 1024u) { return; }');
+    expect(perInvocation.code).toContain('partials[params.offset + id] = sum;');
+    const perWorkgroup = tvPartials({ invocations: 1024, perWorkgroup: true });
+    expect(perWorkgroup.code).not.toContain('return;');
+    expect(perWorkgroup.code).toContain('@builtin(local_invocation_index) lid: u32');
+    expect(perWorkgroup.code).toContain('if (lid == 0u) { partials[params.offset + id / 64u] = partialShares[0]; }');
+    expect(perWorkgroup.key).not.toBe(perInvocation.key);
   });
 
   for (const accumulate of [false, true]) {
@@ -530,15 +572,17 @@ describe('loss kernels', () => {
     { width: 1, height: 9 },
     { width: 9, height: 1 },
   ];
-  it.each(tvShapes.map((s) => [`${s.width}x${s.height}`, s] as const))('tvPartials %s (sum rel < 1e-5)', async (_, s) => {
+  const tvSums = [cpuSums, { invocations: 1024, perWorkgroup: false }, { invocations: 1024, perWorkgroup: true }];
+  it.each(tvShapes.flatMap((s) => tvSums.map((sums) => [`${s.width}x${s.height}`, sums, s] as const)))('tvPartials %s, sums %o (sum rel < 1e-5)', async (_, sums, s) => {
     const n = 3 * s.width * s.height;
     const x = randomArray(n, 111 + n, -100, 100);
-    const offset = PARTIALS;
-    const partials = upload(new Float32Array(3 * PARTIALS).fill(SENTINEL));
-    run(tvPartials(), [uniform(new Uint32Array([s.width, s.height, offset, 0]).buffer), upload(x), partials], PARTIALS);
-    const got = await read(partials, 3 * PARTIALS);
-    for (let i = 0; i < 3 * PARTIALS; i++) if (i < offset || i >= offset + PARTIALS) expect(got[i]).toBe(SENTINEL);
-    const sum = got.subarray(offset, offset + PARTIALS).reduce((a, v) => a + v, 0);
+    const stored = storedSums(sums, 64);
+    const offset = stored;
+    const partials = upload(new Float32Array(3 * stored).fill(SENTINEL));
+    run(tvPartials(sums), [uniform(new Uint32Array([s.width, s.height, offset, 0]).buffer), upload(x), partials], sums.invocations);
+    const got = await read(partials, 3 * stored);
+    for (let i = 0; i < 3 * stored; i++) if (i < offset || i >= offset + stored) expect(got[i]).toBe(SENTINEL);
+    const sum = got.subarray(offset, offset + stored).reduce((a, v) => a + v, 0);
     const expected = ref.tvLossRef(x, s.height, s.width);
     if (expected === 0) expect(sum).toBe(0);
     else expect(Math.abs(sum - expected) / expected).toBeLessThan(1e-5);
@@ -748,13 +792,17 @@ describe('generated WGSL and program keys', () => {
       ...(['max', 'avg'] as const).flatMap((kind) =>
         [false, true].flatMap((accumulate) => [false, true].map((mask) => poolBackward({ kind, accumulate, mask }))),
       ),
-      squaredDiffPartials(false),
-      squaredDiffPartials(true),
+      squaredDiffPartials(false, cpuSums),
+      squaredDiffPartials(true, cpuSums),
+      squaredDiffPartials(true, { invocations: 4096, perWorkgroup: false }),
+      squaredDiffPartials(true, { invocations: 4096, perWorkgroup: true }),
       tvGrad(false),
       tvGrad(true),
       ...[false, true].flatMap((a) => [false, true].map((m) => contentGrad(a, m))),
-      tvPartials(),
-      lossTotal(),
+      tvPartials(cpuSums),
+      tvPartials({ invocations: 4096, perWorkgroup: true }),
+      lossTotal(CPU_PARTIALS),
+      lossTotal(4096),
       gramPartial(),
       gramReduce(),
       preprocessImage(),

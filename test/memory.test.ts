@@ -16,7 +16,7 @@ import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
 const golden = join(repoRoot, 'test/fixtures/golden');
 
 describe('memory planning', () => {
-  const shape = { config: { ...DEFAULT_LOSS }, optimizer: 'lbfgs' as const, historySize: 100 };
+  const shape = { config: { ...DEFAULT_LOSS }, optimizer: 'lbfgs' as const, historySize: 100, parallelism: 'cpu' as const };
 
   it('grows with the image and the history', () => {
     const at = (w: number, h: number, m = 100) => estimateMemory({ ...shape, historySize: m, width: w, height: h, style: { width: w, height: h } });
@@ -68,7 +68,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const gpu = new GpuRuntime(shared.context); // fresh pool: its peak is this run's alone
     const options = resolveOptions({ size: 32, iterations: 2, optimizer, historySize: 5, printEvery: 0 });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
-    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer, historySize: 5 });
+    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer, historySize: 5, parallelism: gpu.parallelism });
     expect(estimate.totalBytes / result.peakBytes).toBeGreaterThan(0.9);
     expect(estimate.totalBytes / result.peakBytes).toBeLessThan(1.1);
     gpu.buffers.destroy();
@@ -80,7 +80,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const gpu = new GpuRuntime(shared.context);
     const options = resolveOptions({ size: 32, iterations: 2, optimizer: 'adam', printEvery: 0, weightStorage: 'f16' });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
-    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, weightStorage: 'f16' });
+    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, weightStorage: 'f16', parallelism: gpu.parallelism });
     console.log(`f16 weight storage: peak ${(result.peakBytes / 2 ** 20).toFixed(1)} MiB, estimate ${(estimate.totalBytes / 2 ** 20).toFixed(1)} MiB`);
     expect(estimate.totalBytes / result.peakBytes).toBeGreaterThan(0.9);
     expect(estimate.totalBytes / result.peakBytes).toBeLessThan(1.1);
@@ -99,7 +99,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
 
   it('refuses a size over the memory budget', async () => {
     const gpu = await testGpu();
-    const budget = estimateMemory({ width: 24, height: 18, style: { width: 18, height: 24 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100 }).totalBytes;
+    const budget = estimateMemory({ width: 24, height: 18, style: { width: 18, height: 24 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, parallelism: gpu.parallelism }).totalBytes;
     const options = resolveOptions({ size: 32, iterations: 1, optimizer: 'adam', memoryBudget: budget });
     const error = await stylize({ gpu, weights: realWeights(), content, styles: [style], options }).catch((e: Error) => e);
     expect(String(error)).toMatch(/more than the budget/);

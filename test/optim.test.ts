@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linearId, mainSignature } from '../shaders/common.js';
-import { LBFGS_SCALARS, PARTIALS } from '../shaders/optim.js';
+import { LBFGS_SCALARS } from '../shaders/optim.js';
 import { PassList } from '../src/gpu/passes.js';
 import type { ComputeProgram } from '../src/gpu/program.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
@@ -300,14 +300,18 @@ describe('GPU optimisers', () => {
     }
   });
 
-  it('L-BFGS: 15 iterations on a tridiagonal quadratic match torch.optim.LBFGS in float64 (history 5 wraps)', async () => {
+  // Partial sums: the adapter's choice (lavapipe: 256 invocations, added in one invocation), more invocations than
+  // one invocation adds (256 lanes and a workgroup tree; 300: no multiple of the lanes), and the GPU choice (each
+  // workgroup of 64 stores one sum).
+  it.each([undefined, { invocations: 1024, perWorkgroup: false }, { invocations: 300, perWorkgroup: false }, { invocations: 4096, perWorkgroup: true }])('L-BFGS: 15 iterations on a tridiagonal quadratic match torch.optim.LBFGS in float64 (history 5 wraps; sums %o)', async (sums) => {
     // Scaled so that |g0|_1 is about 4: torch's first step t = min(1, 1 / |g|_1) is then about 0.25. With
     // |g0|_1 in the thousands, t would be ~5e-4 and y = g1 - g0 a near cancellation in f32 (about 1e-4 relative
     // error in y, in torch's float32 as much as here), which the float64 reference does not share.
     // diag in [2.5, 4] > 2 |off|: diagonally dominant, so A is positive definite (eigenvalues in about [0.1, 6.4],
     // slow enough that 15 iterations stay above the f32 noise floor of the gradient).
     const problem = new Quadratic(gpu, 1024, -1.2, 21, 2e-3);
-    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5 });
+    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5, sums });
+    expect(lbfgs.reduction.sums).toEqual(sums ?? { invocations: 256, perWorkgroup: false });
     const reference = new LbfgsReference(1, 5);
     const x = Float64Array.from(problem.x0);
     const errors: number[] = [];
@@ -336,10 +340,10 @@ describe('GPU optimisers', () => {
     }
   });
 
-  it('L-BFGS with the strong-Wolfe line search: 8 iterations match torch semantics in float64', async () => {
+  it.each([undefined, { invocations: 300, perWorkgroup: false }, { invocations: 1024, perWorkgroup: true }])('L-BFGS with the strong-Wolfe line search: 8 iterations match torch semantics in float64 (sums %o)', async (sums) => {
     // Scaled so that |g0|_1 is about 40 (first step t = 1 / |g0|_1 = 0.025).
     const problem = new Quadratic(gpu, 1024, -1.2, 31, 2e-2);
-    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5 });
+    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5, sums });
     const search = new LbfgsLineSearch(gpu, lbfgs, { encode: (e) => problem.passes.encode(e), losses: problem.losses });
     const reference = new LbfgsReference(1, 5);
     const x = Float64Array.from(problem.x0);
@@ -454,9 +458,11 @@ describe('GPU optimisers', () => {
       gpu.buffers.trim(); // nothing reusable: every buffer an optimiser takes is new and shows in liveBytes
       let before = gpu.buffers.getStats().liveBytes;
       const lbfgs = new LbfgsOptimizer(gpu, x, g, n, { historySize: m });
-      const scalarFloats = 3 * PARTIALS + 8 + 4 * m;
+      const sums = lbfgs.reduction.sums;
+      expect(sums).toEqual({ invocations: 256, perWorkgroup: false }); // lavapipe: the CPU choice
+      const scalarFloats = 8 + 4 * m + 3 * 256;
       expect(lbfgs.memoryBytes).toBe((2 * m + 2) * n * 4 + scalarFloats * 4 + m * 16);
-      expect(lbfgs.memoryBytes).toBe(lbfgsMemoryBytes(n, m));
+      expect(lbfgs.memoryBytes).toBe(lbfgsMemoryBytes(n, m, sums));
       expect(gpu.buffers.getStats().liveBytes - before).toBe(lbfgs.memoryBytes);
       // Within the (2m + 4) n 4 bound once x and grad are counted, apart from O(m) scalars.
       expect(lbfgs.memoryBytes + 2 * n * 4 - (2 * m + 4) * n * 4).toBe(scalarFloats * 4 + m * 16);
@@ -601,7 +607,7 @@ describe.skipIf(!process.env.OPTIM_BENCH)('optimiser timing (OPTIM_BENCH=1)', ()
     console.log(
       `n = ${n}: gradient kernel ${gradientMs.toFixed(2)} ms; Adam (2 dispatches) + gradient ${adamMs.toFixed(2)} ms; ` +
         `L-BFGS m = 100 (${lbfgsDispatchCount(101, 100)} dispatches) + gradient ${lbfgsMs.toFixed(1)} ms per iteration; ` +
-        `L-BFGS memory ${(lbfgsMemoryBytes(n, 100) / 2 ** 20).toFixed(1)} MiB`,
+        `L-BFGS memory ${(lbfgsMemoryBytes(n, 100, lbfgs.reduction.sums) / 2 ** 20).toFixed(1)} MiB`,
     );
   });
 });

@@ -4,6 +4,7 @@
  */
 import type { GpuContext } from './device.js';
 import { BufferPool } from './buffers.js';
+import { parallelismOf, type Parallelism } from './parallelism.js';
 import { PipelineCache } from './program.js';
 import { QueueWaiter, type QueueWaiterOptions } from './queueWait.js';
 
@@ -19,13 +20,20 @@ export class GpuRuntime {
   readonly lost: Promise<GpuDeviceLostError>;
   readonly pipelines: PipelineCache;
   readonly buffers: BufferPool;
+  /** How wide split-up work must be to fill this adapter (src/gpu/parallelism.ts). */
+  readonly parallelism: Parallelism;
   /** Number of buffer mappings made through `read` (progress must not map every iteration: tests count these). */
   mappings = 0;
 
-  constructor(readonly context: GpuContext) {
+  /** @param options.parallelism overrides the adapter's (tests run the GPU-sized reductions on a CPU adapter). */
+  constructor(
+    readonly context: GpuContext,
+    options: { parallelism?: Parallelism } = {},
+  ) {
     this.device = context.device;
     this.pipelines = new PipelineCache(this.device);
     this.buffers = new BufferPool(this.device);
+    this.parallelism = options.parallelism ?? parallelismOf(context.adapterInfo);
     this.lost = this.device.lost.then((info) => {
       this.lostInfo = { reason: String(info.reason), message: info.message };
       return this.lostError();

@@ -14,7 +14,9 @@
  */
 import { conv1x1, convDispatchSize, convParams } from '../../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
-import { CATEGORY_INDEX, contentGrad, l1Finalize, l1Partials, LOSS_HEADER, lossTotal, normalizedAccumulate, PARTIALS, squaredDiffPartials, tvGrad, tvPartials, type LossCategory } from '../../shaders/loss.js';
+import { CATEGORY_INDEX, contentGrad, l1Finalize, l1Partials, LOSS_HEADER, lossTotal, normalizedAccumulate, squaredDiffPartials, tvGrad, tvPartials, type LossCategory } from '../../shaders/loss.js';
+import { dotProductSums, FILL_INVOCATIONS } from '../gpu/parallelism.js';
+import { storedSums, type PartialSums } from '../../shaders/common.js';
 import { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { FeatureMaps, type Vgg19Net } from './network.js';
@@ -88,13 +90,19 @@ function termsOf(config: LossConfig): Term[] {
   return terms;
 }
 
+/** Workgroup size of the loss partial-sum kernels. */
+const PARTIALS_WORKGROUP = 64;
+
+/** Pixel splits of a Gram matrix, as many as fill this adapter (src/gpu/parallelism.ts). */
+const gramSplitsOn = (gpu: GpuRuntime, pixels: number, channels: number) => gramSplits(pixels, channels, FILL_INVOCATIONS[gpu.parallelism]);
+
 /** Records Gram matrices of `layers` of `maps` into `grams` (one C x C f32 buffer each). */
 export function encodeGrams(passes: PassList, maps: FeatureMaps, layers: number[], grams: GPUBuffer[], scratch: GPUBuffer): void {
   const gpu = maps.net.gpu;
   layers.forEach((layer, k) => {
     const { width, height, channels } = maps.shapes[layer];
     const pixels = width * height;
-    const splits = gramSplits(pixels, channels);
+    const splits = gramSplitsOn(gpu, pixels, channels);
     const partial = gramPartialParams(pixels, channels, splits);
     const flops = pixels * channels * channels + 4 * pixels * channels; // upper triangle only
     passes.add(gramPartial(), [maps.own(gpu.uniform(new Uint32Array(partial.data))), maps.buffers[layer], scratch], partial.invocations, flops);
@@ -108,7 +116,7 @@ export function gramScratchBytes(maps: FeatureMaps, layers: number[]): number {
   let bytes = 16;
   for (const layer of layers) {
     const { width, height, channels } = maps.shapes[layer];
-    bytes = Math.max(bytes, gramSplits(width * height, channels) * channels * channels * 4);
+    bytes = Math.max(bytes, gramSplitsOn(maps.net.gpu, width * height, channels) * channels * channels * 4);
   }
   return bytes;
 }
@@ -126,6 +134,10 @@ export class GatysLoss {
   /** [content, style, tv, total, term values...] f32. */
   readonly losses: GPUBuffer;
   readonly terms: Term[];
+  /** How every loss sum (and L1 norm) makes its partial sums: dotProductSums of the longest reduction. */
+  readonly partialSums: PartialSums;
+  /** Partial sums stored per term (and per L1 norm). */
+  readonly storedSums: number;
   readonly styleLayerIndices: number[];
   /** The recorded evaluation: forward, losses, backward. */
   readonly passes: PassList;
@@ -153,7 +165,14 @@ export class GatysLoss {
     this.x = this.own(gpu.buffers.storage(3 * planeBytes, 'x'));
     this.grad = this.own(gpu.buffers.storage(3 * planeBytes, 'grad x'));
     this.losses = this.own(gpu.buffers.storage((LOSS_HEADER + this.terms.length) * 4, 'losses'));
-    const partials = this.own(gpu.buffers.storage(this.terms.length * PARTIALS * 4, 'loss partials'));
+    // One partial count for every reduction of the plan, sized by the longest one (the first layers' gradients
+    // when normalised, else the content features or the image's total variation).
+    const walked = this.terms.map((t) => (t.category === 'tv' ? 3 * width * height : t.category === 'style' ? this.maps.shapes[t.layer].channels ** 2 / 4 : this.maps.bytes(t.layer) / 16));
+    if (config.normalizeGradients) walked.push(...this.terms.filter((t) => t.layer >= 0).map((t) => this.maps.bytes(t.layer) / 16));
+    const sums = (this.partialSums = dotProductSums(Math.max(...walked), gpu.parallelism));
+    const P = sums.invocations;
+    const S = (this.storedSums = storedSums(sums, PARTIALS_WORKGROUP));
+    const partials = this.own(gpu.buffers.storage(this.terms.length * S * 4, 'loss partials'));
     this.styleLayerIndices = this.terms.filter((t) => t.category === 'style').map((t) => t.layer);
     this.gramScratch = this.own(gpu.buffers.storage(gramScratchBytes(this.maps, this.styleLayerIndices), 'gram scratch'));
 
@@ -162,7 +181,7 @@ export class GatysLoss {
     const maxBytes = Math.max(...shapes.map((_, i) => this.maps.bytes(i)));
     if (config.normalizeGradients) {
       this.normalizeScratch = this.own(gpu.buffers.storage(maxBytes, 'normalised gradient scratch'));
-      this.normalizePartials = this.own(gpu.buffers.storage(PARTIALS * 4, 'L1 partials'));
+      this.normalizePartials = this.own(gpu.buffers.storage(S * 4, 'L1 partials'));
       this.normalizeNorms = this.own(gpu.buffers.storage(this.terms.length * 4, 'L1 norms'));
     }
     this.maps.encodeForward(passes, this.x);
@@ -170,12 +189,12 @@ export class GatysLoss {
     // Loss values: partial sums per term, then the totals.
     const styleState = new Map<number, { gram: GPUBuffer; diff: GPUBuffer }>();
     for (const [t, term] of this.terms.entries()) {
-      const offset = t * PARTIALS;
+      const offset = t * S;
       if (term.category === 'content') {
         const target = this.own(gpu.buffers.storage(this.maps.bytes(term.layer), `content target ${term.key}`));
         this.contentTargets.push(target);
         const count = this.maps.bytes(term.layer) / 16;
-        passes.add(squaredDiffPartials(false), [this.uniformU32([count, offset, 0, 0]), this.maps.buffers[term.layer], target, partials], PARTIALS);
+        passes.add(squaredDiffPartials(false, sums, PARTIALS_WORKGROUP), [this.uniformU32([count, offset, 0, 0]), this.maps.buffers[term.layer], target, partials], P);
       } else if (term.category === 'style') {
         const c = shapes[term.layer].channels;
         const gram = this.own(gpu.buffers.storage(c * c * 4, `gram ${term.key}`));
@@ -184,9 +203,9 @@ export class GatysLoss {
         this.styleTargets.push(target);
         styleState.set(t, { gram, diff });
         encodeGrams(passes, this.maps, [term.layer], [gram], this.gramScratch);
-        passes.add(squaredDiffPartials(true), [this.uniformU32([(c * c) / 4, offset, 0, 0]), gram, target, partials, diff], PARTIALS);
+        passes.add(squaredDiffPartials(true, sums, PARTIALS_WORKGROUP), [this.uniformU32([(c * c) / 4, offset, 0, 0]), gram, target, partials, diff], P);
       } else {
-        passes.add(tvPartials(), [this.uniformU32([width, height, offset, 0]), this.x, partials], PARTIALS);
+        passes.add(tvPartials(sums, PARTIALS_WORKGROUP), [this.uniformU32([width, height, offset, 0]), this.x, partials], P);
       }
     }
     const table = new Float32Array(this.terms.length * 4);
@@ -196,9 +215,9 @@ export class GatysLoss {
         term.category === 'content' ? term.weight / (s!.width * s!.height * s!.channels)
         : term.category === 'style' ? term.weight / (s!.channels * s!.channels)
         : term.weight;
-      table.set([scale, CATEGORY_INDEX[term.category], t * PARTIALS, 0], t * 4);
+      table.set([scale, CATEGORY_INDEX[term.category], t * S, 0], t * 4);
     });
-    passes.add(lossTotal(), [this.uniformU32([this.terms.length, 0, 0, 0]), this.own(gpu.upload(table, 'loss table')), partials, this.losses], 1);
+    passes.add(lossTotal(S), [this.uniformU32([this.terms.length, 0, 0, 0]), this.own(gpu.upload(table, 'loss table')), partials, this.losses], 1);
 
     // Backward, from the deepest loss layer to the image.
     const ping = [this.own(gpu.buffers.storage(maxBytes, 'grad ping')), this.own(gpu.buffers.storage(maxBytes, 'grad pong'))];
@@ -232,8 +251,8 @@ export class GatysLoss {
           passes.add(conv1x1({ ...tiling, ...direct }), buffers, convDispatchSize(tiling, s.width, s.height, s.channels / 4), 2 * s.width * s.height * s.channels * s.channels);
         }
         if (normalize) {
-          passes.add(l1Partials(), [this.uniformU32([count, 0, 0, 0]), out, this.normalizePartials!], PARTIALS);
-          passes.add(l1Finalize(), [this.uniformU32([t, 0, 0, 0]), this.normalizePartials!, this.normalizeNorms!], 1);
+          passes.add(l1Partials(sums, PARTIALS_WORKGROUP), [this.uniformU32([count, 0, 0, 0]), out, this.normalizePartials!], P);
+          passes.add(l1Finalize(S), [this.uniformU32([t, 0, 0, 0]), this.normalizePartials!, this.normalizeNorms!], 1);
           const params = this.uniformMixed([count, t, 0], term.weight);
           const buffers = mask ? [params, out, this.normalizeNorms!, this.maps.buffers[i], ping[current]] : [params, out, this.normalizeNorms!, ping[current]];
           passes.add(normalizedAccumulate(accumulate, mask), buffers, count);

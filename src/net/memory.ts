@@ -4,6 +4,7 @@
  * the memory budget, is refused with the largest size (same aspect ratio) that fits.
  */
 import { gramSplits } from '../../shaders/gram.js';
+import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
 import { lbfgsMemoryBytes } from '../optim/lbfgs.js';
 import { lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import { lossDepth, type LossConfig } from './loss.js';
@@ -44,6 +45,8 @@ export interface RunShape {
    * default true, the larger estimate.
    */
   imageLayerKernels?: boolean;
+  /** The adapter's parallelism (GpuRuntime.parallelism): it sizes the Gram split scratch and L-BFGS partial sums. */
+  parallelism: Parallelism;
 }
 
 const round16 = (n: number) => Math.max(16, Math.ceil(n / 16) * 16);
@@ -77,7 +80,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   const gramScratch = (w: number, h: number) =>
     Math.max(16, ...styleLayers.map((l) => {
       const s = featureSizes(w, h, l + 1)[l];
-      return gramSplits(s.width * s.height, s.channels) * s.channels * s.channels * 4;
+      return gramSplits(s.width * s.height, s.channels, FILL_INVOCATIONS[shape.parallelism]) * s.channels * s.channels * 4;
     }));
   // Activations, x and its gradient, two gradient ping-pong buffers, Gram scratch, the image-gradient columns.
   let plan = maps.sum + 2 * plane + 2 * maps.max + gramScratch(width, height) + (imageLayerKernels ? round16(width * height * IMAGE_GRADIENT_COLUMNS * 4) : 0);
@@ -91,7 +94,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   const styleTransient = styleMaps.sum + gramScratch(styleDims.width, styleDims.height) + plane;
   const n = 3 * width * height;
   const optimizer =
-    shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize) + (shape.lineSearch ? round16(lineSearchBytes(n)) : 0);
+    shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? round16(lineSearchBytes(n)) : 0);
   return {
     totalBytes: weights + plan + Math.max(styleTransient, optimizer),
     largestBufferBytes: Math.max(largestWeight, maps.max, styleMaps.max, plane),

@@ -358,6 +358,7 @@ export function checkMemory(
     lineSearch: options.lineSearch !== 'none',
     weightStorage: options.weightStorage,
     imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
+    parallelism: gpu.parallelism,
   };
   const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
   if (problem) {

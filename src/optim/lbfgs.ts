@@ -33,13 +33,14 @@
  * - No termination tests (tolerance_grad, tolerance_change on gtd, the step or the loss): each encoded step
  *   updates x; the caller chooses the number of iterations. (torch stops early only when the gradient or the
  *   progress has vanished, at which point the remaining updates here are tiny.)
- * - Arithmetic is f32 with dot products reduced in PARTIALS strided partial sums (torch: f32 with its own reduction
+ * - Arithmetic is f32 with dot products reduced in `partials` strided partial sums (torch: f32 with its own reduction
  *   order), and Python's float scalars (ro, al, be, H_diag) are f32 here.
  */
 import {
   LBFGS_PARAMS_WORDS,
   LBFGS_SCALARS,
   lbfgsFirst,
+  lbfgsReduction,
   lbfgsLoop1,
   lbfgsLoop1Last,
   lbfgsLoop2,
@@ -48,10 +49,13 @@ import {
   lbfgsPush,
   lbfgsScalar,
   lbfgsScalarFloats,
-  PARTIALS,
+  type LbfgsScalarOp,
   scaledAdd,
+  type LbfgsReduction,
 } from '../../shaders/optim.js';
 import { createDispatch, encodeDispatch, type Dispatch } from '../gpu/passes.js';
+import type { PartialSums } from '../../shaders/common.js';
+import { dotProductSums } from '../gpu/parallelism.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import type { GpuOptimizer } from './optimizer.js';
 
@@ -60,6 +64,8 @@ export interface LbfgsOptions {
   learningRate?: number;
   /** Pairs kept, m (default 100, torch's default). */
   historySize?: number;
+  /** How the dot products make their partial sums (default: dotProductSums(n, the adapter's parallelism)). */
+  sums?: PartialSums;
 }
 
 /** The GPU buffers of the L-BFGS state (all owned by the optimiser). */
@@ -72,7 +78,7 @@ export interface LbfgsState {
   readonly direction: GPUBuffer;
   /** The previous gradient g_prev, n f32. */
   readonly prevGrad: GPUBuffer;
-  /** f32: partial sums, header (t, H_diag, ys, yy, |g|_1) and per-slot {ro, al, al - be}; see LBFGS_SCALARS. */
+  /** f32: header (t, H_diag, ys, yy, |g|_1, g.d, max |d|), per-slot {ro, al, al - be}, partial sums; see LBFGS_SCALARS. */
   readonly scalars: GPUBuffer;
   /** One uniform per ring slot: {n, slot, 0, lr}. */
   readonly slotParams: readonly GPUBuffer[];
@@ -94,8 +100,8 @@ export function lbfgsDispatchCount(step: number, historySize: number): number {
 const padded = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
 
 /** Bytes an optimiser for n floats and history m holds: (2m + 2) n 4 + scalar buffer + m slot uniforms. */
-export function lbfgsMemoryBytes(n: number, historySize: number): number {
-  return (2 * historySize + 2) * padded(n * 4) + padded(lbfgsScalarFloats(historySize) * 4) + historySize * padded(LBFGS_PARAMS_WORDS * 4);
+export function lbfgsMemoryBytes(n: number, historySize: number, sums: PartialSums): number {
+  return (2 * historySize + 2) * padded(n * 4) + padded(lbfgsScalarFloats(historySize, sums) * 4) + historySize * padded(LBFGS_PARAMS_WORDS * 4);
 }
 
 interface SlotDispatches {
@@ -114,6 +120,7 @@ export class LbfgsOptimizer implements GpuOptimizer {
   readonly state: LbfgsState;
   readonly historySize: number;
   readonly learningRate: number;
+  readonly reduction: LbfgsReduction;
   private readonly first: Dispatch[];
   private readonly slots: SlotDispatches[];
   private readonly probe: Dispatch[];
@@ -137,8 +144,11 @@ export class LbfgsOptimizer implements GpuOptimizer {
     if (!(lr > 0)) throw new Error(`L-BFGS: learning rate ${lr} must be positive`);
     if (!(m >= 1) || !Number.isInteger(m)) throw new Error(`L-BFGS: history size ${m} must be a positive integer`);
     if (x.size < n * 4 || grad.size < n * 4) throw new Error(`L-BFGS: x or grad holds fewer than ${n} floats`);
+    const sums = options.sums ?? dotProductSums(n, gpu.parallelism);
+    if (!(sums.invocations >= 1) || !Number.isInteger(sums.invocations)) throw new Error(`L-BFGS: ${sums.invocations} partial-sum invocations must be a positive integer`);
     this.learningRate = lr;
     this.historySize = m;
+    const reduction = (this.reduction = lbfgsReduction(m, sums));
 
     const own = (b: GPUBuffer) => (this.owned.push(b), b);
     const vector = (label: string) => own(gpu.buffers.storage(n * 4, label));
@@ -146,7 +156,7 @@ export class LbfgsOptimizer implements GpuOptimizer {
     const s = Array.from({ length: m }, (_, j) => vector(`lbfgs s${j}`));
     const direction = vector('lbfgs d');
     const prevGrad = vector('lbfgs g_prev');
-    const scalars = own(gpu.buffers.storage(lbfgsScalarFloats(m) * 4, 'lbfgs scalars'));
+    const scalars = own(gpu.buffers.storage(lbfgsScalarFloats(m, sums) * 4, 'lbfgs scalars'));
     const slotParams = Array.from({ length: m }, (_, j) => {
       const words = new ArrayBuffer(LBFGS_PARAMS_WORDS * 4);
       new Uint32Array(words).set([n, j, 0]);
@@ -157,17 +167,19 @@ export class LbfgsOptimizer implements GpuOptimizer {
     this.clearScalars();
 
     const d = direction;
-    const scalar = { first: lbfgsScalar('first'), push: lbfgsScalar('push'), alpha: lbfgsScalar('alpha'), beta: lbfgsScalar('beta') };
-    const [push, loop1, loop1Last, loop2, loop2Last] = [lbfgsPush(), lbfgsLoop1(), lbfgsLoop1Last(), lbfgsLoop2(), lbfgsLoop2Last()];
+    const scalar = (op: LbfgsScalarOp) => lbfgsScalar(op, reduction);
+    const [push, loop1, loop1Last, loop2, loop2Last] = [lbfgsPush(reduction), lbfgsLoop1(reduction), lbfgsLoop1Last(reduction), lbfgsLoop2(reduction), lbfgsLoop2Last()];
+    const P = sums.invocations;
+    const S = reduction.stored;
     const dot = 2 * n;
     this.first = [
-      createDispatch(gpu, lbfgsFirst(), [slotParams[0], grad, prevGrad, d, scalars], PARTIALS, n),
-      createDispatch(gpu, scalar.first, [slotParams[0], scalars], 1, PARTIALS),
+      createDispatch(gpu, lbfgsFirst(reduction), [slotParams[0], grad, prevGrad, d, scalars], P, n),
+      createDispatch(gpu, scalar('first'), [slotParams[0], scalars], 1, S),
       createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), [slotParams[0], d, x, scalars], n, 2 * n),
     ];
     this.probe = [
-      createDispatch(gpu, lbfgsProbe(), [slotParams[0], grad, d, scalars], PARTIALS, 2 * n),
-      createDispatch(gpu, lbfgsScalar('probe'), [slotParams[0], scalars], 1, 2 * PARTIALS),
+      createDispatch(gpu, lbfgsProbe(reduction), [slotParams[0], grad, d, scalars], P, 2 * n),
+      createDispatch(gpu, scalar('probe'), [slotParams[0], scalars], 1, 2 * S),
     ];
     this.moveAlongDirection = createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), [slotParams[0], d, x, scalars], n, 2 * n);
     this.slots = Array.from({ length: m }, (_, j) => {
@@ -175,13 +187,13 @@ export class LbfgsOptimizer implements GpuOptimizer {
       const newer = (j + 1) % m;
       const u = slotParams[j];
       return {
-        push: createDispatch(gpu, push, [u, grad, prevGrad, d, y[j], s[j], scalars], PARTIALS, 2 * n + 3 * dot),
-        pushScalar: createDispatch(gpu, scalar.push, [u, scalars], 1, 3 * PARTIALS),
-        loop1: createDispatch(gpu, loop1, [u, y[j], s[older], d, scalars], PARTIALS, 2 * n + dot),
-        alpha: createDispatch(gpu, scalar.alpha, [u, scalars], 1, PARTIALS),
-        loop1Last: createDispatch(gpu, loop1Last, [u, y[j], d, scalars], PARTIALS, 3 * n + dot),
-        beta: createDispatch(gpu, scalar.beta, [u, scalars], 1, PARTIALS),
-        loop2: createDispatch(gpu, loop2, [u, s[j], y[newer], d, scalars], PARTIALS, 2 * n + dot),
+        push: createDispatch(gpu, push, [u, grad, prevGrad, d, y[j], s[j], scalars], P, 2 * n + 3 * dot),
+        pushScalar: createDispatch(gpu, scalar('push'), [u, scalars], 1, 3 * S),
+        loop1: createDispatch(gpu, loop1, [u, y[j], s[older], d, scalars], P, 2 * n + dot),
+        alpha: createDispatch(gpu, scalar('alpha'), [u, scalars], 1, S),
+        loop1Last: createDispatch(gpu, loop1Last, [u, y[j], d, scalars], P, 3 * n + dot),
+        beta: createDispatch(gpu, scalar('beta'), [u, scalars], 1, S),
+        loop2: createDispatch(gpu, loop2, [u, s[j], y[newer], d, scalars], P, 2 * n + dot),
         loop2Last: createDispatch(gpu, loop2Last, [u, s[j], d, x, scalars], n, 4 * n),
       };
     });
@@ -268,7 +280,7 @@ export class LbfgsOptimizer implements GpuOptimizer {
   }
 
   private clearScalars(): void {
-    const initial = new Float32Array(lbfgsScalarFloats(this.historySize));
+    const initial = new Float32Array(lbfgsScalarFloats(this.historySize, this.reduction.sums));
     initial[LBFGS_SCALARS.hDiag] = 1;
     this.gpu.device.queue.writeBuffer(this.state.scalars, 0, initial);
   }
