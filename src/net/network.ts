@@ -16,7 +16,7 @@ import {
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
-import { defaultConvTuning, imageLayerTuning, wantsImageLayerKernels, type ConvTuning } from './tiling.js';
+import { convTuningFor, imageLayerTuning, wantsImageLayerKernels, type ConvTuning } from './tiling.js';
 import { convFlops, featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 import { packConvLayer, pad4, type WeightTensors } from './weights.js';
 import { toFloat16Array } from '../util/float16.js';
@@ -42,6 +42,7 @@ export interface Vgg19Options {
   /** Number of layers of VGG19 to load (index of the deepest needed layer + 1). Default: all. */
   depth?: number;
   pooling?: PoolingKind;
+  /** Conv register blocks per layer shape; default: tiling.ts convTuningFor(the adapter's parallelism). */
   tuning?: ConvTuning;
   /** The first layer's own kernels (tiling.ts); default: where wantsImageLayerKernels says so for the adapter. */
   imageLayerKernels?: boolean;
@@ -67,7 +68,7 @@ export class Vgg19Net {
   ) {
     this.depth = options.depth ?? VGG19.length;
     this.pooling = options.pooling ?? 'max';
-    this.tuning = options.tuning ?? defaultConvTuning;
+    this.tuning = options.tuning ?? convTuningFor(gpu.parallelism);
     this.imageLayerKernels = options.imageLayerKernels ?? wantsImageLayerKernels(gpu.context.adapterInfo);
     this.weightStorage = options.weightStorage ?? 'f32';
     if (this.weightStorage !== 'f32' && this.weightStorage !== 'f16') {

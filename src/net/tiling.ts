@@ -3,6 +3,7 @@
  * workgroup size per layer shape. `ConvTuning` can be replaced (benchmarks, autotuning) without touching shaders/.
  */
 import { isLavapipe, type AdapterDescription } from '../gpu/device.js';
+import type { Parallelism } from '../gpu/parallelism.js';
 
 export interface ConvTiling {
   pixelsPerThread: number;
@@ -28,16 +29,64 @@ function largestDivisor(n: number, candidates: readonly number[]): number {
  * (uniform weight loads) pays on wide layers; on narrow ones (fewer pixel blocks than a workgroup) the
  * channel-fastest order keeps the workgroups full.
  */
-export const defaultConvTuning: ConvTuning = ({ width, height, outChannels }) => {
-  const pixelsPerThread = Math.max(1, Math.min(8, width));
-  const pixelBlocks = Math.ceil(width / pixelsPerThread) * (height ?? width);
+export const defaultConvTuning: ConvTuning = (shape) => blockTiling([8, 4], shape);
+
+/** A register block: output pixels along a row x output channel groups (of 4) per invocation. */
+export type ConvBlock = readonly [pixelsPerThread: number, channelGroupsPerThread: number];
+
+/** The tiling of one register block on a layer shape (clamped to the row; workgroup order as the default's). */
+export function blockTiling(block: ConvBlock, shape: { width: number; height?: number; outChannels: number }): ConvTiling {
+  const pixelsPerThread = Math.max(1, Math.min(block[0], shape.width));
+  const pixelBlocks = Math.ceil(shape.width / pixelsPerThread) * (shape.height ?? shape.width);
   return {
     pixelsPerThread,
-    channelGroupsPerThread: largestDivisor(Math.ceil(outChannels / 4), [4, 2, 1]),
+    channelGroupsPerThread: largestDivisor(Math.ceil(shape.outChannels / 4), [4, 2, 1].filter((c) => c <= block[1])),
     workgroupSize: 64,
     channelBlockPerWorkgroup: pixelBlocks >= 64,
   };
-};
+}
+
+/** Invocations a tiling runs on a layer shape. */
+export function convInvocations(t: ConvTiling, shape: { width: number; height?: number; outChannels: number }): number {
+  return Math.ceil(shape.width / t.pixelsPerThread) * (shape.height ?? shape.width) * Math.ceil(Math.ceil(shape.outChannels / 4) / t.channelGroupsPerThread);
+}
+
+/** Blocks from the most register reuse down, for `fillingConvTuning`. */
+export const FILLING_BLOCKS: readonly ConvBlock[] = [
+  [8, 4],
+  [4, 4],
+  [2, 4],
+  [2, 2],
+];
+
+/**
+ * For adapters that need many invocations in flight (a GPU: src/gpu/parallelism.ts): the first block of
+ * FILLING_BLOCKS that gives a layer at least `invocations` invocations (else the smallest), so the deep layers trade
+ * register reuse for occupancy. With 8 x 4 everywhere, conv5_1 at 512 px (32x32) runs 4096 invocations, a small
+ * workgroup for half of an H200's multiprocessors.
+ */
+export function fillingConvTuning(invocations: number): ConvTuning {
+  return (shape) => {
+    for (const block of FILLING_BLOCKS) {
+      const tiling = blockTiling(block, shape);
+      if (convInvocations(tiling, shape) >= invocations) return tiling;
+    }
+    return blockTiling(FILLING_BLOCKS[FILLING_BLOCKS.length - 1], shape);
+  };
+}
+
+/**
+ * Invocations a GPU conv layer should run, measured on an H200 (Vulkan) at 512 px with every layer on one block
+ * (npm run bench -- --conv-blocks default; docs/benchmarks.md): 8 x 4 was fastest down to 128x128 layers (32768
+ * invocations and more), 4 x 4 at 64x64 (2.43 vs 2.63-2.75 ms per 512->512 layer, forward + backward) and 2 x 2 at
+ * 32x32 (1.35 vs 2.53 ms); smaller blocks (2 x 1, 1 x 1) lost everywhere. 32768 picks exactly those blocks.
+ */
+export const GPU_CONV_INVOCATIONS = 32768;
+
+/** The conv tiling for an adapter's parallelism: the lavapipe-measured default, or the filling rule on a GPU. */
+export function convTuningFor(parallelism: Parallelism): ConvTuning {
+  return parallelism === 'gpu' ? fillingConvTuning(GPU_CONV_INVOCATIONS) : defaultConvTuning;
+}
 
 /**
  * Whether the first layer (3 image channels) gets kernels of its own on this adapter (shaders/conv.ts: the forward
