@@ -1,4 +1,6 @@
 /** Command-line options of `npm run bench`. */
+import type { Parallelism } from '../src/gpu/parallelism.js';
+import type { ConvBlock } from '../src/net/tiling.js';
 
 export interface BenchOptions {
   json: boolean;
@@ -27,6 +29,10 @@ export interface BenchOptions {
    * where Dawn's polling would take a core from a CPU adapter (src/gpu/queueWait.ts); 'poll' awaits at once.
    */
   wait: 'sleep' | 'poll';
+  /** Overrides the adapter's parallelism (src/gpu/parallelism.ts): the reductions sized for a CPU or a GPU. */
+  parallelism?: Parallelism;
+  /** Register blocks to sweep at the per-layer size (--conv-blocks); empty: no sweep. */
+  convBlocks: ConvBlock[];
 }
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -58,9 +64,17 @@ Options:
   --wait sleep|poll   How every timed wait ends, the engine's and tfjs's alike (default sleep): on a CPU adapter
                       sleep through most of the expected time before awaiting the queue, because Dawn's Node
                       binding polls on a busy core while a promise is pending; poll: await at once.
+  --parallelism cpu|gpu
+                      Size the split reductions (Gram pixel splits, loss and L-BFGS partial sums) for a CPU or a
+                      GPU adapter instead of the one found (default: by the adapter), to measure what the choice buys.
+  --conv-blocks LIST  Also time the loss plan at the per-layer size once per register block, every layer using it
+                      (PxC: P output pixels x C channel groups of 4 per invocation), e.g. 8x4,4x4,4x2,2x2;
+                      'default' sweeps 8x4,4x4,8x2,4x2,2x4,2x2,2x1,1x1. Off by default.
   --json              Print one JSON object on stdout instead of tables (progress stays on stderr).
   --out FILE          Also write the JSON object to FILE.
   -h, --help          Show this help.`;
+
+const DEFAULT_SWEEP = ['8x4', '4x4', '8x2', '4x2', '2x4', '2x2', '2x1', '1x1'];
 
 export class BenchUsageError extends Error {
   override name = 'BenchUsageError';
@@ -157,6 +171,22 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         o.wait = v;
         break;
       }
+      case '--parallelism': {
+        const v = value();
+        if (v !== 'cpu' && v !== 'gpu') throw new BenchUsageError(`--parallelism must be cpu or gpu, got ${v ?? 'nothing'}.`);
+        o.parallelism = v;
+        break;
+      }
+      case '--conv-blocks': {
+        const v = value();
+        if (!v) throw new BenchUsageError('--conv-blocks needs a list such as 8x4,4x2 (or default).');
+        o.convBlocks = (v === 'default' ? DEFAULT_SWEEP : v.split(',')).map((b) => {
+          const m = /^(\d+)x(1|2|4)$/.exec(b.trim());
+          if (!m || !(Number(m[1]) >= 1 && Number(m[1]) <= 16)) throw new BenchUsageError(`--conv-blocks entries are PxC with P in 1..16 and C 1, 2 or 4, got "${b}".`);
+          return [Number(m[1]), Number(m[2])] as const;
+        });
+        break;
+      }
       case '--random-weights':
         o.randomWeights = true;
         break;
@@ -187,5 +217,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     matmulSizes: o.matmulSizes ?? 'auto',
     weights: o.weights,
     randomWeights: o.randomWeights ?? false,
+    parallelism: o.parallelism,
+    convBlocks: o.convBlocks ?? [],
   };
 }

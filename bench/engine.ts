@@ -7,6 +7,7 @@ import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
 import { FeatureMaps, Vgg19Net } from '../src/net/network.js';
+import { blockTiling, type ConvBlock } from '../src/net/tiling.js';
 import { convFlops, VGG19, type ConvLayer } from '../src/net/vgg19.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import { AdamOptimizer } from '../src/optim/adam.js';
@@ -263,6 +264,52 @@ export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inp
     maps.dispose();
     net.dispose();
   }
+}
+
+/** Per-layer conv GPU times of the loss plan with one register block for every layer, for each block tried. */
+export interface BlockSweep {
+  size: number;
+  /** "8x4": pixels x channel groups per invocation. */
+  blocks: string[];
+  /** Fastest GPU ms per block (same order as `blocks`), forward and backward; null where the plan failed. */
+  rows: Array<{ layer: string; shape: string; forward: Array<number | null>; backward: Array<number | null> }>;
+  /** Sum of every dispatch of the plan (fastest per dispatch) per block. */
+  planMs: Array<number | null>;
+  errors: string[];
+}
+
+/**
+ * The default loss plan at the per-layer size once per register block (every conv layer and the style-gradient
+ * 1x1 convs use that block, clamped to the layer: see tiling.ts blockTiling), the layers' fastest times per block.
+ * What a per-adapter tiling rule (or an autotune) would choose from.
+ */
+export async function sweepConvBlocks(gpu: GpuRuntime, weights: WeightTensors, inputs: BenchInputs, policy: RepeatPolicy, blocks: readonly ConvBlock[]): Promise<BlockSweep> {
+  const size = inputs.size;
+  const sweep: BlockSweep = { size, blocks: blocks.map((b) => `${b[0]}x${b[1]}`), rows: [], planMs: [], errors: [] };
+  for (const [k, block] of blocks.entries()) {
+    const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), tuning: (shape) => blockTiling(block, shape) });
+    let plan: SizePlan | undefined;
+    try {
+      plan = await planSize(gpu, net, inputs);
+      const { timings } = await timeDispatches(plan.loss.passes, policy, true);
+      const mapped = mapLossConvs(timings, size);
+      if (!mapped.mapped) throw new Error(mapped.problem);
+      if (sweep.rows.length === 0) sweep.rows = mapped.rows.map((r) => ({ layer: r.layer, shape: r.shape, forward: blocks.map(() => null), backward: blocks.map(() => null) }));
+      mapped.rows.forEach((r, i) => {
+        sweep.rows[i].forward[k] = r.forward?.bestMs ?? null;
+        sweep.rows[i].backward[k] = r.backward?.bestMs ?? null;
+      });
+      sweep.planMs[k] = timings.reduce((sum, t) => sum + t.bestMs, 0);
+    } catch (e) {
+      sweep.planMs[k] = null;
+      sweep.errors.push(`${sweep.blocks[k]}: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      plan?.dispose();
+      net.dispose();
+      gpu.buffers.trim();
+    }
+  }
+  return sweep;
 }
 
 export interface OptimizerTiming {

@@ -23,6 +23,8 @@ import {
   planSize,
   timeDeepConvs,
   timeDispatches,
+  sweepConvBlocks,
+  type BlockSweep,
   prepareEvaluations,
   PRIMED,
   timeEvaluations,
@@ -135,7 +137,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
   if (!context.timestamps) throw new Error('the adapter has no timestamp queries; per-dispatch GPU times are not available');
   watchErrors(context.device, errors, 'engine');
   if (options.wait === 'poll') context.waitsCompeteWithShaders = false;
-  const gpu = new GpuRuntime(context);
+  const gpu = new GpuRuntime(context, { parallelism: options.parallelism });
 
   log(`matmul peak (${MATMUL_VARIANTS.length} variants, sizes ${options.matmulSizes === 'auto' ? 'auto' : options.matmulSizes.join(',')})`);
   let matmul: MatmulPeak = await measureMatmulPeak(gpu, options.matmulSizes, policy);
@@ -287,6 +289,12 @@ async function run(options: BenchOptions): Promise<BenchReport> {
   }
   net.dispose();
   gpu.buffers.trim();
+  let sweep: BlockSweep | null = null;
+  if (options.convBlocks.length && !sizeProblem(options.layerSize, context)) {
+    log(`${options.layerSize} px: conv register blocks ${options.convBlocks.map((b) => b.join('x')).join(', ')}`);
+    sweep = await sweepConvBlocks(gpu, weights, makeInputs(options.layerSize), layerPolicy, options.convBlocks);
+    errors.push(...sweep.errors.map((e) => `conv block sweep: ${e}`));
+  }
   const f16 = await measureF16(gpu, weights, options, context.f16, f32AtLayerSize, policy, errors);
 
   // Every variant again at the end.
@@ -319,10 +327,11 @@ async function run(options: BenchOptions): Promise<BenchReport> {
     benchmark: 'style-transfer',
     date: new Date().toISOString(),
     node: process.version,
-    adapter: { name, timestamps: context.timestamps, info: context.adapterInfo, sleepBeforeWaits: context.waitsCompeteWithShaders },
+    adapter: { name, timestamps: context.timestamps, info: context.adapterInfo, sleepBeforeWaits: context.waitsCompeteWithShaders, parallelism: gpu.parallelism },
     options,
     matmul,
     layers,
+    sweep,
     sizes,
     f16,
     peer: peer ? { library: '@tensorflow/tfjs-core + @tensorflow/tfjs-backend-webgpu', version: peer.version, backend: 'webgpu' } : null,

@@ -2,9 +2,10 @@
  * The benchmark's result object (what --json prints) and its rendering as plain-text tables.
  */
 import type { AdapterDescription } from '../src/gpu/device.js';
+import type { Parallelism } from '../src/gpu/parallelism.js';
 import type { LossValues } from '../src/net/loss.js';
 import type { BenchOptions } from './args.js';
-import type { ConvLayerTiming, KernelFamily, OptimizerTiming } from './engine.js';
+import type { BlockSweep, ConvLayerTiming, KernelFamily, OptimizerTiming } from './engine.js';
 import type { MatmulPeak, MatmulResult } from './matmul.js';
 import type { PeerMemory } from './peer.js';
 import { MiB } from './stats.js';
@@ -86,11 +87,16 @@ export interface BenchReport {
   benchmark: 'style-transfer';
   date: string;
   node: string;
-  /** sleepBeforeWaits: timed waits (both sides) slept before polling (BenchOptions.wait on a CPU adapter). */
-  adapter: { name: string; timestamps: boolean; info: AdapterDescription; sleepBeforeWaits: boolean };
+  /**
+   * sleepBeforeWaits: timed waits (both sides) slept before polling (BenchOptions.wait on a CPU adapter);
+   * parallelism: what the split reductions were sized for (the adapter's, or --parallelism).
+   */
+  adapter: { name: string; timestamps: boolean; info: AdapterDescription; sleepBeforeWaits: boolean; parallelism: Parallelism };
   options: BenchOptions;
   matmul: MatmulPeak | null;
   layers: LayersReport | null;
+  /** --conv-blocks: the loss plan timed once per register block. */
+  sweep: BlockSweep | null;
   sizes: SizeReport[];
   /** f16 weight storage, or why it was not measured. */
   f16: F16Report | { skipped: string };
@@ -140,7 +146,7 @@ export function table(headers: string[], rows: Cell[][]): string {
 export function renderText(r: BenchReport): string {
   const out: string[] = [];
   out.push(`style-transfer benchmark  ${r.date}  node ${r.node}`);
-  out.push(`adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'})`);
+  out.push(`adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; reductions sized for a ${r.adapter.parallelism.toUpperCase()})`);
   out.push(
     r.adapter.sleepBeforeWaits
       ? 'waits: CPU adapter under Dawn for Node: every timed wait, ours and tfjs\'s, sleeps through most of the expected time before polling (--wait poll to compare)'
@@ -206,6 +212,23 @@ export function renderText(r: BenchReport): string {
         L.families.map((f) => [f.family, String(f.dispatches), ms(f.ms), pct(L.gpuMs > 0 ? f.ms / L.gpuMs : null), f.flops > 0 && f.ms > 0 ? fmt(f.flops / (f.ms * 1e6)) : '-']),
       ),
     );
+    out.push('');
+  }
+
+  if (r.sweep?.rows.length) {
+    const S = r.sweep;
+    out.push(`Conv register blocks at ${S.size}x${S.size} (--conv-blocks): fastest GPU ms, forward + backward, every layer with the same block`);
+    const total = (row: BlockSweep['rows'][number], k: number) => (row.forward[k] !== null && row.backward[k] !== null ? row.forward[k]! + row.backward[k]! : null);
+    const rows = S.rows.map((row) => {
+      const sums = S.blocks.map((_, k) => total(row, k));
+      const valid = sums.filter((v): v is number => v !== null);
+      const best = valid.length ? sums.indexOf(Math.min(...valid)) : -1;
+      return [row.layer, row.shape, ...sums.map((v) => ms(v ?? undefined)), best >= 0 ? S.blocks[best] : '-'];
+    });
+    const bestOfEach = S.rows.reduce((sum, row) => sum + Math.min(...S.blocks.map((_, k) => total(row, k) ?? Infinity)), 0);
+    rows.push(['conv layers', '', ...S.blocks.map((_, k) => ms(S.rows.reduce((sum, row) => sum + (total(row, k) ?? NaN), 0))), ms(bestOfEach)]);
+    rows.push(['whole plan', '', ...S.planMs.map((v) => ms(v ?? undefined)), '']);
+    out.push(table(['layer', 'shape', ...S.blocks, 'best'], rows));
     out.push('');
   }
 

@@ -63,6 +63,9 @@ describe('bench options', () => {
     if (a === 'help' || b === 'help') throw new Error('unexpected help');
     expect(a.layerSize).toBe(256);
     expect([b.layerSize, b.peer, b.f16, b.json]).toEqual([64, false, false, true]);
+    const c = parseBenchArgs(['--parallelism', 'cpu']);
+    if (c === 'help') throw new Error('unexpected help');
+    expect([a.parallelism, c.parallelism]).toEqual([undefined, 'cpu']);
   });
 
   it('rejects bad values with a usage error naming the option', () => {
@@ -70,6 +73,7 @@ describe('bench options', () => {
     expect(() => parseBenchArgs(['--layer-reps', '0'])).toThrow(/--layer-reps needs a whole number/);
     expect(() => parseBenchArgs(['--matmul-size', '100'])).toThrow(/multiples of 32/);
     expect(() => parseBenchArgs(['--wait', 'spin'])).toThrow(/sleep or poll/);
+    expect(() => parseBenchArgs(['--parallelism', 'tpu'])).toThrow(/--parallelism must be cpu or gpu, got tpu/);
     expect(() => parseBenchArgs(['--budget', '0'])).toThrow(/--budget/);
     expect(() => parseBenchArgs(['--frobnicate'])).toThrow(/Unknown option "--frobnicate"/);
     expect(() => parseBenchArgs(['--random-weights', '--weights', 'w'])).toThrow(/exclude each other/);
@@ -161,7 +165,7 @@ describe('bench text', () => {
       benchmark: 'style-transfer',
       date: '2026-01-01T00:00:00.000Z',
       node: 'v20',
-      adapter: { name: 'test adapter', timestamps: true, info: {}, sleepBeforeWaits: false },
+      adapter: { name: 'test adapter', timestamps: true, info: {}, sleepBeforeWaits: false, parallelism: 'gpu' },
       options: {},
       matmul: null,
       layers: { size: 64, reps: 3, rows: [row], mapped: true, families: [], gpuMs: 500, deepRows: 0 },
@@ -178,6 +182,7 @@ describe('bench text', () => {
     // 3e8 FLOP in 150 ms = 2.0 GFLOP/s = 50 % of 4; backward 1.2 GFLOP/s = 30 %.
     expect(line?.split(/\s{2,}/)).toEqual(['conv1_2', '64x64 64->64', '150', '200', '2.0', '50%', '250', '300', '1.2', '30%']);
     expect(text).toContain('f16 weight storage: not measured (--no-f16)');
+    expect(text).toContain('reductions sized for a GPU');
 
     const withF16 = renderText({
       ...report,
