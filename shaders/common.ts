@@ -1,6 +1,8 @@
 /**
  * Pieces shared by every kernel family: the linear invocation index over a 2-D workgroup grid (see
- * src/gpu/program.ts workgroupGrid) and a helper to unroll register blocks at generation time.
+ * src/gpu/program.ts workgroupGrid), a helper to unroll register blocks at generation time, and the two stages of
+ * a reduction (partial sums stored per invocation or per workgroup; a one-workgroup kernel that adds them), whose
+ * shape is chosen per adapter in src/gpu/parallelism.ts.
  */
 
 /** WGSL lines defining `id`, the linear invocation index, inside `main`. */

@@ -1,7 +1,7 @@
 /**
  * Loss values and their gradients with respect to features.
  *
- * Loss values are reduced in two stages, the first without workgroup barriers (costly on CPU Vulkan):
+ * Loss values are reduced in two stages (on a CPU adapter without workgroup barriers, which are costly there):
  * - `*Partials` kernels: P invocations (`sums`, chosen per adapter by src/gpu/parallelism.ts: 256 on a CPU
  *   adapter, up to 65536 on a GPU), invocation k adds elements k, k + P, ...; each invocation stores its share at
  *   partials[offset + k], or (GPU) each workgroup stores the tree sum of its invocations' shares (common.ts

@@ -14,17 +14,17 @@
  * vector update and accumulating the partial sums of the dot product the next scalar needs, alternating with a
  * scalar kernel that finishes that dot product and writes the recurrence scalar.
  *
- * Dot products reduce in two stages without barriers in the vector kernels: a vector kernel runs P invocations
- * (P = LbfgsReduction.partials, workgroups of 64), invocation k walks elements k, k + P, ... (neighbouring
- * invocations read neighbouring elements) and writes partial k. The scalar kernel sums the P partials: in order in
- * one invocation while P <= 256 (a CPU adapter's choice: barriers cost it more than 256 adds), else over 256 lanes
- * and a workgroup tree (a GPU's choice: P up to 65536, so the vector kernels fill it).
+ * Dot products reduce in two stages (LbfgsReduction): a vector kernel runs P invocations (workgroups of 64),
+ * invocation k walks elements k, k + P, ... (neighbouring invocations read neighbouring elements); it stores its
+ * share (a CPU adapter's choice, P = 256: no barrier), or each workgroup stores the tree sum of its 64 shares (a
+ * GPU's choice, P up to 65536 so the vector kernels fill it: S = P / 64 sums). The scalar kernel adds the S stored
+ * sums: in order in one invocation while S <= 256, else over 256 lanes and a workgroup tree (common.ts).
  *
  * The L-BFGS scalar buffer (f32, `LBFGS_SCALARS` offsets):
  *   [0, 8)                 header: t (step length), H_diag, ys, yy (last push), |g|_1 (first step), g.d and
  *                          max |d| (line search probe), unused;
  *   [8, 8 + 4m)            one record of 4 per ring slot j: ro_j, al_j, c_j = al_j - be_j, unused;
- *   [8 + 4m, + 3P)         three partial-sum arrays (only the push kernel uses all three).
+ *   [8 + 4m, + 3S)         three arrays of S partial sums (only the push kernel uses all three).
  * Each L-BFGS kernel gets a per-slot uniform {count: n, slot: j, _, lr}; vector kernels bind the ring buffers of
  * the slots they touch directly (y_j, s_j are separate buffers), so only scalars are indexed by slot in WGSL.
  */

@@ -165,7 +165,7 @@ export class GatysLoss {
     this.x = this.own(gpu.buffers.storage(3 * planeBytes, 'x'));
     this.grad = this.own(gpu.buffers.storage(3 * planeBytes, 'grad x'));
     this.losses = this.own(gpu.buffers.storage((LOSS_HEADER + this.terms.length) * 4, 'losses'));
-    // One partial count for every reduction of the plan, sized by the longest one (the first layers' gradients
+    // One partial-sum shape for every reduction of the plan, sized by the longest one (the first layers' gradients
     // when normalised, else the content features or the image's total variation).
     const walked = this.terms.map((t) => (t.category === 'tv' ? 3 * width * height : t.category === 'style' ? this.maps.shapes[t.layer].channels ** 2 / 4 : this.maps.bytes(t.layer) / 16));
     if (config.normalizeGradients) walked.push(...this.terms.filter((t) => t.layer >= 0).map((t) => this.maps.bytes(t.layer) / 16));
