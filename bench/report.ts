@@ -146,7 +146,7 @@ export function table(headers: string[], rows: Cell[][]): string {
 export function renderText(r: BenchReport): string {
   const out: string[] = [];
   out.push(`style-transfer benchmark  ${r.date}  node ${r.node}`);
-  out.push(`adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; reductions sized for a ${r.adapter.parallelism.toUpperCase()})`);
+  out.push(`adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; split work sized for a ${r.adapter.parallelism.toUpperCase()})`);
   out.push(
     r.adapter.sleepBeforeWaits
       ? 'waits: CPU adapter under Dawn for Node: every timed wait, ours and tfjs\'s, sleeps through most of the expected time before polling (--wait poll to compare)'
@@ -223,11 +223,13 @@ export function renderText(r: BenchReport): string {
       const sums = S.blocks.map((_, k) => total(row, k));
       const valid = sums.filter((v): v is number => v !== null);
       const best = valid.length ? sums.indexOf(Math.min(...valid)) : -1;
-      return [row.layer, row.shape, ...sums.map((v) => ms(v ?? undefined)), best >= 0 ? S.blocks[best] : '-'];
+      return [row.layer, row.shape, ...sums.map((v) => ms(v)), best >= 0 ? S.blocks[best] : '-'];
     });
     const bestOfEach = S.rows.reduce((sum, row) => sum + Math.min(...S.blocks.map((_, k) => total(row, k) ?? Infinity)), 0);
-    rows.push(['conv layers', '', ...S.blocks.map((_, k) => ms(S.rows.reduce((sum, row) => sum + (total(row, k) ?? NaN), 0))), ms(bestOfEach)]);
-    rows.push(['whole plan', '', ...S.planMs.map((v) => ms(v ?? undefined)), '']);
+    const column = (k: number) => S.rows.map((row) => total(row, k));
+    const columnSum = (k: number) => (column(k).every((v) => v !== null) ? column(k).reduce((sum, v) => sum! + v!, 0) : null);
+    rows.push(['conv layers', '', ...S.blocks.map((_, k) => ms(columnSum(k))), ms(bestOfEach)]);
+    rows.push(['whole plan', '', ...S.planMs.map((v) => ms(v)), '']);
     out.push(table(['layer', 'shape', ...S.blocks, 'best'], rows));
     out.push('');
   }

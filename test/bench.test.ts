@@ -182,7 +182,7 @@ describe('bench text', () => {
     // 3e8 FLOP in 150 ms = 2.0 GFLOP/s = 50 % of 4; backward 1.2 GFLOP/s = 30 %.
     expect(line?.split(/\s{2,}/)).toEqual(['conv1_2', '64x64 64->64', '150', '200', '2.0', '50%', '250', '300', '1.2', '30%']);
     expect(text).toContain('f16 weight storage: not measured (--no-f16)');
-    expect(text).toContain('reductions sized for a GPU');
+    expect(text).toContain('split work sized for a GPU');
 
     const withF16 = renderText({
       ...report,
@@ -191,6 +191,28 @@ describe('bench text', () => {
     const f16Row = (w: string) => withF16.find((l) => l.startsWith(w) && !l.includes('storage'))?.split(/\s{2,}/);
     expect(f16Row('f32 ')).toEqual(['f32', '400', '70.0', '-', '-']);
     expect(f16Row('f16 ')).toEqual(['f16', '410', '40.0', '2.0e-5', '4.5e-3', '3']);
+
+    // --conv-blocks: forward + backward per block, the fastest block per layer, column sums only where complete.
+    const withSweep = renderText({
+      ...report,
+      sweep: {
+        size: 64,
+        blocks: ['8x4', '2x2'],
+        rows: [
+          { layer: 'conv1_2', shape: '64x64 64->64', forward: [1, 2], backward: [1.5, 2.5] },
+          { layer: 'conv2_1', shape: '32x32 64->128', forward: [3, 1], backward: [null, 1] },
+        ],
+        planMs: [null, 7],
+        errors: [],
+      },
+    }).split('\n');
+    const header = withSweep.indexOf('Conv register blocks at 64x64 (--conv-blocks): fastest GPU ms, forward + backward, every layer with the same block');
+    expect(header).toBeGreaterThan(0);
+    const sweepRow = (w: string) => withSweep.slice(header).find((l) => l.startsWith(w))?.split(/\s{2,}/);
+    expect(sweepRow('conv1_2')).toEqual(['conv1_2', '64x64 64->64', '2.50', '4.50', '8x4']);
+    expect(sweepRow('conv2_1')).toEqual(['conv2_1', '32x32 64->128', '-', '2.00', '2x2']);
+    expect(sweepRow('conv layers')).toEqual(['conv layers', '-', '6.50', '4.50']);
+    expect(sweepRow('whole plan')?.filter((c) => c !== '')).toEqual(['whole plan', '-', '7.00']);
   });
 });
 
