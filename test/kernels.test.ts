@@ -31,7 +31,7 @@ import { PassList, type DispatchSize } from '../src/gpu/passes.js';
 import { CPU_PARTIALS, FILL_INVOCATIONS } from '../src/gpu/parallelism.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { packBackwardKernel, packForwardKernel, packImageGradientMatrix, pad4 } from '../src/net/weights.js';
-import { imageLayerTuning } from '../src/net/tiling.js';
+import { convInvocations, convTuningFor, defaultConvTuning, imageLayerTuning } from '../src/net/tiling.js';
 import { roundToFloat16, toFloat16Array } from '../src/util/float16.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
 import * as ref from './reference/cpu.js';
@@ -656,6 +656,22 @@ describe('image conversion (exact)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+
+describe('conv register blocks by adapter (tiling.ts)', () => {
+  const block = (t: { pixelsPerThread: number; channelGroupsPerThread: number }) => `${t.pixelsPerThread}x${t.channelGroupsPerThread}`;
+  it('a CPU adapter keeps 8x4 everywhere; a GPU gets the largest of 8x4, 4x4, 2x4, 2x2 with 32768 invocations', () => {
+    const cpu = convTuningFor('cpu');
+    const gpu = convTuningFor('gpu');
+    const shape = (side: number, outChannels: number) => ({ width: side, height: side, outChannels, taps: 9 as const });
+    expect(block(cpu(shape(32, 512)))).toBe('8x4');
+    expect(cpu(shape(16, 512))).toEqual(defaultConvTuning(shape(16, 512)));
+    // VGG-19 at 512 px (the H200 sweep): 8x4 down to 128x128, 4x4 at 64x64, 2x2 at 32x32.
+    expect([shape(512, 64), shape(256, 128), shape(128, 256), shape(64, 512), shape(32, 512)].map((s) => block(gpu(s)))).toEqual(['8x4', '8x4', '8x4', '4x4', '2x2']);
+    // 128 px: 2x4 at 128x128 x 64, 2x2 below; nothing reaches 32768 at 8x8: the smallest block.
+    expect([shape(128, 64), shape(64, 128), shape(8, 512)].map((s) => block(gpu(s)))).toEqual(['2x4', '2x2', '2x2']);
+    expect(convInvocations(gpu(shape(64, 512)), shape(64, 512))).toBe(32768);
+  });
+});
 
 describe('generated WGSL and program keys', () => {
   const base: ConvKernelOptions = {
