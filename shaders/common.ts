@@ -59,11 +59,7 @@ export function laneReduction(name: string, source: string, count: string, lanes
     lanes > 1
       ? `
   shares[lane] = acc;
-  workgroupBarrier();
-  for (var w = ${lanes / 2}u; w > 0u; w = w / 2u) {
-    if (lane < w) { shares[lane] = ${combine('shares[lane]', 'shares[lane + w]')}; }
-    workgroupBarrier();
-  }
+${workgroupTree('shares', 'lane', lanes, combine)}
   acc = shares[0];
   workgroupBarrier();`
       : '';
@@ -72,6 +68,18 @@ export function laneReduction(name: string, source: string, count: string, lanes
   for (var k = lane; k < ${count}; k += ${lanes}u) { acc = ${combine('acc', `${source}[first + k]`)}; }${tree}
   return acc;
 }`;
+}
+
+/**
+ * WGSL combining `array[0 .. size)` into `array[0]` by a workgroup tree over the invocation index `index` (size a
+ * power of two, every invocation of the workgroup taking part: uniform control flow). Both reduction stages use it.
+ */
+function workgroupTree(array: string, index: string, size: number, combine: (a: string, b: string) => string): string {
+  return `  workgroupBarrier();
+  for (var w = ${size / 2}u; w > 0u; w = w / 2u) {
+    if (${index} < w) { ${array}[${index}] = ${combine(`${array}[${index}]`, `${array}[${index} + w]`)}; }
+    workgroupBarrier();
+  }`;
 }
 
 /**
@@ -95,6 +103,16 @@ export function storedSums(p: PartialSums, workgroupSize: number): number {
 
 export const partialSumsKey = (p: PartialSums) => `p${p.invocations}${p.perWorkgroup ? 'w' : ''}`;
 
+/**
+ * The start of a partials kernel's `main`: the signature (with `lid` per workgroup), `id`, and per invocation the
+ * guard that ends invocations past the count (none per workgroup: every invocation must reach the tree).
+ */
+export function partialsMain(p: PartialSums, workgroupSize: number): string {
+  const guard = p.perWorkgroup ? '' : `\n  if (id >= ${p.invocations}u) { return; }`;
+  return `${mainSignature(workgroupSize, p.perWorkgroup)} {
+  ${linearId(workgroupSize)}${guard}`;
+}
+
 /** The workgroup array `storePartials` uses (nothing without perWorkgroup). */
 export function partialShares(p: PartialSums, workgroupSize: number): string {
   return p.perWorkgroup ? `var<workgroup> partialShares: array<f32, ${workgroupSize}>;` : '';
@@ -113,11 +131,7 @@ export function storePartials(
   if (!p.perWorkgroup) return outputs.map((o) => `  ${o.at('id')} = ${o.value};`).join('\n');
   return outputs
     .map(({ value, at, combine = (a, b) => `${a} + ${b}` }) => `  partialShares[lid] = ${value};
-  workgroupBarrier();
-  for (var w = ${workgroupSize / 2}u; w > 0u; w = w / 2u) {
-    if (lid < w) { partialShares[lid] = ${combine('partialShares[lid]', 'partialShares[lid + w]')}; }
-    workgroupBarrier();
-  }
+${workgroupTree('partialShares', 'lid', workgroupSize, combine)}
   if (lid == 0u) { ${at(`id / ${workgroupSize}u`)} = partialShares[0]; }
   workgroupBarrier();`)
     .join('\n');

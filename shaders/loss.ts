@@ -16,7 +16,7 @@
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ComputeProgram } from '../src/gpu/program.js';
-import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialSumsKey, reduceLanes, storePartials, type PartialSums } from './common.js';
+import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialsMain, partialSumsKey, reduceLanes, storePartials, type PartialSums } from './common.js';
 
 /** Slots before the per-term values in the losses buffer. */
 export const LOSS_HEADER = 4;
@@ -41,11 +41,7 @@ struct Params { count: u32, offset: u32, _p0: u32, _p1: u32 }
 #endif
 ${partialShares(sums, workgroupSize)}
 
-${mainSignature(workgroupSize, sums.perWorkgroup)} {
-  ${linearId(workgroupSize)}
-#if ${!sums.perWorkgroup}
-  if (id >= ${sums.invocations}u) { return; }
-#endif
+${partialsMain(sums, workgroupSize)}
   var sum = 0.0;
   for (var i = id; i < params.count; i += ${sums.invocations}u) {
     let d = a[i] - b[i];
@@ -80,11 +76,7 @@ struct Params { width: u32, height: u32, offset: u32, _p0: u32 }
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 ${partialShares(sums, workgroupSize)}
 
-${mainSignature(workgroupSize, sums.perWorkgroup)} {
-  ${linearId(workgroupSize)}
-#if ${!sums.perWorkgroup}
-  if (id >= ${sums.invocations}u) { return; }
-#endif
+${partialsMain(sums, workgroupSize)}
   let w = params.width;
   let h = params.height;
   let count = 3u * w * h;
@@ -223,11 +215,7 @@ struct Params { count: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 ${partialShares(sums, workgroupSize)}
 
-${mainSignature(workgroupSize, sums.perWorkgroup)} {
-  ${linearId(workgroupSize)}
-#if ${!sums.perWorkgroup}
-  if (id >= ${sums.invocations}u) { return; }
-#endif
+${partialsMain(sums, workgroupSize)}
   var sum = 0.0;
   for (var i = id; i < params.count; i += ${sums.invocations}u) {
     sum += dot(abs(g[i]), vec4f(1.0));

@@ -29,7 +29,7 @@
  * the slots they touch directly (y_j, s_j are separate buffers), so only scalars are indexed by slot in WGSL.
  */
 import type { ComputeProgram } from '../src/gpu/program.js';
-import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialSumsKey, reduceLanes, storedSums, storePartials, type PartialSums } from './common.js';
+import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialsMain, partialSumsKey, reduceLanes, storedSums, storePartials, type PartialSums } from './common.js';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
 /** Adam: uniform words {count, _, _, _, beta1, beta2, 1 - beta1, 1 - beta2, lr, eps, _, _} (u32 then f32). */
@@ -180,15 +180,12 @@ function partialsProgram(
 ): ComputeProgram {
   const wg = LBFGS_WORKGROUP;
   const sums = reduction.sums;
-  // Per workgroup, every invocation reaches the tree: the dispatch is exactly P invocations (no guard needed).
   const code = `
 ${lbfgsHeader(reduction)}
 ${declarations}
 ${partialShares(sums, wg)}
 
-${mainSignature(wg, sums.perWorkgroup)} {
-  ${linearId(wg)}
-  ${sums.perWorkgroup ? '' : 'if (id >= P) { return; }'}
+${partialsMain(sums, wg)}
 ${body}
 ${storePartials(outputs.map((o, k) => ({ ...o, at: partialAt(k) })), sums, wg)}
 }
