@@ -1,6 +1,6 @@
 /** Command-line options of `npm run bench`. */
 import type { Parallelism } from '../src/gpu/parallelism.js';
-import type { ConvBlock } from '../src/net/tiling.js';
+import { CONV_ALGORITHMS, type ConvAlgorithm, type ConvBlock } from '../src/net/tiling.js';
 
 export interface BenchOptions {
   json: boolean;
@@ -33,6 +33,8 @@ export interface BenchOptions {
   parallelism?: Parallelism;
   /** Register blocks to sweep at the per-layer size (--conv-blocks); empty: no sweep. */
   convBlocks: ConvBlock[];
+  /** Overrides the conv algorithm of the 3x3 layers past the first (src/net/tiling.ts; default: by the adapter). */
+  convAlgorithm?: ConvAlgorithm;
 }
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -65,8 +67,13 @@ Options:
                       sleep through most of the expected time before awaiting the queue, because Dawn's Node
                       binding polls on a busy core while a promise is pending; poll: await at once.
   --parallelism cpu|gpu
-                      Size the split reductions (Gram pixel splits, loss and L-BFGS partial sums) for a CPU or a
-                      GPU adapter instead of the one found (default: by the adapter), to measure what the choice buys.
+                      Size the split reductions (Gram pixel splits, loss and L-BFGS partial sums) and make the conv
+                      choices (register blocks, algorithm) for a CPU or a GPU adapter instead of the one found
+                      (default: by the adapter), to measure what the choice buys.
+  --conv-algorithm direct|winograd
+                      Compute the 3x3 layers (all but the first) with the direct register-blocked kernel or as
+                      Winograd F(2x2,3x3) instead of the adapter's default (Winograd on a CPU adapter, direct on a
+                      GPU), to measure what the choice buys.
   --conv-blocks LIST  Also time the loss plan at the per-layer size once per register block, every layer using it
                       (PxC: P output pixels x C channel groups of 4 per invocation), e.g. 8x4,4x4,4x2,2x2;
                       'default' sweeps 8x4,4x4,8x2,4x2,2x4,2x2,2x1,1x1. Off by default.
@@ -177,6 +184,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         o.parallelism = v;
         break;
       }
+      case '--conv-algorithm': {
+        const v = value();
+        const algorithm = CONV_ALGORITHMS.find((a) => a === v);
+        if (!algorithm) throw new BenchUsageError(`--conv-algorithm must be ${CONV_ALGORITHMS.join(' or ')}, got ${v ?? 'nothing'}.`);
+        o.convAlgorithm = algorithm;
+        break;
+      }
       case '--conv-blocks': {
         const v = value();
         if (!v) throw new BenchUsageError('--conv-blocks needs a list such as 8x4,4x2 (or default).');
@@ -219,5 +233,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     randomWeights: o.randomWeights ?? false,
     parallelism: o.parallelism,
     convBlocks: o.convBlocks ?? [],
+    convAlgorithm: o.convAlgorithm,
   };
 }

@@ -6,8 +6,9 @@ import { PassList, type DispatchTag, type PassTiming } from '../src/gpu/passes.j
 import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
-import { FeatureMaps, Vgg19Net } from '../src/net/network.js';
-import { blockTiling, type ConvBlock } from '../src/net/tiling.js';
+import { FeatureMaps, Vgg19Net, winogradFlops } from '../src/net/network.js';
+import { blockTiling, type ConvAlgorithm, type ConvBlock } from '../src/net/tiling.js';
+import { isWinogradLayer } from '../src/net/winograd.js';
 import { convFlops, VGG19, type ConvLayer } from '../src/net/vgg19.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import { AdamOptimizer } from '../src/optim/adam.js';
@@ -138,13 +139,15 @@ export interface ConvLayerTiming {
   width: number;
   inChannels: number;
   outChannels: number;
+  /** How the layer was computed (its dispatches' FLOPs are that algorithm's arithmetic). */
+  algorithm: ConvAlgorithm;
   forward: LayerPassTiming | null;
   backward: LayerPassTiming | null;
   /** Where the row comes from: the default GatysLoss plan, or a separate plan for layers deeper than the loss. */
   source: 'loss' | 'deep';
 }
 
-function convRow(layer: ConvLayer, index: number, size: number, source: ConvLayerTiming['source']): ConvLayerTiming {
+function convRow(layer: ConvLayer, index: number, size: number, source: ConvLayerTiming['source'], algorithm: ConvAlgorithm): ConvLayerTiming {
   let w = size;
   for (let i = 0; i < index; i++) if (VGG19[i].kind === 'pool') w = Math.floor(w / 2);
   return {
@@ -154,13 +157,16 @@ function convRow(layer: ConvLayer, index: number, size: number, source: ConvLaye
     width: w,
     inChannels: layer.inChannels,
     outChannels: layer.outChannels,
+    algorithm: isWinogradLayer(index, algorithm) ? 'winograd' : 'direct',
     forward: null,
     backward: null,
     source,
   };
 }
 
-const expectedFlops = (row: ConvLayerTiming) => convFlops(row, row.width, row.height);
+/** FLOPs the layer's dispatches declare: a direct conv's, or the Winograd product's (16/36 of them on even sizes). */
+const expectedFlops = (row: ConvLayerTiming) =>
+  row.algorithm === 'winograd' ? winogradFlops(row.inChannels, row.outChannels, Math.ceil(row.width / 2) * Math.ceil(row.height / 2)) : convFlops(row, row.width, row.height);
 /** One layer's dispatches (or their timings) in one role (network.ts tags every conv dispatch with its layer). */
 function ofLayer<T extends { tag?: DispatchTag }>(items: readonly T[], layer: string, role: DispatchTag['role']): T[] {
   return items.filter((t) => t.tag?.layer === layer && t.tag.role === role);
@@ -172,12 +178,12 @@ function summed(part: readonly DispatchTiming[]): LayerPassTiming | null {
 }
 
 /** The loss plan's conv layers, forward and backward, from the dispatches' layer tags (several dispatches summed). */
-export function mapLossConvs(timings: DispatchTiming[], size: number): { rows: ConvLayerTiming[]; mapped: boolean; problem?: string } {
+export function mapLossConvs(timings: DispatchTiming[], size: number, algorithm: ConvAlgorithm): { rows: ConvLayerTiming[]; mapped: boolean; problem?: string } {
   const depth = lossDepth(DEFAULT_LOSS);
   const convs = VGG19.slice(0, depth)
     .map((layer, index) => ({ layer, index }))
     .filter((e): e is { layer: ConvLayer; index: number } => e.layer.kind === 'conv');
-  const rows = convs.map(({ layer, index }) => convRow(layer, index, size, 'loss'));
+  const rows = convs.map(({ layer, index }) => convRow(layer, index, size, 'loss', algorithm));
   for (const row of rows) {
     const forward = summed(ofLayer(timings, row.layer, 'forward'));
     const backward = summed(ofLayer(timings, row.layer, 'backward'));
@@ -200,11 +206,13 @@ export interface KernelFamily {
 }
 
 /**
- * Kernel family of a dispatch: a conv layer's dispatches by their tag ('conv3x3 forward' / 'conv3x3 backward',
- * whatever kernels the layer uses, e.g. the image layer's 1x1 + gather), others by program label without the
- * tile/workgroup suffix.
+ * Kernel family of a dispatch: a direct conv layer's dispatches by their tag ('conv3x3 forward' / 'conv3x3
+ * backward', whatever kernels the layer uses, e.g. the image layer's 1x1 + gather); a Winograd layer's as its
+ * product (per role) and its transforms; others by program label without the tile/workgroup suffix.
  */
 export function kernelFamily(label: string, tag?: PassTiming['tag']): string {
+  if (tag && label.startsWith('winograd_')) return 'winograd transforms';
+  if (tag && label.includes('_wino')) return `winograd product ${tag.role}`;
   if (tag) return `conv3x3 ${tag.role}`;
   if (label.startsWith('conv1x1')) return 'conv1x1 (style gradient)';
   return label.replace(/_wg\d+.*$/, '').replace(/_(acc|mask)(_|$).*$/, '');
@@ -229,12 +237,18 @@ export function byFamily(timings: PassTiming[]): KernelFamily[] {
  * own; a full forward pass fills the activations once, then only those layers' forward dispatches and their
  * backward steps (FeatureMaps.encodeBackwardStep, ReLU mask of the conv below applied) are timed.
  */
-export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inputs: BenchInputs, policy: RepeatPolicy): Promise<ConvLayerTiming[]> {
+export async function timeDeepConvs(
+  gpu: GpuRuntime,
+  weights: WeightTensors,
+  inputs: BenchInputs,
+  policy: RepeatPolicy,
+  convAlgorithm?: ConvAlgorithm,
+): Promise<ConvLayerTiming[]> {
   const first = lossDepth(DEFAULT_LOSS);
   const deep = VGG19.map((layer, index) => ({ layer, index })).filter((e): e is { layer: ConvLayer; index: number } => e.index >= first && e.layer.kind === 'conv');
   if (deep.length === 0) return [];
   const n = inputs.size;
-  const net = new Vgg19Net(gpu, weights);
+  const net = new Vgg19Net(gpu, weights, { convAlgorithm });
   const maps = new FeatureMaps(net, n, n);
   const owned: GPUBuffer[] = [];
   try {
@@ -247,7 +261,7 @@ export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inp
     const timed = new PassList(gpu);
     const ranges: Array<{ row: ConvLayerTiming; forward: [number, number]; backward: [number, number] }> = [];
     for (const { layer, index } of deep) {
-      const row = convRow(layer, index, n, 'deep');
+      const row = convRow(layer, index, n, 'deep', net.convAlgorithm);
       const f0 = timed.dispatches.length;
       timed.dispatches.push(...ofLayer(forward.dispatches, layer.name, 'forward'));
       const f1 = timed.dispatches.length;
@@ -283,16 +297,23 @@ export interface BlockSweep {
  * 1x1 convs use that block, clamped to the layer: see tiling.ts blockTiling), the layers' fastest times per block.
  * What a per-adapter tiling rule (or an autotune) would choose from.
  */
-export async function sweepConvBlocks(gpu: GpuRuntime, weights: WeightTensors, inputs: BenchInputs, policy: RepeatPolicy, blocks: readonly ConvBlock[]): Promise<BlockSweep> {
+export async function sweepConvBlocks(
+  gpu: GpuRuntime,
+  weights: WeightTensors,
+  inputs: BenchInputs,
+  policy: RepeatPolicy,
+  blocks: readonly ConvBlock[],
+  convAlgorithm?: ConvAlgorithm,
+): Promise<BlockSweep> {
   const size = inputs.size;
   const sweep: BlockSweep = { size, blocks: blocks.map((b) => `${b[0]}x${b[1]}`), rows: [], planMs: [], errors: [] };
   for (const [k, block] of blocks.entries()) {
-    const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), tuning: (shape) => blockTiling(block, shape) });
+    const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), tuning: (shape) => blockTiling(block, shape), convAlgorithm });
     let plan: SizePlan | undefined;
     try {
       plan = await planSize(gpu, net, inputs);
       const { timings } = await timeDispatches(plan.loss.passes, policy, true);
-      const mapped = mapLossConvs(timings, size);
+      const mapped = mapLossConvs(timings, size, net.convAlgorithm);
       if (!mapped.mapped) throw new Error(mapped.problem);
       if (sweep.rows.length === 0) sweep.rows = mapped.rows.map((r) => ({ layer: r.layer, shape: r.shape, forward: blocks.map(() => null), backward: blocks.map(() => null) }));
       mapped.rows.forEach((r, i) => {

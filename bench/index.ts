@@ -95,7 +95,7 @@ async function measureF16(
   if (!f32) return { skipped: `no f32 evaluation at the per-layer size ${options.layerSize} (add it to --sizes)` };
   const size = options.layerSize;
   log(`${size} px: f16 weight storage`);
-  const net16 = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), weightStorage: 'f16' });
+  const net16 = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), weightStorage: 'f16', convAlgorithm: options.convAlgorithm });
   let plan: SizePlan | undefined;
   try {
     plan = await planSize(gpu, net16, makeInputs(size));
@@ -164,7 +164,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
     }
   }
 
-  const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS) });
+  const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), convAlgorithm: options.convAlgorithm });
   const sizes: SizeReport[] = [];
   /** The f32 evaluation at the per-layer size (and its gradient), which the f16 measurement is set against. */
   let f32AtLayerSize: F32Baseline | undefined;
@@ -173,7 +173,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
   const layerPhase = async (plan: SizePlan, size: number, evaluated: boolean): Promise<void> => {
     log(`${size} px: per-dispatch GPU times`);
     const { timings, reps } = await timeDispatches(plan.loss.passes, layerPolicy, !evaluated);
-    const mapped = mapLossConvs(timings, size);
+    const mapped = mapLossConvs(timings, size, net.convAlgorithm);
     layers = {
       size,
       reps,
@@ -277,7 +277,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
       const current = layers as LayersReport | null;
       if (current && options.layerSize >= minimumSizeFor(VGG19.length)) {
         log(`${options.layerSize} px: conv layers deeper than the loss`);
-        const deep: ConvLayerTiming[] = await timeDeepConvs(gpu, weights, makeInputs(options.layerSize), layerPolicy);
+        const deep: ConvLayerTiming[] = await timeDeepConvs(gpu, weights, makeInputs(options.layerSize), layerPolicy, options.convAlgorithm);
         current.rows.push(...deep.map((row) => withRates(row, null)));
         current.deepRows = deep.length;
         gpu.buffers.trim();
@@ -292,7 +292,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
   let sweep: BlockSweep | null = null;
   if (options.convBlocks.length && !sizeProblem(options.layerSize, context)) {
     log(`${options.layerSize} px: conv register blocks ${options.convBlocks.map((b) => b.join('x')).join(', ')}`);
-    sweep = await sweepConvBlocks(gpu, weights, makeInputs(options.layerSize), layerPolicy, options.convBlocks);
+    sweep = await sweepConvBlocks(gpu, weights, makeInputs(options.layerSize), layerPolicy, options.convBlocks, options.convAlgorithm);
     errors.push(...sweep.errors.map((e) => `conv block sweep: ${e}`));
   }
   const f16 = await measureF16(gpu, weights, options, context.f16, f32AtLayerSize, policy, errors);
@@ -327,7 +327,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
     benchmark: 'style-transfer',
     date: new Date().toISOString(),
     node: process.version,
-    adapter: { name, timestamps: context.timestamps, info: context.adapterInfo, sleepBeforeWaits: context.waitsCompeteWithShaders, parallelism: gpu.parallelism },
+    adapter: { name, timestamps: context.timestamps, info: context.adapterInfo, sleepBeforeWaits: context.waitsCompeteWithShaders, parallelism: gpu.parallelism, convAlgorithm: net.convAlgorithm },
     options,
     matmul,
     layers,

@@ -4,18 +4,26 @@
 import type { AdapterDescription } from '../src/gpu/device.js';
 import type { Parallelism } from '../src/gpu/parallelism.js';
 import type { LossValues } from '../src/net/loss.js';
+import type { ConvAlgorithm } from '../src/net/tiling.js';
+import { convFlops } from '../src/net/vgg19.js';
 import type { BenchOptions } from './args.js';
 import type { BlockSweep, ConvLayerTiming, KernelFamily, OptimizerTiming } from './engine.js';
 import type { MatmulPeak, MatmulResult } from './matmul.js';
 import type { PeerMemory } from './peer.js';
 import { MiB } from './stats.js';
 
-/** GFLOP/s and fraction of the matmul peak, both from the fastest repetition (as the peak is). */
+/**
+ * GFLOP/s and fraction of the matmul peak, both from the fastest repetition (as the peak is), of the arithmetic the
+ * layer's kernels do (a Winograd layer's product: 16/36 of a direct conv's); effective: a direct 3x3 conv's FLOPs
+ * over the same time, which compares the algorithms.
+ */
 export interface LayerRow extends ConvLayerTiming {
   forwardGflops: number | null;
   forwardOfPeak: number | null;
+  forwardEffectiveGflops: number | null;
   backwardGflops: number | null;
   backwardOfPeak: number | null;
+  backwardEffectiveGflops: number | null;
 }
 
 export interface LayersReport {
@@ -91,7 +99,7 @@ export interface BenchReport {
    * sleepBeforeWaits: timed waits (both sides) slept before polling (BenchOptions.wait on a CPU adapter);
    * parallelism: what the split reductions were sized for (the adapter's, or --parallelism).
    */
-  adapter: { name: string; timestamps: boolean; info: AdapterDescription; sleepBeforeWaits: boolean; parallelism: Parallelism };
+  adapter: { name: string; timestamps: boolean; info: AdapterDescription; sleepBeforeWaits: boolean; parallelism: Parallelism; convAlgorithm: ConvAlgorithm };
   options: BenchOptions;
   matmul: MatmulPeak | null;
   layers: LayersReport | null;
@@ -115,9 +123,18 @@ export const GRAD_TOLERANCE = 1e-2;
 export function withRates(row: ConvLayerTiming, peakGflops: number | null): LayerRow {
   const rate = (t: ConvLayerTiming['forward']) => (t && t.bestMs > 0 ? t.flops / (t.bestMs * 1e6) : null);
   const fraction = (g: number | null) => (g !== null && peakGflops ? g / peakGflops : null);
+  const effective = (t: ConvLayerTiming['forward']) => (t && t.bestMs > 0 ? convFlops(row, row.width, row.height) / (t.bestMs * 1e6) : null);
   const forwardGflops = rate(row.forward);
   const backwardGflops = rate(row.backward);
-  return { ...row, forwardGflops, forwardOfPeak: fraction(forwardGflops), backwardGflops, backwardOfPeak: fraction(backwardGflops) };
+  return {
+    ...row,
+    forwardGflops,
+    forwardOfPeak: fraction(forwardGflops),
+    forwardEffectiveGflops: effective(row.forward),
+    backwardGflops,
+    backwardOfPeak: fraction(backwardGflops),
+    backwardEffectiveGflops: effective(row.backward),
+  };
 }
 
 // ---- text rendering ----
@@ -146,7 +163,10 @@ export function table(headers: string[], rows: Cell[][]): string {
 export function renderText(r: BenchReport): string {
   const out: string[] = [];
   out.push(`style-transfer benchmark  ${r.date}  node ${r.node}`);
-  out.push(`adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; split work sized for a ${r.adapter.parallelism.toUpperCase()})`);
+  out.push(
+    `adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; split work sized for a ${r.adapter.parallelism.toUpperCase()}; ` +
+      `3x3 layers past the first: ${r.adapter.convAlgorithm === 'winograd' ? 'Winograd F(2x2,3x3)' : 'direct'})`,
+  );
   out.push(
     r.adapter.sleepBeforeWaits
       ? 'waits: CPU adapter under Dawn for Node: every timed wait, ours and tfjs\'s, sleeps through most of the expected time before polling (--wait poll to compare)'
@@ -177,32 +197,53 @@ export function renderText(r: BenchReport): string {
     out.push(
       `Conv layers at ${L.size}x${L.size}: GPU time per dispatch (timestamp queries, ${L.reps} runs): fastest, median; GFLOP/s and % of the matmul peak from the fastest, as the peak is`,
     );
+    if (L.rows.some((row) => row.algorithm === 'winograd')) {
+      out.push('  GFLOP/s: the arithmetic done (Winograd: the 16 GEMMs, 16/36 of a direct conv\'s); eff: a direct conv\'s FLOPs over the same time');
+    }
     if (!L.mapped) out.push(`  (the loss plan's dispatches could not be mapped onto layers: ${L.problem})`);
     const rows = L.rows.map((row) => [
       row.source === 'deep' ? `${row.layer}*` : row.layer,
       row.shape,
+      row.algorithm,
       ms(row.forward?.bestMs),
       ms(row.forward?.ms),
       fmt(row.forwardGflops),
       pct(row.forwardOfPeak),
+      fmt(row.forwardEffectiveGflops),
       ms(row.backward?.bestMs),
       ms(row.backward?.ms),
       fmt(row.backwardGflops),
       pct(row.backwardOfPeak),
+      fmt(row.backwardEffectiveGflops),
     ]);
     const loss = L.rows.filter((row) => row.source === 'loss');
     const sum = (pick: (row: LayerRow) => LayerRow['forward']) => {
       const parts = loss.map(pick).filter((t): t is NonNullable<LayerRow['forward']> => t !== null);
       const total = (f: (p: (typeof parts)[number]) => number) => parts.reduce((s, p) => s + f(p), 0);
       const best = total((p) => p.bestMs);
-      return { bestMs: best, ms: total((p) => p.ms), gflops: best > 0 ? total((p) => p.flops) / (best * 1e6) : null };
+      const direct = loss.filter((row) => pick(row) !== null).reduce((s, row) => s + convFlops(row, row.width, row.height), 0);
+      return { bestMs: best, ms: total((p) => p.ms), gflops: best > 0 ? total((p) => p.flops) / (best * 1e6) : null, effective: best > 0 ? direct / (best * 1e6) : null };
     };
     const fwd = sum((row) => row.forward);
     const bwd = sum((row) => row.backward);
     const peak = r.matmul?.peakGflops;
     const ofPeak = (g: number | null) => pct(peak && g ? g / peak : null);
-    rows.push(['loss layers', '', ms(fwd.bestMs), ms(fwd.ms), fmt(fwd.gflops), ofPeak(fwd.gflops), ms(bwd.bestMs), ms(bwd.ms), fmt(bwd.gflops), ofPeak(bwd.gflops)]);
-    out.push(table(['layer', 'shape', 'fwd ms', 'median', 'GFLOP/s', '% peak', 'bwd ms', 'median', 'GFLOP/s', '% peak'], rows));
+    rows.push([
+      'loss layers',
+      '',
+      '',
+      ms(fwd.bestMs),
+      ms(fwd.ms),
+      fmt(fwd.gflops),
+      ofPeak(fwd.gflops),
+      fmt(fwd.effective),
+      ms(bwd.bestMs),
+      ms(bwd.ms),
+      fmt(bwd.gflops),
+      ofPeak(bwd.gflops),
+      fmt(bwd.effective),
+    ]);
+    out.push(table(['layer', 'shape', 'algorithm', 'fwd ms', 'median', 'GFLOP/s', '% peak', 'eff', 'bwd ms', 'median', 'GFLOP/s', '% peak', 'eff'], rows));
     if (L.deepRows > 0) out.push('* deeper than the default loss (relu5_1): timed in a separate full-depth plan, not in the loss total');
     out.push('');
     out.push(`Loss+gradient plan at ${L.size}x${L.size} by kernel family (sum of per-dispatch GPU times: ${ms(L.gpuMs)} ms)`);

@@ -53,6 +53,13 @@ export interface ConvKernelOptions {
   mask: boolean;
   /** Weights stored as f16 (needs the device feature shader-f16). */
   weightsF16?: boolean;
+  /**
+   * 1x1 only: the batched matrix product of a Winograd layer (shaders/winograd.ts). Row y of the input/output is
+   * the Winograd position xi = y (0..15), and each row has its own matrix from U [16][C][K] (src/net/weights.ts
+   * packWinogradKernel): 'forward' multiplies by U[xi] (C_in = C, C_out = K); 'backward' (the input gradient,
+   * C_in = K, C_out = C) by U[flip(xi)] read transposed, which is the transform of the flipped kernel.
+   */
+  winogradBatch?: 'forward' | 'backward';
   workgroupSize: number;
 }
 
@@ -99,6 +106,15 @@ struct Params {
 @group(0) @binding(${o.biasRelu || o.mask ? 4 : 3}) var<storage, read_write> output: array<vec4f>;
 #endif
 
+#if ${o.winogradBatch === 'backward'}
+// The flipped kernel's transform is U with positions 0 and 3 swapped along both axes (G J = P G, P swapping rows 0, 3).
+fn flipPosition(xi: u32) -> u32 {
+  let i = xi / 4u;
+  let j = xi % 4u;
+  return select(i, 3u - i, i == 0u || i == 3u) * 4u + select(j, 3u - j, j == 0u || j == 3u);
+}
+#endif
+
 // Zero padding: out-of-image pixels read as 0 (the index is clamped so the load itself stays in bounds).
 fn loadInput(pixel: u32, c4: u32, valid: bool) -> vec4f {
 #if ${o.inputPlanar3}
@@ -111,7 +127,23 @@ fn loadInput(pixel: u32, c4: u32, valid: bool) -> vec4f {
   return select(vec4f(0.0), v, valid);
 }
 
-#if ${!!o.channelBlockPerWorkgroup}
+${o.winogradBatch ? winogradBatchPrologue(o) : convPrologue(o)}
+  let cout4 = params.cout4;
+${unroll(pairs.length, (k) => `  var acc${pairs[k][0]}_${pairs[k][1]} = vec4f(0.0);`)}
+${o.taps === 9 && o.reuseRowLoads ? rowReuseLoop(o) : tapLoop(o)}
+${unroll(bp, (i) => `  if (x0 + ${i}u < params.width) {
+    let p = y * params.width + x0 + ${i}u;
+${unroll(bc, (j) => storeBlock(o, i, j))}
+  }`)}
+}
+`;
+}
+
+/** Entry point and this invocation's row y, first pixel x0 and first output channel group co4. */
+function convPrologue(o: ConvKernelOptions): string {
+  const bp = o.pixelsPerThread;
+  const bc = o.channelGroupsPerThread;
+  return wgsl`#if ${!!o.channelBlockPerWorkgroup}
 @compute @workgroup_size(${o.workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let pixelBlock = wid.x * ${o.workgroupSize}u + lid;
@@ -125,16 +157,34 @@ ${mainSignature(o.workgroupSize)} {
   let pixelBlock = id / params.coBlocks;
 #endif
   let y = pixelBlock / params.blocksPerRow;
-  let x0 = (pixelBlock % params.blocksPerRow) * ${bp}u;
-  let cout4 = params.cout4;
-${unroll(pairs.length, (k) => `  var acc${pairs[k][0]}_${pairs[k][1]} = vec4f(0.0);`)}
-${o.taps === 9 && o.reuseRowLoads ? rowReuseLoop(o) : tapLoop(o)}
-${unroll(bp, (i) => `  if (x0 + ${i}u < params.width) {
-    let p = y * params.width + x0 + ${i}u;
-${unroll(bc, (j) => storeBlock(o, i, j))}
-  }`)}
+  let x0 = (pixelBlock % params.blocksPerRow) * ${bp}u;`;
 }
-`;
+
+/**
+ * The Winograd product's entry point: the position (row y) comes from workgroup_id.y, so the weight matrix it picks
+ * is the same in every lane (a CPU Vulkan then loads weights once per workgroup, not per lane). With
+ * channelBlockPerWorkgroup the channel block is uniform too (workgroup_id.y = y * coBlocks + block) and the lanes
+ * walk pixel blocks; otherwise the lanes walk (pixel block, channel block) of one row, channel block fastest.
+ * Dispatch: convDispatchSize with winogradBatch.
+ */
+function winogradBatchPrologue(o: ConvKernelOptions): string {
+  const bp = o.pixelsPerThread;
+  const bc = o.channelGroupsPerThread;
+  return wgsl`@compute @workgroup_size(${o.workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+#if ${!!o.channelBlockPerWorkgroup}
+  let y = wid.y / params.coBlocks;
+  let co4 = (wid.y % params.coBlocks) * ${bc}u;
+  let blockInRow = wid.x * ${o.workgroupSize}u + lid;
+  if (blockInRow >= params.blocksPerRow) { return; }
+#else
+  let y = wid.y;
+  let id = wid.x * ${o.workgroupSize}u + lid;
+  if (id >= params.blocksPerRow * params.coBlocks) { return; }
+  let co4 = (id % params.coBlocks) * ${bc}u;
+  let blockInRow = id / params.coBlocks;
+#endif
+  let x0 = blockInRow * ${bp}u;`;
 }
 
 function tapLoop(o: ConvKernelOptions): string {
@@ -150,10 +200,11 @@ function tapLoop(o: ConvKernelOptions): string {
 ${unroll(bp, (i) => `    let ix${i} = i32(x0) + ${i} + dx;
     let ok${i} = ix${i} >= 0 && ix${i} < i32(params.width);
     let p${i} = rowStart + u32(max(ix${i}, 0));`)}
+${winogradMatrixBase(o)}
     for (var c4 = 0u; c4 < params.cin4; c4++) {
 ${unroll(bp, (i) => `      let a${i} = loadInput(p${i}, c4, ok${i});`)}
-      let w0 = ((tap * params.cin4 + c4) * 4u) * cout4 + co4;
-${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = ${weightLoad(o, `w0 + ${r}u * cout4 + ${j}u`)};`))}
+${o.winogradBatch === 'backward' ? transposedWeightLoads(o) : `      let w0 = ${o.winogradBatch ? 'matrix + ' : ''}((tap * params.cin4 + c4) * 4u) * cout4 + co4;
+${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = ${weightLoad(o, `w0 + ${r}u * cout4 + ${j}u`)};`))}`}
 ${unroll(pairs.length, (k) => {
   const [i, j] = pairs[k];
   return `      acc${i}_${j} = fma(vec4f(a${i}.x), w0_${j}, fma(vec4f(a${i}.y), w1_${j}, fma(vec4f(a${i}.z), w2_${j}, fma(vec4f(a${i}.w), w3_${j}, acc${i}_${j}))));`;
@@ -190,6 +241,27 @@ ${unroll(pairs.length, (k) => {
       }`)}
     }
   }`;
+}
+
+/** Where row y's Winograd matrix starts (vec4 index; both layouts hold cin4 * 4 * cout4 vec4 per position). */
+function winogradMatrixBase(o: ConvKernelOptions): string {
+  if (!o.winogradBatch) return '';
+  const position = o.winogradBatch === 'backward' ? 'flipPosition(y)' : 'y';
+  return `    let matrix = ${position} * params.cin4 * 4u * cout4;`;
+}
+
+/**
+ * The weight block of the backward Winograd product: U[flip(xi)] is stored [C][K] (vec4 over K = this kernel's
+ * C_in), so each output channel co's row gives a vec4 over 4 input channels; w{r}_{j} (vec4 over 4 output channels
+ * for input channel 4 c4 + r) is assembled from four such rows. On a CPU Vulkan the components are separate
+ * registers, so the transpose costs no instructions.
+ */
+function transposedWeightLoads(o: ConvKernelOptions): string {
+  const bc = o.channelGroupsPerThread;
+  const comp = ['x', 'y', 'z', 'w'];
+  return `      let t0 = matrix + (co4 * 4u) * params.cin4 + c4;
+${unroll(bc, (j) => unroll(4, (s) => `      let t${j}_${s} = ${weightLoad(o, `t0 + ${j * 4 + s}u * params.cin4`)};`))}
+${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = vec4f(t${j}_0.${comp[r]}, t${j}_1.${comp[r]}, t${j}_2.${comp[r]}, t${j}_3.${comp[r]});`))}`;
 }
 
 /** A weight vec4 as f32, widened from f16 storage when the weights are f16. */
@@ -237,6 +309,9 @@ export function convProgram(o: ConvKernelOptions): ComputeProgram {
     throw new Error('planar output supports only one channel group, no bias/ReLU and no mask');
   }
   if (o.biasRelu && o.mask) throw new Error('bias+ReLU (forward) and mask (backward) are exclusive');
+  if (o.winogradBatch && (o.taps !== 1 || o.inputPlanar3 || o.outputPlanar3 || o.biasRelu || o.reuseRowLoads)) {
+    throw new Error('the Winograd product is a plain 1x1 conv (HWC in and out, no bias)');
+  }
   const flags = [
     o.inputPlanar3 && 'in3',
     o.outputPlanar3 && 'out3',
@@ -246,6 +321,7 @@ export function convProgram(o: ConvKernelOptions): ComputeProgram {
     o.channelBlockPerWorkgroup && 'wgco',
     o.taps === 9 && o.reuseRowLoads && 'rows',
     o.weightsF16 && 'wf16',
+    o.winogradBatch && `wino${o.winogradBatch === 'forward' ? 'fwd' : 'bwd'}`,
   ].filter(Boolean);
   const name = `conv${o.taps === 9 ? '3x3' : '1x1'}_p${o.pixelsPerThread}c${o.channelGroupsPerThread * 4}_wg${o.workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
   const bindings: ComputeProgram['bindings'] = ['uniform', 'read', 'read'];
@@ -279,15 +355,24 @@ export function conv1x1(v: ConvVariant & { accumulate: boolean; mask: boolean })
   return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 1, biasRelu: false });
 }
 
-/** The dispatch for a conv program: a folded 1-D count, or [pixel-block workgroups, channel blocks]. */
+/**
+ * The dispatch for a conv program: a folded 1-D count, or [pixel-block workgroups, channel blocks]; the Winograd
+ * product: [workgroups per row, rows x channel blocks] or [workgroups per row, rows] (see winogradBatchPrologue).
+ */
 export function convDispatchSize(
-  o: Pick<ConvKernelOptions, 'workgroupSize' | 'pixelsPerThread' | 'channelGroupsPerThread' | 'channelBlockPerWorkgroup'>,
+  o: Pick<ConvKernelOptions, 'workgroupSize' | 'pixelsPerThread' | 'channelGroupsPerThread' | 'channelBlockPerWorkgroup' | 'winogradBatch'>,
   width: number,
   height: number,
   cout4: number,
 ): DispatchSize {
-  const pixelBlocks = height * Math.ceil(width / o.pixelsPerThread);
+  const blocksPerRow = Math.ceil(width / o.pixelsPerThread);
+  const pixelBlocks = height * blocksPerRow;
   const coBlocks = cout4 / o.channelGroupsPerThread;
+  if (o.winogradBatch) {
+    return o.channelBlockPerWorkgroup
+      ? { grid: [Math.ceil(blocksPerRow / o.workgroupSize), height * coBlocks] }
+      : { grid: [Math.ceil((blocksPerRow * coBlocks) / o.workgroupSize), height] };
+  }
   return o.channelBlockPerWorkgroup ? { grid: [Math.ceil(pixelBlocks / o.workgroupSize), coBlocks] } : pixelBlocks * coBlocks;
 }
 

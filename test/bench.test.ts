@@ -66,6 +66,9 @@ describe('bench options', () => {
     const c = parseBenchArgs(['--parallelism', 'cpu']);
     if (c === 'help') throw new Error('unexpected help');
     expect([a.parallelism, c.parallelism]).toEqual([undefined, 'cpu']);
+    const d = parseBenchArgs(['--conv-algorithm', 'direct']);
+    if (d === 'help') throw new Error('unexpected help');
+    expect([a.convAlgorithm, d.convAlgorithm]).toEqual([undefined, 'direct']);
   });
 
   it('rejects bad values with a usage error naming the option', () => {
@@ -74,6 +77,7 @@ describe('bench options', () => {
     expect(() => parseBenchArgs(['--matmul-size', '100'])).toThrow(/multiples of 32/);
     expect(() => parseBenchArgs(['--wait', 'spin'])).toThrow(/sleep or poll/);
     expect(() => parseBenchArgs(['--parallelism', 'tpu'])).toThrow(/--parallelism must be cpu or gpu, got tpu/);
+    expect(() => parseBenchArgs(['--conv-algorithm', 'fft'])).toThrow(/--conv-algorithm must be direct or winograd, got fft/);
     expect(() => parseBenchArgs(['--budget', '0'])).toThrow(/--budget/);
     expect(() => parseBenchArgs(['--frobnicate'])).toThrow(/Unknown option "--frobnicate"/);
     expect(() => parseBenchArgs(['--random-weights', '--weights', 'w'])).toThrow(/exclude each other/);
@@ -103,7 +107,7 @@ describe('per-layer mapping and rates', () => {
     ]);
 
   it('sums each layer’s tagged dispatches: median and fastest kept apart', () => {
-    const { rows, mapped } = mapLossConvs(timings(), 64);
+    const { rows, mapped } = mapLossConvs(timings(), 64, 'direct');
     expect(mapped).toBe(true);
     expect(rows.map((r) => r.layer)).toEqual(lossConvs(64).map((c) => c.name));
     expect(rows.map((r) => r.width)).toEqual(lossConvs(64).map((c) => c.width));
@@ -113,13 +117,26 @@ describe('per-layer mapping and rates', () => {
   });
 
   it('reports a plan whose FLOPs do not match the layer shapes as unmapped', () => {
-    const { mapped, problem } = mapLossConvs(timings((f) => f + 2), 64);
+    const { mapped, problem } = mapLossConvs(timings((f) => f + 2), 64, 'direct');
     expect(mapped).toBe(false);
     expect(problem).toMatch(/^conv1_1: dispatch FLOPs/);
   });
 
+  it('expects a Winograd layer to declare its product’s FLOPs (16/36 of the direct conv’s), the image layer the direct ones', () => {
+    // 64 px: every feature map has an even side, so the tiles cover it exactly.
+    const winograd = (f: number, name: string) => (name === 'conv1_1' ? f : (f * 16) / 36);
+    const plan = lossConvs(64).flatMap((c): DispatchTiming[] => [
+      { label: 'f', tag: { layer: c.name, role: 'forward' }, flops: winograd(c.flops, c.name), ms: 2, bestMs: 1 },
+      { label: 'b', tag: { layer: c.name, role: 'backward' }, flops: winograd(c.flops, c.name), ms: 2, bestMs: 1 },
+    ]);
+    const { rows, mapped } = mapLossConvs(plan, 64, 'winograd');
+    expect(mapped).toBe(true);
+    expect(rows.map((r) => r.algorithm)).toEqual(lossConvs(64).map((c) => (c.name === 'conv1_1' ? 'direct' : 'winograd')));
+    expect(mapLossConvs(plan, 64, 'direct').mapped).toBe(false);
+  });
+
   it('GFLOP/s and the fraction of the peak come from the fastest time', () => {
-    const row = mapLossConvs(timings(), 64).rows[1];
+    const row = mapLossConvs(timings(), 64, 'direct').rows[1];
     const rated = withRates(row, 2);
     const f = lossConvs(64)[1].flops;
     expect(rated.forwardGflops).toBeCloseTo(f / (9 * 1e6), 9);
@@ -133,6 +150,8 @@ describe('per-layer mapping and rates', () => {
   it('groups dispatches by kernel family', () => {
     expect(kernelFamily('conv3x3_p8c16_wg64_biasrelu_wgco', { layer: 'conv2_1', role: 'forward' })).toBe('conv3x3 forward');
     expect(kernelFamily('conv1x1_p8c16_wg64_acc')).toBe('conv1x1 (style gradient)');
+    expect(kernelFamily('conv1x1_p8c16_wg64_wgco_winobwd', { layer: 'conv2_1', role: 'backward' })).toBe('winograd product backward');
+    expect(kernelFamily('winograd_output_wg64_biasrelu', { layer: 'conv2_1', role: 'forward' })).toBe('winograd transforms');
     expect(kernelFamily('gram_partial_wg64')).toBe('gram_partial');
     expect(kernelFamily('sqdiff_partials_diff_wg64_acc')).toBe('sqdiff_partials_diff');
     const families = byFamily(timings());
@@ -155,6 +174,7 @@ describe('bench text', () => {
         width: 64,
         inChannels: 64,
         outChannels: 64,
+        algorithm: 'winograd',
         forward: { label: 'f', ms: 200, bestMs: 150, flops: 3e8 },
         backward: { label: 'b', ms: 300, bestMs: 250, flops: 3e8 },
         source: 'loss',
@@ -165,7 +185,7 @@ describe('bench text', () => {
       benchmark: 'style-transfer',
       date: '2026-01-01T00:00:00.000Z',
       node: 'v20',
-      adapter: { name: 'test adapter', timestamps: true, info: {}, sleepBeforeWaits: false, parallelism: 'gpu' },
+      adapter: { name: 'test adapter', timestamps: true, info: {}, sleepBeforeWaits: false, parallelism: 'gpu', convAlgorithm: 'winograd' },
       options: {},
       matmul: null,
       layers: { size: 64, reps: 3, rows: [row], mapped: true, families: [], gpuMs: 500, deepRows: 0 },
@@ -179,8 +199,11 @@ describe('bench text', () => {
     } as unknown as BenchReport;
     const text = renderText(report);
     const line = text.split('\n').find((l) => l.startsWith('conv1_2'));
-    // 3e8 FLOP in 150 ms = 2.0 GFLOP/s = 50 % of 4; backward 1.2 GFLOP/s = 30 %.
-    expect(line?.split(/\s{2,}/)).toEqual(['conv1_2', '64x64 64->64', '150', '200', '2.0', '50%', '250', '300', '1.2', '30%']);
+    // 3e8 FLOP in 150 ms = 2.0 GFLOP/s = 50 % of 4; backward 1.2 GFLOP/s = 30 %. Effective: a direct conv's FLOPs
+    // (2 x 9 x 64 x 64 x 64^2 = 3.02e8) over the same times.
+    expect(line?.split(/\s{2,}/)).toEqual(['conv1_2', '64x64 64->64', 'winograd', '150', '200', '2.0', '50%', '2.0', '250', '300', '1.2', '30%', '1.2']);
+    expect(text).toContain('3x3 layers past the first: Winograd F(2x2,3x3)');
+    expect(text).toContain("eff: a direct conv's FLOPs over the same time");
     expect(text).toContain('f16 weight storage: not measured (--no-f16)');
     expect(text).toContain('split work sized for a GPU');
 

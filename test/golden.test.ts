@@ -10,6 +10,7 @@ import { readImageFile } from '../src/io/image.js';
 import { decodeNpy } from '../src/io/npy.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth } from '../src/net/loss.js';
 import { Vgg19Net } from '../src/net/network.js';
+import { CONV_ALGORITHMS, type ConvAlgorithm } from '../src/net/tiling.js';
 import { imageToX } from '../src/net/preprocess.js';
 import { featureIndex } from '../src/net/vgg19.js';
 import { GpuRuntime } from '../src/gpu/runtime.js';
@@ -32,15 +33,20 @@ function chwToHwc(data: ArrayLike<number>, c: number, h: number, w: number): Flo
   return out;
 }
 
-// Both first-layer variants: the dedicated kernels (lavapipe's default) and the generic ones (every other adapter).
-describe.skipIf(!weightsDir).each([true, false])('golden fixtures from PyTorch (32x24, real VGG-19), first-layer kernels of its own: %s', (imageLayerKernels) => {
+// Both first-layer variants (the dedicated kernels, lavapipe's default, and the generic ones of every other adapter)
+// and both conv algorithms for the other layers (Winograd, a CPU adapter's default; direct, a GPU's).
+describe.skipIf(!weightsDir).each([
+  { imageLayerKernels: true, convAlgorithm: 'winograd' as const },
+  { imageLayerKernels: true, convAlgorithm: 'direct' as const },
+  { imageLayerKernels: false, convAlgorithm: 'direct' as const },
+])('golden fixtures from PyTorch (32x24, real VGG-19), first-layer kernels of its own: $imageLayerKernels, $convAlgorithm convs', ({ imageLayerKernels, convAlgorithm }) => {
   let gpu: GpuRuntime;
   let loss: GatysLoss;
 
   beforeAll(async () => {
     gpu = await testGpu();
     const config = { ...DEFAULT_LOSS };
-    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config), imageLayerKernels });
+    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config), imageLayerKernels, convAlgorithm });
     const content = await png('content.png');
     const style = await png('style.png');
     const image = await png('image.png');
@@ -86,7 +92,7 @@ describe.skipIf(!weightsDir).each([true, false])('golden fixtures from PyTorch (
 
 // f16 weight storage: the same fixtures, looser bounds: the weights carry f16 rounding (up to 2^-11 relative), the
 // arithmetic stays f32. Measured on lavapipe: content 1.1e-4, style 1.8e-5, total 1.8e-5, gradient 4.5e-3.
-describe.skipIf(!weightsDir)('golden fixtures with f16 weight storage (shader-f16)', () => {
+describe.skipIf(!weightsDir).each(CONV_ALGORITHMS)('golden fixtures with f16 weight storage (shader-f16), %s convs', (convAlgorithm) => {
   let gpu: GpuRuntime;
   let loss: GatysLoss;
 
@@ -94,7 +100,7 @@ describe.skipIf(!weightsDir)('golden fixtures with f16 weight storage (shader-f1
     gpu = await testGpu();
     if (!gpu.context.f16) return;
     const config = { ...DEFAULT_LOSS };
-    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config), weightStorage: 'f16' });
+    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config), weightStorage: 'f16', convAlgorithm });
     const content = await png('content.png');
     loss = new GatysLoss(net, content.width, content.height, config);
     await loss.setTargetImages(content, [await png('style.png')]);
@@ -126,9 +132,9 @@ describe.skipIf(!weightsDir)('GPU-sized reductions (128x96, real VGG-19)', () =>
     data: Uint8ClampedArray.from(randomArray(128 * 96 * 4, seed, 0, 256), (v) => Math.floor(v)),
   });
 
-  async function evaluate(gpu: GpuRuntime) {
+  async function evaluate(gpu: GpuRuntime, convAlgorithm: ConvAlgorithm) {
     const config = { ...DEFAULT_LOSS };
-    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config) });
+    const net = new Vgg19Net(gpu, realWeights(), { depth: lossDepth(config), convAlgorithm });
     const loss = new GatysLoss(net, 128, 96, config);
     try {
       await loss.setTargetImages(noise(1), [noise(2)]);
@@ -141,10 +147,10 @@ describe.skipIf(!weightsDir)('GPU-sized reductions (128x96, real VGG-19)', () =>
     }
   }
 
-  it('match the CPU-sized ones (terms rel < 1e-5, gradient rel L2 < 1e-5)', async () => {
+  it.each(CONV_ALGORITHMS)('match the CPU-sized ones, %s convs (terms rel < 1e-5, gradient rel L2 < 1e-5)', async (convAlgorithm) => {
     const context = (await testGpu()).context;
-    const cpu = await evaluate(new GpuRuntime(context, { parallelism: 'cpu' }));
-    const gpu = await evaluate(new GpuRuntime(context, { parallelism: 'gpu' }));
+    const cpu = await evaluate(new GpuRuntime(context, { parallelism: 'cpu' }), convAlgorithm);
+    const gpu = await evaluate(new GpuRuntime(context, { parallelism: 'gpu' }), convAlgorithm);
     expect(cpu.sums).toEqual({ invocations: 256, perWorkgroup: false });
     // The image's total variation is the longest sum: 3 x 128 x 96 floats, one invocation per 8 -> 2^13, 128 sums.
     expect(gpu.sums).toEqual({ invocations: 8192, perWorkgroup: true });

@@ -30,8 +30,11 @@ import type { ComputeProgram } from '../src/gpu/program.js';
 import { PassList, type DispatchSize } from '../src/gpu/passes.js';
 import { CPU_PARTIALS, FILL_INVOCATIONS } from '../src/gpu/parallelism.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
-import { packBackwardKernel, packForwardKernel, packImageGradientMatrix, pad4 } from '../src/net/weights.js';
-import { convInvocations, convTuningFor, defaultConvTuning, imageLayerTuning } from '../src/net/tiling.js';
+import { packBackwardKernel, packForwardKernel, packImageGradientMatrix, packWinogradKernel, pad4 } from '../src/net/weights.js';
+import { winogradInputTransform, winogradOutputTransform, winogradParams } from '../shaders/winograd.js';
+import { convAlgorithmFor, convInvocations, convTuningFor, defaultConvTuning, imageLayerTuning, winogradProductTiling } from '../src/net/tiling.js';
+import { isWinogradLayer, winogradBands, winogradScratchBytes } from '../src/net/winograd.js';
+import { VGG19, type ConvLayer } from '../src/net/vgg19.js';
 import { roundToFloat16, toFloat16Array } from '../src/util/float16.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
 import * as ref from './reference/cpu.js';
@@ -299,6 +302,112 @@ describe('the image layer: conv3x3ImageForward and the two-pass image gradient (
     passes.submit();
     const expected = ref.hwcToPlanar(ref.conv3x3InputGrad(gradOut, s.height, s.width, 3, s.cout, hwio), 3, s.height, s.width);
     expectClose(await read(out, 3 * pixels), expected, 1e-5, 'image gradient');
+  });
+});
+
+// Winograd F(2x2, 3x3): input transform, the batched product (conv1x1 with winogradBatch), output transform, run
+// per band of tiles as network.ts does, against the float64 direct convolution and its input gradient.
+describe('Winograd F(2x2,3x3) conv, forward and input gradient (rel L2 < 1e-5)', () => {
+  interface WinogradCase {
+    width: number;
+    height: number;
+    cin: number;
+    cout: number;
+    /** Tiles per band (the last band takes the rest). */
+    bandTiles: number;
+    p: number;
+    c: number;
+    wgco: boolean;
+    accumulate?: boolean;
+    mask?: boolean;
+    f16?: boolean;
+  }
+  const cases: WinogradCase[] = [
+    { width: 8, height: 6, cin: 8, cout: 12, bandTiles: 12, p: 8, c: 1, wgco: true },
+    // Odd sides: the last tile row and column hang over the image (zero input, outputs not stored).
+    { width: 7, height: 5, cin: 8, cout: 24, bandTiles: 12, p: 4, c: 2, wgco: false, accumulate: true, mask: true },
+    // Several bands, the last one short; one pixel.
+    { width: 9, height: 7, cin: 16, cout: 32, bandTiles: 7, p: 3, c: 4, wgco: true, mask: true },
+    { width: 9, height: 7, cin: 16, cout: 8, bandTiles: 5, p: 8, c: 2, wgco: false, accumulate: true },
+    { width: 1, height: 1, cin: 4, cout: 4, bandTiles: 1, p: 8, c: 1, wgco: false, mask: true },
+    { width: 6, height: 4, cin: 8, cout: 8, bandTiles: 6, p: 2, c: 2, wgco: false, f16: true },
+  ];
+  const name = (k: WinogradCase) =>
+    `${k.cin}->${k.cout} ${k.width}x${k.height}, ${k.bandTiles} tiles per band, p${k.p} c${k.c}${k.wgco ? ' wgco' : ''}${k.accumulate ? ' acc' : ''}${k.mask ? ' mask' : ''}${k.f16 ? ' f16' : ''}`;
+
+  /** Runs one Winograd conv from `source` (C_in channels) into `target` (C_out), as network.ts records it. */
+  function runWinograd(k: WinogradCase, role: 'forward' | 'backward', source: GPUBuffer, weights: GPUBuffer, epilogue: GPUBuffer[], target: GPUBuffer) {
+    const cin4 = (role === 'forward' ? k.cin : k.cout) / 4;
+    const cout4 = (role === 'forward' ? k.cout : k.cin) / 4;
+    const tiles = Math.ceil(k.width / 2) * Math.ceil(k.height / 2);
+    const transformed = zeros(16 * k.bandTiles * cin4 * 4);
+    const products = zeros(16 * k.bandTiles * cout4 * 4);
+    const output = winogradOutputTransform(role === 'forward' ? { biasRelu: true, accumulate: false, mask: false } : { biasRelu: false, accumulate: !!k.accumulate, mask: !!k.mask });
+    for (let start = 0; start < tiles; start += k.bandTiles) {
+      const band = Math.min(k.bandTiles, tiles - start);
+      const inParams = winogradParams(k.width, k.height, cin4, start, band);
+      run(winogradInputTransform(), [uniform(inParams.data), source, transformed], inParams.invocations);
+      const tiling = { pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: 64, channelBlockPerWorkgroup: k.wgco, winogradBatch: role };
+      const params = convParams(band, 16, cin4, cout4, k.p, k.c);
+      run(conv1x1({ ...tiling, accumulate: false, mask: false, weightsF16: k.f16 }), [uniform(params.data), transformed, weights, products], convDispatchSize(tiling, band, 16, cout4));
+      const outParams = winogradParams(k.width, k.height, cout4, start, band);
+      run(output, [uniform(outParams.data), products, ...epilogue, target], outParams.invocations);
+    }
+  }
+
+  it.each(cases.map((k) => [name(k), k] as const))('%s', async (label, k) => {
+    if (k.f16 && !gpu.context.f16) {
+      console.warn(`${label}: not run, the adapter has no shader-f16`);
+      return;
+    }
+    const pixels = k.width * k.height;
+    const hwio = randomArray(9 * k.cin * k.cout, 31 + k.cout, -0.5, 0.5);
+    const transformed = packWinogradKernel(hwio, k.cin, k.cout);
+    const weights = upload(k.f16 ? toFloat16Array(transformed) : transformed);
+    const input = randomArray(pixels * k.cin, 32 + k.cin);
+    const bias = randomArray(k.cout, 33, -0.5, 0.5);
+    const forwardOut = zeros(pixels * k.cout);
+    runWinograd(k, 'forward', upload(input), weights, [upload(bias)], forwardOut);
+
+    const gradOut = randomArray(pixels * k.cout, 34);
+    const existing = randomArray(pixels * k.cin, 35);
+    const activation = quantized(pixels * k.cin, 36, -1, 2);
+    const gradIn = upload(k.accumulate ? existing : new Float32Array(pixels * k.cin));
+    runWinograd(k, 'backward', upload(gradOut), weights, k.mask ? [upload(activation)] : [], gradIn);
+
+    // f16 storage rounds the transformed kernel (2^-11 relative), which the float64 reference does not: a looser bound.
+    const tolerance = k.f16 ? 2e-3 : 1e-5;
+    const expected = ref.conv3x3(input, k.height, k.width, k.cin, k.cout, hwio, bias, true);
+    expectClose(await read(forwardOut, pixels * k.cout), expected, tolerance, `winograd forward ${label}`);
+    let expectedGrad = ref.conv3x3InputGrad(gradOut, k.height, k.width, k.cin, k.cout, hwio);
+    if (k.accumulate) expectedGrad = expectedGrad.map((v, i) => v + existing[i]);
+    if (k.mask) expectedGrad = ref.reluMask(expectedGrad, activation);
+    expectClose(await read(gradIn, pixels * k.cin), expectedGrad, tolerance, `winograd input gradient ${label}`);
+  });
+
+  it('the kernel transform U = G g G^T, in float64 then rounded once', () => {
+    const cin = 4;
+    const cout = 4;
+    const hwio = randomArray(9 * cin * cout, 37);
+    const u = packWinogradKernel(hwio, cin, cout);
+    const G = [
+      [1, 0, 0],
+      [0.5, 0.5, 0.5],
+      [0.5, -0.5, 0.5],
+      [0, 0, 1],
+    ];
+    for (let ci = 0; ci < cin; ci++) {
+      for (let co = 0; co < cout; co++) {
+        for (let i = 0; i < 4; i++) {
+          for (let j = 0; j < 4; j++) {
+            let sum = 0;
+            for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) sum += G[i][a] * hwio[((3 * a + b) * cin + ci) * cout + co] * G[j][b];
+            expect(u[((4 * i + j) * cin + ci) * cout + co]).toBeCloseTo(Math.fround(sum), 6);
+          }
+        }
+      }
+    }
+    expect(() => packWinogradKernel(randomArray(27 * 4, 1), 3, 4)).toThrow(/input channels in fours/);
   });
 });
 
@@ -671,6 +780,31 @@ describe('conv register blocks by adapter (tiling.ts)', () => {
     expect([shape(128, 64), shape(64, 128), shape(8, 512)].map((s) => block(gpu(s)))).toEqual(['2x4', '2x2', '2x2']);
     expect(convInvocations(gpu(shape(64, 512)), shape(64, 512))).toBe(32768);
   });
+
+  it('Winograd on a CPU adapter, direct on a GPU; the product\'s channel block per workgroup only when every lane has a pixel block', () => {
+    expect([convAlgorithmFor('cpu'), convAlgorithmFor('gpu')]).toEqual(['winograd', 'direct']);
+    // Not the 3-channel image layer (0), nor a pool (2); every other conv.
+    expect([0, 1, 2, 3].map((i) => isWinogradLayer(i, 'winograd'))).toEqual([false, true, false, true]);
+    expect(isWinogradLayer(1, 'direct')).toBe(false);
+    const cpu = convTuningFor('cpu');
+    // 8-tile pixel blocks: 512 tiles fill 64 lanes, 256 do not.
+    expect(winogradProductTiling(cpu, 512, 64)).toMatchObject({ pixelsPerThread: 8, channelGroupsPerThread: 4, channelBlockPerWorkgroup: true });
+    expect(winogradProductTiling(cpu, 256, 256).channelBlockPerWorkgroup).toBe(false);
+  });
+
+  it('Winograd scratch: capped at the largest activation, layers past it in even bands', () => {
+    const conv12 = VGG19[1] as ConvLayer;
+    const conv21 = VGG19[3] as ConvLayer;
+    // 128 px: conv1_2 needs 4096 tiles x 16 x 64 floats = 4 x relu1_1; the cap is relu1_1 (4 MiB).
+    expect(winogradScratchBytes(128, 128, 13, 'winograd')).toBe(128 * 128 * 64 * 4);
+    expect(winogradScratchBytes(128, 128, 13, 'direct')).toBe(0);
+    expect(winogradBands(conv12, 128, 128, 128 * 128 * 64 * 4)).toEqual([0, 1024, 2048, 3072].map((tileStart) => ({ tileStart, tiles: 1024 })));
+    // 7x5 -> 4x3 = 12 tiles; room for 5 per band: 3 even bands of 4.
+    expect(winogradBands(conv21, 7, 5, 5 * 16 * 128 * 4)).toEqual([0, 4, 8].map((tileStart) => ({ tileStart, tiles: 4 })));
+    // A tiny image: never less than one tile of the widest layer.
+    expect(winogradScratchBytes(1, 1, 2, 'winograd')).toBe(16 * 64 * 4);
+    expect(() => winogradBands(conv21, 8, 8, 100)).toThrow(/holds no tile/);
+  });
 });
 
 describe('generated WGSL and program keys', () => {
@@ -734,6 +868,48 @@ describe('generated WGSL and program keys', () => {
     for (const line of imageLoads) expect(line).not.toMatch(/\blane\b|\bco4\b/);
     expect(count(code, /output\[o \+ \du\] = max\(acc\d, vec4f\(0\.0\)\);/g)).toBe(4);
     expect(() => conv3x3ImageForward({ channelGroupsPerLane: 3, pixelsPerWorkgroup: 16, cout4: 16 })).toThrow(/not a multiple/);
+  });
+
+  it('Winograd product: the position (row) and its matrix from the workgroup; the input gradient reads U[flip] transposed', () => {
+    const product = { ...base, taps: 1 as const, biasRelu: false, pixelsPerThread: 8, channelGroupsPerThread: 2 };
+    const forward = convProgram({ ...product, winogradBatch: 'forward', channelBlockPerWorkgroup: true });
+    expect(forward.key).toBe('conv1x1_p8c8_wg64_wgco_winofwd');
+    expect(forward.code).toContain('let y = wid.y / params.coBlocks;');
+    expect(forward.code).toContain('let co4 = (wid.y % params.coBlocks) * 2u;');
+    expect(forward.code).toContain('let matrix = y * params.cin4 * 4u * cout4;');
+    expect(forward.code).toContain('let w0 = matrix + ((tap * params.cin4 + c4) * 4u) * cout4 + co4;');
+    expect(forward.code).not.toContain('flipPosition');
+    expect(forward.code).not.toMatch(/let y = .*lid/);
+
+    const backward = convProgram({ ...product, winogradBatch: 'backward', channelBlockPerWorkgroup: false });
+    expect(backward.code).toContain('let y = wid.y;');
+    expect(backward.code).toContain('let matrix = flipPosition(y) * params.cin4 * 4u * cout4;');
+    // 2 channel groups: 8 rows of U (output channels) loaded as vec4 over input channels, 8 weight vec4 assembled.
+    expect(count(backward.code, /let t\d_\d = weights\[t0 \+ \d+u \* params\.cin4\];/g)).toBe(8);
+    expect(count(backward.code, /let w\d_\d = vec4f\(t\d_0\.[xyzw], t\d_1\.[xyzw], t\d_2\.[xyzw], t\d_3\.[xyzw]\);/g)).toBe(8);
+    expect(backward.code).toContain('let w2_1 = vec4f(t1_0.z, t1_1.z, t1_2.z, t1_3.z);');
+    expect(() => convProgram({ ...base, winogradBatch: 'forward' })).toThrow(/plain 1x1 conv/);
+    // Dispatch: [workgroups per row, rows x channel blocks] or [workgroups over row x channel blocks, rows].
+    expect(convDispatchSize({ ...product, channelBlockPerWorkgroup: true, winogradBatch: 'forward' }, 1000, 16, 8)).toEqual({ grid: [2, 64] });
+    expect(convDispatchSize({ ...product, channelBlockPerWorkgroup: false, winogradBatch: 'forward' }, 1000, 16, 8)).toEqual({ grid: [8, 16] });
+  });
+
+  it('Winograd transforms: 16 patch loads and 16 stores in; 16 loads and 4 guarded stores with the epilogue out', () => {
+    const input = winogradInputTransform().code;
+    expect(count(input, /= patchValue\(y0 \+ \d, x0 \+ \d, c4\);/g)).toBe(16);
+    expect(count(input, /transformed\[\(\d+u \* params\.bandTiles \+ tb\) \* params\.channels4 \+ c4\] = /g)).toBe(16);
+    const forward = winogradOutputTransform({ biasRelu: true, accumulate: false, mask: false });
+    expect(forward.bindings).toEqual(['uniform', 'read', 'read', 'read_write']);
+    expect(count(forward.code, /= products\[/g)).toBe(16);
+    expect(count(forward.code, /v = max\(v \+ bias\[c4\], vec4f\(0\.0\)\);/g)).toBe(4);
+    expect(count(forward.code, /if \(py < params\.height && px < params\.width\)/g)).toBe(4);
+    const backward = winogradOutputTransform({ biasRelu: false, accumulate: true, mask: true });
+    expect(backward.key).toBe('winograd_output_wg64_acc_mask');
+    expect(count(backward.code, /v \+= output\[o\];/g)).toBe(4);
+    expect(count(backward.code, /maskActivation\[o\] > vec4f\(0\.0\)/g)).toBe(4);
+    expect(winogradOutputTransform({ biasRelu: false, accumulate: false, mask: false }).bindings).toEqual(['uniform', 'read', 'read_write']);
+    expect(() => winogradOutputTransform({ biasRelu: true, accumulate: true, mask: false })).toThrow(/excludes/);
+    for (const code of [input, forward.code, backward.code]) expect(code).not.toMatch(/^\s*#(if|elif|else|endif)/m);
   });
 
   it('backward conv: mask binding replaces bias, planar output, accumulate', () => {

@@ -31,17 +31,35 @@ describe('memory planning', () => {
     expect(at(512, 384).largestBufferBytes).toBe(64 * 512 * 384 * 4);
   });
 
-  it('f16 weight storage halves every weight buffer but the first layer\'s; generic first-layer kernels need no tap columns', () => {
-    const dims = { width: 64, height: 48, style: { width: 64, height: 48 } };
+  it.each([
+    ['direct', 2 * 9],
+    ['winograd', 16],
+  ] as const)('f16 weight storage halves every weight buffer but the first layer\'s (%s convs: %i weights per channel pair); generic first-layer kernels need no tap columns', (convAlgorithm, perPair) => {
+    const dims = { width: 64, height: 48, style: { width: 64, height: 48 }, convAlgorithm };
     const f32 = estimateMemory({ ...shape, ...dims }).totalBytes;
     const f16 = estimateMemory({ ...shape, ...dims, weightStorage: 'f16' }).totalBytes;
-    // conv1_2 .. conv5_1 (the default loss's depth), two layouts each, 2 bytes saved per weight.
+    // conv1_2 .. conv5_1 (the default loss's depth): two 9-tap layouts each, or one 16-position Winograd array;
+    // 2 bytes saved per weight.
     let saved = 0;
-    for (const layer of VGG19.slice(0, lossDepth(DEFAULT_LOSS))) if (layer.kind === 'conv' && layer.inChannels > 3) saved += 2 * 9 * layer.inChannels * layer.outChannels * 2;
+    for (const layer of VGG19.slice(0, lossDepth(DEFAULT_LOSS))) if (layer.kind === 'conv' && layer.inChannels > 3) saved += perPair * layer.inChannels * layer.outChannels * 2;
     expect(f32 - f16).toBe(saved);
     const generic = estimateMemory({ ...shape, ...dims, imageLayerKernels: false }).totalBytes;
     // No HW x 28 tap columns; conv1_1's backward weights are its flipped kernel (9 x 4 x 64) instead of 64 x 28.
     expect(f32 - generic).toBe(64 * 48 * 28 * 4 + 64 * 28 * 4 - 9 * 4 * 64 * 4);
+  });
+
+  it('Winograd: 16 instead of 18 weights per channel pair, plus V and M of at most the largest activation each', () => {
+    const dims = { width: 128, height: 128, style: { width: 128, height: 128 } };
+    const direct = estimateMemory({ ...shape, ...dims, optimizer: 'adam', convAlgorithm: 'direct' }).totalBytes;
+    const winograd = estimateMemory({ ...shape, ...dims, optimizer: 'adam', convAlgorithm: 'winograd' }).totalBytes;
+    let pairs = 0;
+    for (const layer of VGG19.slice(0, lossDepth(DEFAULT_LOSS))) if (layer.kind === 'conv' && layer.inChannels > 3) pairs += layer.inChannels * layer.outChannels;
+    // conv1_2 needs 4 times the relu1_1 activation (16 positions x 64 channels per 2x2 tile): capped, in bands.
+    const scratch = 2 * 128 * 128 * 64 * 4;
+    // Adam's state is smaller than the style-target pass, which holds a second scratch pair.
+    expect(winograd - direct).toBe(2 * scratch - 2 * 4 * pairs);
+    // The largest buffer: a 512 -> 512 layer's transformed weights (16 MiB), above relu1_1 (4 MiB) and the scratch.
+    expect(estimateMemory({ ...shape, ...dims, convAlgorithm: 'winograd' }).largestBufferBytes).toBe(16 * 512 * 512 * 4);
   });
 
   it('finds the largest size under a per-buffer limit', () => {

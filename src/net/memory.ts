@@ -13,6 +13,8 @@ import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 import { pad4 } from './weights.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
 import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
+import { convAlgorithmFor, type ConvAlgorithm } from './tiling.js';
+import { isWinogradLayer, winogradScratchBytes } from './winograd.js';
 
 export interface MemoryPlan {
   /** Bytes held at the peak (network weights, one size's plan, the style-target pass, optimiser state). */
@@ -47,6 +49,8 @@ export interface RunShape {
   imageLayerKernels?: boolean;
   /** The adapter's parallelism (GpuRuntime.parallelism): it sizes the Gram split scratch and L-BFGS partial sums. */
   parallelism: Parallelism;
+  /** The 3x3 layers' algorithm (Vgg19Options.convAlgorithm); default: the parallelism's, as Vgg19Net's. */
+  convAlgorithm?: ConvAlgorithm;
 }
 
 const round16 = (n: number) => Math.max(16, Math.ceil(n / 16) * 16);
@@ -60,6 +64,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   const { width, height, config } = shape;
   const imageLayerKernels = shape.imageLayerKernels ?? true;
   const depth = lossDepth(config);
+  const algorithm = shape.convAlgorithm ?? convAlgorithmFor(shape.parallelism);
   let weights = 0;
   let largestWeight = 0;
   for (let i = 0; i < depth; i++) {
@@ -67,9 +72,17 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
     if (layer.kind !== 'conv') continue;
     // f16 storage halves every layer's weights but the first (Vgg19Net keeps its 3-channel kernels f32).
     const bytesPerWeight = shape.weightStorage === 'f16' && layer.inChannels > 3 ? 2 : 4;
+    const bias = round16(layer.outChannels * 4);
+    if (isWinogradLayer(i, algorithm)) {
+      // One transformed array (16 positions) serves both directions.
+      const transformed = round16(16 * layer.inChannels * layer.outChannels * bytesPerWeight);
+      weights += transformed + bias;
+      largestWeight = Math.max(largestWeight, transformed);
+      continue;
+    }
     const kernel = round16(9 * pad4(layer.inChannels) * layer.outChannels * bytesPerWeight);
     const gradientWeights = layer.inChannels === 3 && imageLayerKernels ? round16(layer.outChannels * IMAGE_GRADIENT_COLUMNS * 4) : kernel;
-    weights += kernel + gradientWeights + round16(layer.outChannels * 4);
+    weights += kernel + gradientWeights + bias;
     largestWeight = Math.max(largestWeight, kernel);
   }
   const maps = featureBytes(width, height, depth);
@@ -82,8 +95,19 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
       const s = featureSizes(w, h, l + 1)[l];
       return gramSplits(s.width * s.height, s.channels, FILL_INVOCATIONS[shape.parallelism]) * s.channels * s.channels * 4;
     }));
+  // Winograd V and M of one set of feature maps (network.ts FeatureMaps).
+  const winogradScratch = (w: number, h: number, d: number) => {
+    const bytes = winogradScratchBytes(w, h, d, algorithm);
+    return bytes > 0 ? 2 * round16(bytes) : 0;
+  };
   // Activations, x and its gradient, two gradient ping-pong buffers, Gram scratch, the image-gradient columns.
-  let plan = maps.sum + 2 * plane + 2 * maps.max + gramScratch(width, height) + (imageLayerKernels ? round16(width * height * IMAGE_GRADIENT_COLUMNS * 4) : 0);
+  let plan =
+    maps.sum +
+    2 * plane +
+    2 * maps.max +
+    gramScratch(width, height) +
+    (imageLayerKernels ? round16(width * height * IMAGE_GRADIENT_COLUMNS * 4) : 0) +
+    winogradScratch(width, height, depth);
   if (config.normalizeGradients) plan += maps.max;
   for (const l of contentLayers) plan += maps.each[l];
   for (const l of styleLayers) plan += 3 * round16(sizes[l].channels ** 2 * 4);
@@ -91,13 +115,14 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   const styleDims = shape.style;
   const styleDepth = styleLayers.length ? Math.max(...styleLayers) + 1 : 1;
   const styleMaps = featureBytes(styleDims.width, styleDims.height, styleDepth);
-  const styleTransient = styleMaps.sum + gramScratch(styleDims.width, styleDims.height) + plane;
+  const styleTransient = styleMaps.sum + gramScratch(styleDims.width, styleDims.height) + plane + winogradScratch(styleDims.width, styleDims.height, styleDepth);
   const n = 3 * width * height;
   const optimizer =
     shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? round16(lineSearchBytes(n)) : 0);
   return {
     totalBytes: weights + plan + Math.max(styleTransient, optimizer),
-    largestBufferBytes: Math.max(largestWeight, maps.max, styleMaps.max, plane),
+    // The Winograd scratch never exceeds the largest activation of its maps (winogradScratchBytes) but a tile.
+    largestBufferBytes: Math.max(largestWeight, maps.max, styleMaps.max, plane, winogradScratchBytes(width, height, depth, algorithm)),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
- * VGG-19 on the GPU: weights uploaded once (forward and backward layouts), and per image size a `FeatureMaps`
- * holding every activation up to the deepest layer a loss needs. Recording into a PassList is separate from
- * running, so a whole evaluation can be one submission.
+ * VGG-19 on the GPU: weights uploaded once (forward and backward layouts, or one Winograd-transformed array), and
+ * per image size a `FeatureMaps` holding every activation up to the deepest layer a loss needs. Recording into a
+ * PassList is separate from running, so a whole evaluation can be one submission.
  */
 import {
   conv1x1,
@@ -14,12 +14,23 @@ import {
   imageGradientGather,
 } from '../../shaders/conv.js';
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
+import { winogradInputTransform, winogradOutputTransform, winogradParams } from '../../shaders/winograd.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
-import { convTuningFor, imageLayerTuning, wantsImageLayerKernels, type ConvTuning } from './tiling.js';
+import {
+  CONV_ALGORITHMS,
+  convAlgorithmFor,
+  convTuningFor,
+  imageLayerTuning,
+  wantsImageLayerKernels,
+  winogradProductTiling,
+  type ConvAlgorithm,
+  type ConvTuning,
+} from './tiling.js';
 import { convFlops, featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 import { packConvLayer, pad4, type WeightTensors } from './weights.js';
 import { toFloat16Array } from '../util/float16.js';
+import { isWinogradLayer, winogradBands, winogradScratchBytes } from './winograd.js';
 
 /** How the conv weights are stored on the GPU (arithmetic is f32 either way). */
 export type WeightStorage = 'f32' | 'f16';
@@ -28,15 +39,21 @@ export class WeightStorageError extends Error {
   override name = 'WeightStorageError';
 }
 
-interface UploadedConv {
+interface UploadedConvBase {
   layer: ConvLayer;
-  /** Weights (both layouts) stored as f16. */
+  /** Weights stored as f16. */
   f16: boolean;
-  forward: GPUBuffer;
-  /** Input-gradient weights (see PackedConv.backward; for the image layer, the 1x1 matrix to tap columns). */
-  backward: GPUBuffer;
   bias: GPUBuffer;
 }
+
+type UploadedConv =
+  | (UploadedConvBase & {
+      algorithm: 'direct';
+      forward: GPUBuffer;
+      /** Input-gradient weights (see PackedConv.backward; for the image layer, the 1x1 matrix to tap columns). */
+      backward: GPUBuffer;
+    })
+  | (UploadedConvBase & { algorithm: 'winograd'; /** U [16][ci][co], both directions. */ winograd: GPUBuffer });
 
 export interface Vgg19Options {
   /** Number of layers of VGG19 to load (index of the deepest needed layer + 1). Default: all. */
@@ -51,6 +68,8 @@ export interface Vgg19Options {
    * f32 at each load. The first layer (3 input channels, 7 KB) stays f32. Default 'f32'.
    */
   weightStorage?: WeightStorage;
+  /** How the 3x3 layers past the first are computed (tiling.ts); default convAlgorithmFor(the adapter's parallelism). */
+  convAlgorithm?: ConvAlgorithm;
 }
 
 export class Vgg19Net {
@@ -59,6 +78,7 @@ export class Vgg19Net {
   readonly tuning: ConvTuning;
   readonly imageLayerKernels: boolean;
   readonly weightStorage: WeightStorage;
+  readonly convAlgorithm: ConvAlgorithm;
   private readonly convs = new Map<number, UploadedConv>();
 
   constructor(
@@ -71,6 +91,10 @@ export class Vgg19Net {
     this.tuning = options.tuning ?? convTuningFor(gpu.parallelism);
     this.imageLayerKernels = options.imageLayerKernels ?? wantsImageLayerKernels(gpu.context.adapterInfo);
     this.weightStorage = options.weightStorage ?? 'f32';
+    this.convAlgorithm = options.convAlgorithm ?? convAlgorithmFor(gpu.parallelism);
+    if (!CONV_ALGORITHMS.includes(this.convAlgorithm)) {
+      throw new Error(`conv algorithm must be ${CONV_ALGORITHMS.join(' or ')}, got "${String(this.convAlgorithm)}".`);
+    }
     if (this.weightStorage !== 'f32' && this.weightStorage !== 'f16') {
       throw new WeightStorageError(`weight storage must be f32 or f16, got "${String(this.weightStorage)}".`);
     }
@@ -80,16 +104,24 @@ export class Vgg19Net {
     for (let i = 0; i < this.depth; i++) {
       const layer = VGG19[i];
       if (layer.kind !== 'conv') continue;
-      const packed = packConvLayer(weights, layer, { imageGradientMatrix: this.imageLayerKernels });
+      const algorithm = isWinogradLayer(i, this.convAlgorithm) ? 'winograd' : 'direct';
+      const packed = packConvLayer(weights, layer, { imageGradientMatrix: this.imageLayerKernels, algorithm });
       const f16 = this.weightStorage === 'f16' && layer.inChannels > 3;
       const store = (data: Float32Array) => (f16 ? toFloat16Array(data) : data);
-      this.convs.set(i, {
-        layer,
-        f16,
-        forward: gpu.upload(store(packed.forward), `${layer.name} weights`),
-        backward: gpu.upload(store(packed.backward), `${layer.name} weights (backward)`),
-        bias: gpu.upload(packed.bias, `${layer.name} bias`),
-      });
+      const bias = gpu.upload(packed.bias, `${layer.name} bias`);
+      this.convs.set(
+        i,
+        packed.algorithm === 'winograd'
+          ? { layer, f16, bias, algorithm: 'winograd', winograd: gpu.upload(store(packed.winograd), `${layer.name} weights (Winograd)`) }
+          : {
+              layer,
+              f16,
+              bias,
+              algorithm: 'direct',
+              forward: gpu.upload(store(packed.forward), `${layer.name} weights`),
+              backward: gpu.upload(store(packed.backward), `${layer.name} weights (backward)`),
+            },
+      );
     }
   }
 
@@ -99,11 +131,16 @@ export class Vgg19Net {
     return c;
   }
 
+  /** A layer computed by the direct kernels. */
+  directConv(index: number): Extract<UploadedConv, { algorithm: 'direct' }> {
+    const c = this.conv(index);
+    if (c.algorithm !== 'direct') throw new Error(`layer ${c.layer.name} is computed by Winograd`);
+    return c;
+  }
+
   dispose(): void {
     for (const c of this.convs.values()) {
-      this.gpu.buffers.release(c.forward);
-      this.gpu.buffers.release(c.backward);
-      this.gpu.buffers.release(c.bias);
+      for (const b of c.algorithm === 'direct' ? [c.forward, c.backward, c.bias] : [c.winograd, c.bias]) this.gpu.buffers.release(b);
     }
     this.convs.clear();
   }
@@ -123,6 +160,8 @@ export class FeatureMaps {
   private readonly owned: GPUBuffer[] = [];
   /** Scratch of the image gradient (HW x 28 f32), made when a backward step through the first layer is recorded. */
   private imageColumns: GPUBuffer | undefined;
+  /** Winograd V and M (shaders/winograd.ts), made when the first Winograd layer is recorded. */
+  private winogradScratch: { transformed: GPUBuffer; products: GPUBuffer; bytes: number } | undefined;
 
   constructor(
     readonly net: Vgg19Net,
@@ -152,15 +191,17 @@ export class FeatureMaps {
       const shape = this.shapes[i];
       if (layer.kind === 'conv' && i === 0 && this.net.imageLayerKernels) {
         // The image layer: lanes over output channels, pixels shared (see conv3x3ImageForward).
-        const conv = this.net.conv(i);
+        const conv = this.net.directConv(i);
         const { pixelsPerWorkgroup, channelGroupsPerLane } = imageLayerTuning.forward;
         const program = conv3x3ImageForward({ pixelsPerWorkgroup, channelGroupsPerLane, cout4: layer.outChannels / 4 });
         const params = this.own(gpu.uniform(new Uint32Array([shape.width, shape.height, layer.outChannels / 4, 0]), `${layer.name} params`));
         const flops = convFlops(layer, shape.width, shape.height);
         const size = { grid: [Math.ceil(shape.width / pixelsPerWorkgroup), shape.height] as [number, number] };
         passes.add(program, [params, input, conv.forward, conv.bias, this.buffers[i]], size, flops, { layer: layer.name, role: 'forward' });
+      } else if (layer.kind === 'conv' && isWinogradLayer(i, this.net.convAlgorithm)) {
+        this.encodeWinograd(passes, i, input, this.buffers[i], { role: 'forward' });
       } else if (layer.kind === 'conv') {
-        const conv = this.net.conv(i);
+        const conv = this.net.directConv(i);
         const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
         const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0, weightsF16: conv.f16 });
@@ -189,8 +230,10 @@ export class FeatureMaps {
     if (opts.maskBelow && (i === 0 || VGG19[i - 1].kind !== 'conv')) throw new Error(`no ReLU below layer ${layer.name}`);
     if (layer.kind === 'conv' && i === 0 && this.net.imageLayerKernels) {
       this.encodeImageGradient(passes, gradOut, gradIn, opts.accumulate);
+    } else if (layer.kind === 'conv' && isWinogradLayer(i, this.net.convAlgorithm)) {
+      this.encodeWinograd(passes, i, gradOut, gradIn, { role: 'backward', ...opts });
     } else if (layer.kind === 'conv') {
-      const conv = this.net.conv(i);
+      const conv = this.net.directConv(i);
       const shape = this.shapes[i];
       const cinPad = pad4(layer.inChannels);
       const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: cinPad, taps: 9 });
@@ -236,7 +279,7 @@ export class FeatureMaps {
     const flops = convFlops(layer, width, height);
     passes.add(
       conv1x1({ ...tiling, accumulate: false, mask: false }),
-      [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} gradient params`)), gradOut, this.net.conv(0).backward, columns],
+      [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} gradient params`)), gradOut, this.net.directConv(0).backward, columns],
       convDispatchSize(tiling, width, height, cout4),
       flops,
       { layer: layer.name, role: 'backward' },
@@ -245,6 +288,65 @@ export class FeatureMaps {
       layer: layer.name,
       role: 'backward',
     });
+  }
+
+  /**
+   * A Winograd layer (shaders/winograd.ts), forward (`source` = its input, `target` = its ReLU output) or input
+   * gradient (`source` = the gradient w.r.t. its pre-activation, `target` = the gradient w.r.t. its input, with the
+   * ReLU mask of the layer below and accumulation as in the direct kernel): per band of tiles, input transform,
+   * the 16 GEMMs as one batched 1x1 conv, output transform.
+   */
+  private encodeWinograd(
+    passes: PassList,
+    i: number,
+    source: GPUBuffer,
+    target: GPUBuffer,
+    direction: { role: 'forward' } | { role: 'backward'; maskBelow: boolean; accumulate: boolean },
+  ): void {
+    const { gpu } = this.net;
+    const conv = this.net.conv(i);
+    if (conv.algorithm !== 'winograd') throw new Error(`layer ${conv.layer.name} has no Winograd weights`);
+    const { layer } = conv;
+    const { width, height } = this.shapes[i];
+    const forward = direction.role === 'forward';
+    const cin4 = (forward ? layer.inChannels : layer.outChannels) / 4;
+    const cout4 = (forward ? layer.outChannels : layer.inChannels) / 4;
+    const scratch = this.winograd();
+    const tag = { layer: layer.name, role: direction.role };
+    const output = forward
+      ? winogradOutputTransform({ biasRelu: true, accumulate: false, mask: false })
+      : winogradOutputTransform({ biasRelu: false, accumulate: direction.accumulate, mask: direction.maskBelow });
+    const epilogue = forward ? [conv.bias] : direction.maskBelow ? [this.buffers[i - 1]] : [];
+    const uniform = (data: ArrayBuffer, what: string) => this.own(gpu.uniform(new Uint32Array(data), `${layer.name} ${direction.role} ${what}`));
+    for (const band of winogradBands(layer, width, height, scratch.bytes)) {
+      const inputParams = winogradParams(width, height, cin4, band.tileStart, band.tiles);
+      passes.add(winogradInputTransform(), [uniform(inputParams.data, 'input transform'), source, scratch.transformed], inputParams.invocations, 0, tag);
+      // The product: a 1x1 conv over an image 16 rows (the positions) by band.tiles wide.
+      const tiling = winogradProductTiling(this.net.tuning, band.tiles, cout4 * 4);
+      const params = convParams(band.tiles, 16, cin4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
+      passes.add(
+        conv1x1({ ...tiling, accumulate: false, mask: false, winogradBatch: direction.role, weightsF16: conv.f16 }),
+        [uniform(params.data, 'product'), scratch.transformed, conv.winograd, scratch.products],
+        convDispatchSize({ ...tiling, winogradBatch: direction.role }, band.tiles, 16, cout4),
+        winogradFlops(cin4 * 4, cout4 * 4, band.tiles),
+        tag,
+      );
+      const outputParams = winogradParams(width, height, cout4, band.tileStart, band.tiles);
+      passes.add(output, [uniform(outputParams.data, 'output transform'), scratch.products, ...epilogue, target], outputParams.invocations, 0, tag);
+    }
+  }
+
+  private winograd(): { transformed: GPUBuffer; products: GPUBuffer; bytes: number } {
+    if (!this.winogradScratch) {
+      const bytes = winogradScratchBytes(this.width, this.height, this.depth, this.net.convAlgorithm);
+      const { buffers } = this.net.gpu;
+      this.winogradScratch = {
+        transformed: this.own(buffers.storage(bytes, 'Winograd transformed input (V)')),
+        products: this.own(buffers.storage(bytes, 'Winograd products (M)')),
+        bytes,
+      };
+    }
+    return this.winogradScratch;
   }
 
   /** Bytes of the activation of layer i. */
@@ -263,6 +365,11 @@ export class FeatureMaps {
     this.buffers.length = 0;
     this.owned.length = 0;
   }
+}
+
+/** Multiply-add FLOPs of a Winograd product over `tiles` tiles: 16 positions x C_in x C_out each. */
+export function winogradFlops(cin: number, cout: number, tiles: number): number {
+  return 2 * 16 * tiles * cin * cout;
 }
 
 /** Smallest shorter side for which every feature up to `depth` layers is at least 1x1. */

@@ -90,6 +90,36 @@ export function convTuningFor(parallelism: Parallelism): ConvTuning {
 }
 
 /**
+ * How a 3x3 layer (other than the 3-channel image layer) is computed: 'direct', the register-blocked kernel of
+ * shaders/conv.ts, or 'winograd', F(2x2, 3x3) (shaders/winograd.ts: input transform, 16 GEMMs, output transform),
+ * 2.25x fewer multiply-adds for two extra passes over V and M.
+ */
+export type ConvAlgorithm = 'direct' | 'winograd';
+
+export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['direct', 'winograd'];
+
+/**
+ * Winograd on a CPU adapter: measured on lavapipe at 128 px, its 16 GEMMs took half the time of the direct conv on
+ * every layer shape (e.g. 32x32 256->256: 69-72 ms against 139 ms), and the transforms are cheap passes. On a GPU
+ * the direct kernel stays: it is what the H200 measurements were made with, and Winograd has not been timed there.
+ */
+export function convAlgorithmFor(parallelism: Parallelism): ConvAlgorithm {
+  return parallelism === 'cpu' ? 'winograd' : 'direct';
+}
+
+/**
+ * The tiling of a Winograd product (shaders/conv.ts winogradBatch) over a band of `tiles` tiles: the register block
+ * the tuning gives a 16-row, `tiles`-wide 1x1 conv, with the channel block per workgroup only where a row has a
+ * pixel block for every lane. The product takes its row (position) from the workgroup either way; with fewer pixel
+ * blocks than lanes, a per-workgroup channel block would leave lanes idle (measured on lavapipe with 16 tiles of
+ * 512 -> 512: 40-48 ms against 23-27 ms with the lanes over pixel and channel blocks).
+ */
+export function winogradProductTiling(tuning: ConvTuning, tiles: number, outChannels: number): ConvTiling {
+  const tiling = tuning({ width: tiles, height: 16, outChannels, taps: 1 });
+  return { ...tiling, channelBlockPerWorkgroup: Math.ceil(tiles / tiling.pixelsPerThread) >= tiling.workgroupSize };
+}
+
+/**
  * Whether the first layer (3 image channels) gets kernels of its own on this adapter (shaders/conv.ts: the forward
  * conv with lanes over output channels, the input gradient as a 1x1 conv to 28 tap columns plus a gather). They are
  * built for Mesa lavapipe, where a load with the same address in every lane is one broadcast. Elsewhere the generic

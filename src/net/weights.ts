@@ -3,7 +3,9 @@
  * layouts the conv kernels read (see shaders/conv.ts):
  * - forward:  [tap][ci][co], ci padded to a multiple of 4 with zero rows (only conv1_1, 3 -> 4);
  * - backward: [tap][co][ci] with the kernel flipped (tap -> 8 - tap), ci padded to 4, so the input gradient is
- *   the same convolution loop as the forward pass.
+ *   the same convolution loop as the forward pass;
+ * - Winograd: [16][ci][co], the kernel transformed once as U = G g G^T (shaders/winograd.ts); the input gradient
+ *   reads the same array (flipped positions, transposed), so such a layer keeps one array instead of two.
  */
 import type { ConvLayer } from './vgg19.js';
 import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
@@ -65,6 +67,35 @@ export function packBackwardKernel(hwio: Float32Array, cin: number, cout: number
 }
 
 /**
+ * Winograd F(2x2, 3x3) kernel transform: HWIO [3][3][cin][cout] -> U [16][cin][cout], U[4i + j][ci][co] =
+ * (G g G^T)[i][j] with g[a][b] = w[3a + b][ci][co] and G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+ * Computed in float64, rounded once to f32. cin must be a multiple of 4 (every layer but the image layer).
+ */
+export function packWinogradKernel(hwio: Float32Array, cin: number, cout: number): Float32Array {
+  if (cin % 4 !== 0) throw new Error(`Winograd weights need input channels in fours, got ${cin}`);
+  const out = new Float32Array(16 * cin * cout);
+  const g = new Float64Array(9);
+  const gg = new Float64Array(12); // G g: [4][3]
+  for (let ci = 0; ci < cin; ci++) {
+    for (let co = 0; co < cout; co++) {
+      for (let tap = 0; tap < 9; tap++) g[tap] = hwio[(tap * cin + ci) * cout + co];
+      for (let b = 0; b < 3; b++) {
+        gg[b] = g[b];
+        gg[3 + b] = (g[b] + g[3 + b] + g[6 + b]) / 2;
+        gg[6 + b] = (g[b] - g[3 + b] + g[6 + b]) / 2;
+        gg[9 + b] = g[6 + b];
+      }
+      for (let i = 0; i < 4; i++) {
+        const [r0, r1, r2] = [gg[3 * i], gg[3 * i + 1], gg[3 * i + 2]];
+        const row = [r0, (r0 + r1 + r2) / 2, (r0 - r1 + r2) / 2, r2];
+        for (let j = 0; j < 4; j++) out[((4 * i + j) * cin + ci) * cout + co] = row[j];
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * HWIO [3][3][3][cout] of the first (image) layer -> the [cout][28] matrix M of its two-pass input gradient:
  * M[c][3 tap + k] = w[tap][k][c], column 27 zero (shaders/conv.ts, imageGradientGather).
  */
@@ -78,18 +109,30 @@ export function packImageGradientMatrix(hwio: Float32Array, cout: number): Float
   return out;
 }
 
-export interface PackedConv {
-  forward: Float32Array;
-  /** The input-gradient weights: packBackwardKernel, or packImageGradientMatrix for the image layer when asked. */
-  backward: Float32Array;
-  bias: Float32Array;
-}
+/** A layer's kernel in the layouts its algorithm reads, and its bias. */
+export type PackedConv =
+  | {
+      algorithm: 'direct';
+      forward: Float32Array;
+      /** The input-gradient weights: packBackwardKernel, or packImageGradientMatrix for the image layer when asked. */
+      backward: Float32Array;
+      bias: Float32Array;
+    }
+  | { algorithm: 'winograd'; /** packWinogradKernel, for both directions. */ winograd: Float32Array; bias: Float32Array };
 
-/** `imageGradientMatrix`: pack the 3-channel image layer's backward weights for the two-pass image gradient. */
-export function packConvLayer(weights: WeightTensors, layer: ConvLayer, options: { imageGradientMatrix?: boolean } = {}): PackedConv {
+/**
+ * `imageGradientMatrix`: pack the 3-channel image layer's backward weights for the two-pass image gradient.
+ * `algorithm`: 'winograd' packs the transformed kernel only (not for the image layer).
+ */
+export function packConvLayer(
+  weights: WeightTensors,
+  layer: ConvLayer,
+  options: { imageGradientMatrix?: boolean; algorithm?: 'direct' | 'winograd' } = {},
+): PackedConv {
   const { inChannels: cin, outChannels: cout } = layer;
   const kernel = getTensor(weights, `${layer.name}/kernel`, [3, 3, cin, cout]);
   const bias = getTensor(weights, `${layer.name}/bias`, [cout]);
+  if (options.algorithm === 'winograd') return { algorithm: 'winograd', winograd: packWinogradKernel(kernel, cin, cout), bias };
   const backward = cin === 3 && options.imageGradientMatrix ? packImageGradientMatrix(kernel, cout) : packBackwardKernel(kernel, cin, cout);
-  return { forward: packForwardKernel(kernel, cin, cout), backward, bias };
+  return { algorithm: 'direct', forward: packForwardKernel(kernel, cin, cout), backward, bias };
 }
