@@ -4,7 +4,9 @@
 #   ours        128, 256, 512 px: per-layer table at 512, evaluations, Adam and L-BFGS iterations
 #   peer        128, 256, 512 px: ours and TensorFlow.js alternating, the ratio and tfjs's memory
 #   px1024      1024 px: evaluation and iterations
-#   cpuchoices  512 px with the CPU adapter's choices (--parallelism cpu): what the GPU-sized choices buy
+#   winograd    512 px with the 3x3 layers as Winograd F(2x2,3x3) (--conv-algorithm winograd), per-layer table:
+#               against `ours` (direct, a GPU's default), whether Winograd should be the default on a GPU too
+#               (the fourth session's cpuchoices run, --parallelism cpu, is recorded in docs/benchmarks.md)
 # Random weights (the real ones are 80 MB; times do not depend on the values).
 T0=$(date +%s); t() { echo "[run $(( $(date +%s) - T0 )) s] $*"; }
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
@@ -26,5 +28,5 @@ run() {
 run ours 150 --sizes 128,256,512 --layer-size 512 --no-peer --reps 10 --layer-reps 10
 run peer 80 --sizes 128,256,512 --no-layers --no-optim --no-f16 --reps 10
 run px1024 60 --sizes 1024 --no-layers --no-peer --no-f16 --reps 5 --matmul-size 2048
-run cpuchoices 80 --sizes 512 --no-layers --no-peer --no-f16 --reps 10 --matmul-size 2048 --parallelism cpu
+run winograd 100 --sizes 512 --layer-size 512 --no-peer --no-f16 --reps 10 --layer-reps 10 --matmul-size 2048 --conv-algorithm winograd
 t done
