@@ -288,20 +288,28 @@ function storeBlock(o: ConvKernelOptions, i: number, j: number): string {
       output[p] = v.x; output[p + plane] = v.y; output[p + 2u * plane] = v.z;
     }`;
   }
-  return wgsl`    {
+  return `    {
       let o = p * cout4 + co4 + ${j}u;
       var v = ${acc} * params.scale;
-#if ${o.biasRelu}
-      v = max(v + bias[co4 + ${j}u], vec4f(0.0));
+${storeWithEpilogue(o, `co4 + ${j}u`, '      ')}
+    }`;
+}
+
+/**
+ * Stores the result vec4 `v` at output[o] after the conv epilogues: bias[biasIndex] + ReLU (forward), or `+= output`
+ * and the ReLU mask of the layer below (input gradient). Shared with the Winograd output transform.
+ */
+export function storeWithEpilogue(o: Pick<ConvKernelOptions, 'biasRelu' | 'accumulate' | 'mask'>, biasIndex: string, indent: string): string {
+  return wgsl`#if ${o.biasRelu}
+${indent}v = max(v + bias[${biasIndex}], vec4f(0.0));
 #endif
 #if ${o.accumulate}
-      v += output[o];
+${indent}v += output[o];
 #endif
 #if ${o.mask}
-      v = select(vec4f(0.0), v, maskActivation[o] > vec4f(0.0));
+${indent}v = select(vec4f(0.0), v, maskActivation[o] > vec4f(0.0));
 #endif
-      output[o] = v;
-    }`;
+${indent}output[o] = v;`;
 }
 
 export function convProgram(o: ConvKernelOptions): ComputeProgram {

@@ -26,6 +26,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ComputeProgram } from '../src/gpu/program.js';
 import { linearId, mainSignature, unroll } from './common.js';
+import { storeWithEpilogue } from './conv.js';
 
 /** Uniform block of both transforms (8 x 32-bit words). */
 export const WINOGRAD_PARAMS_WORDS = 8;
@@ -127,22 +128,13 @@ ${unroll(2, (a) => `  let y${a}0 = s${a}0 + s${a}1 + s${a}2;
 ${unroll(4, (q) => {
   const a = Math.floor(q / 2);
   const b = q % 2;
-  return wgsl`  {
+  return `  {
     let py = ty * 2u + ${a}u;
     let px = tx * 2u + ${b}u;
     if (py < params.height && px < params.width) {
       let o = (py * params.width + px) * params.channels4 + c4;
       var v = y${a}${b};
-#if ${o.biasRelu}
-      v = max(v + bias[c4], vec4f(0.0));
-#endif
-#if ${o.accumulate}
-      v += output[o];
-#endif
-#if ${o.mask}
-      v = select(vec4f(0.0), v, maskActivation[o] > vec4f(0.0));
-#endif
-      output[o] = v;
+${storeWithEpilogue(o, 'c4', '      ')}
     }
   }`;
 })}
