@@ -6,9 +6,9 @@ import { PassList, type DispatchTag, type PassTiming } from '../src/gpu/passes.j
 import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
-import { FeatureMaps, Vgg19Net, winogradFlops } from '../src/net/network.js';
+import { FeatureMaps, Vgg19Net } from '../src/net/network.js';
 import { blockTiling, type ConvAlgorithm, type ConvBlock } from '../src/net/tiling.js';
-import { isWinogradLayer } from '../src/net/winograd.js';
+import { isWinogradLayer, winogradFlops, winogradTiles } from '../src/net/winograd.js';
 import { convFlops, VGG19, type ConvLayer } from '../src/net/vgg19.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import { AdamOptimizer } from '../src/optim/adam.js';
@@ -166,7 +166,7 @@ function convRow(layer: ConvLayer, index: number, size: number, source: ConvLaye
 
 /** FLOPs the layer's dispatches declare: a direct conv's, or the Winograd product's (16/36 of them on even sizes). */
 const expectedFlops = (row: ConvLayerTiming) =>
-  row.algorithm === 'winograd' ? winogradFlops(row.inChannels, row.outChannels, Math.ceil(row.width / 2) * Math.ceil(row.height / 2)) : convFlops(row, row.width, row.height);
+  row.algorithm === 'winograd' ? winogradFlops(row.inChannels, row.outChannels, winogradTiles(row.width, row.height)) : convFlops(row, row.width, row.height);
 /** One layer's dispatches (or their timings) in one role (network.ts tags every conv dispatch with its layer). */
 function ofLayer<T extends { tag?: DispatchTag }>(items: readonly T[], layer: string, role: DispatchTag['role']): T[] {
   return items.filter((t) => t.tag?.layer === layer && t.tag.role === role);

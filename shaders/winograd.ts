@@ -28,6 +28,9 @@ import type { ComputeProgram } from '../src/gpu/program.js';
 import { linearId, mainSignature, unroll } from './common.js';
 import { storeWithEpilogue } from './conv.js';
 
+/** The 4x4 transformed positions xi: rows of the batched product, matrices in U, vec4s per tile in V and M. */
+export const WINOGRAD_POSITIONS = 16;
+
 /** Uniform block of both transforms (8 x 32-bit words). */
 export const WINOGRAD_PARAMS_WORDS = 8;
 

@@ -15,6 +15,7 @@ import { sizeForLongerSide } from '../io/rgbaImage.js';
 import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
 import { convAlgorithmFor, type ConvAlgorithm } from './tiling.js';
 import { isWinogradLayer, winogradScratchBytes } from './winograd.js';
+import { WINOGRAD_POSITIONS } from '../../shaders/winograd.js';
 
 export interface MemoryPlan {
   /** Bytes held at the peak (network weights, one size's plan, the style-target pass, optimiser state). */
@@ -75,7 +76,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
     const bias = round16(layer.outChannels * 4);
     if (isWinogradLayer(i, algorithm)) {
       // One transformed array (16 positions) serves both directions.
-      const transformed = round16(16 * layer.inChannels * layer.outChannels * bytesPerWeight);
+      const transformed = round16(WINOGRAD_POSITIONS * layer.inChannels * layer.outChannels * bytesPerWeight);
       weights += transformed + bias;
       largestWeight = Math.max(largestWeight, transformed);
       continue;

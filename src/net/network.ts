@@ -14,7 +14,7 @@ import {
   imageGradientGather,
 } from '../../shaders/conv.js';
 import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
-import { winogradInputTransform, winogradOutputTransform, winogradParams } from '../../shaders/winograd.js';
+import { WINOGRAD_POSITIONS, winogradInputTransform, winogradOutputTransform, winogradParams } from '../../shaders/winograd.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import {
@@ -30,7 +30,7 @@ import {
 import { convFlops, featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 import { packConvLayer, pad4, type WeightTensors } from './weights.js';
 import { toFloat16Array } from '../util/float16.js';
-import { isWinogradLayer, winogradBands, winogradScratchBytes } from './winograd.js';
+import { isWinogradLayer, winogradBands, winogradFlops, winogradScratchBytes } from './winograd.js';
 
 /** How the conv weights are stored on the GPU (arithmetic is f32 either way). */
 export type WeightStorage = 'f32' | 'f16';
@@ -131,11 +131,11 @@ export class Vgg19Net {
     return c;
   }
 
-  /** A layer computed by the direct kernels. */
-  directConv(index: number): Extract<UploadedConv, { algorithm: 'direct' }> {
+  /** Layer `index`'s weights, which must be in `algorithm`'s layout. */
+  convAs<A extends ConvAlgorithm>(index: number, algorithm: A): Extract<UploadedConv, { algorithm: A }> {
     const c = this.conv(index);
-    if (c.algorithm !== 'direct') throw new Error(`layer ${c.layer.name} is computed by Winograd`);
-    return c;
+    if (c.algorithm !== algorithm) throw new Error(`layer ${c.layer.name} is computed by ${c.algorithm}, not ${algorithm}`);
+    return c as Extract<UploadedConv, { algorithm: A }>;
   }
 
   dispose(): void {
@@ -191,7 +191,7 @@ export class FeatureMaps {
       const shape = this.shapes[i];
       if (layer.kind === 'conv' && i === 0 && this.net.imageLayerKernels) {
         // The image layer: lanes over output channels, pixels shared (see conv3x3ImageForward).
-        const conv = this.net.directConv(i);
+        const conv = this.net.convAs(i, 'direct');
         const { pixelsPerWorkgroup, channelGroupsPerLane } = imageLayerTuning.forward;
         const program = conv3x3ImageForward({ pixelsPerWorkgroup, channelGroupsPerLane, cout4: layer.outChannels / 4 });
         const params = this.own(gpu.uniform(new Uint32Array([shape.width, shape.height, layer.outChannels / 4, 0]), `${layer.name} params`));
@@ -201,7 +201,7 @@ export class FeatureMaps {
       } else if (layer.kind === 'conv' && isWinogradLayer(i, this.net.convAlgorithm)) {
         this.encodeWinograd(passes, i, input, this.buffers[i], { role: 'forward' });
       } else if (layer.kind === 'conv') {
-        const conv = this.net.directConv(i);
+        const conv = this.net.convAs(i, 'direct');
         const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
         const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0, weightsF16: conv.f16 });
@@ -233,7 +233,7 @@ export class FeatureMaps {
     } else if (layer.kind === 'conv' && isWinogradLayer(i, this.net.convAlgorithm)) {
       this.encodeWinograd(passes, i, gradOut, gradIn, { role: 'backward', ...opts });
     } else if (layer.kind === 'conv') {
-      const conv = this.net.directConv(i);
+      const conv = this.net.convAs(i, 'direct');
       const shape = this.shapes[i];
       const cinPad = pad4(layer.inChannels);
       const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: cinPad, taps: 9 });
@@ -279,7 +279,7 @@ export class FeatureMaps {
     const flops = convFlops(layer, width, height);
     passes.add(
       conv1x1({ ...tiling, accumulate: false, mask: false }),
-      [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} gradient params`)), gradOut, this.net.directConv(0).backward, columns],
+      [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} gradient params`)), gradOut, this.net.convAs(0, 'direct').backward, columns],
       convDispatchSize(tiling, width, height, cout4),
       flops,
       { layer: layer.name, role: 'backward' },
@@ -304,8 +304,7 @@ export class FeatureMaps {
     direction: { role: 'forward' } | { role: 'backward'; maskBelow: boolean; accumulate: boolean },
   ): void {
     const { gpu } = this.net;
-    const conv = this.net.conv(i);
-    if (conv.algorithm !== 'winograd') throw new Error(`layer ${conv.layer.name} has no Winograd weights`);
+    const conv = this.net.convAs(i, 'winograd');
     const { layer } = conv;
     const { width, height } = this.shapes[i];
     const forward = direction.role === 'forward';
@@ -323,11 +322,11 @@ export class FeatureMaps {
       passes.add(winogradInputTransform(), [uniform(inputParams.data, 'input transform'), source, scratch.transformed], inputParams.invocations, 0, tag);
       // The product: a 1x1 conv over an image 16 rows (the positions) by band.tiles wide.
       const tiling = winogradProductTiling(this.net.tuning, band.tiles, cout4 * 4);
-      const params = convParams(band.tiles, 16, cin4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
+      const params = convParams(band.tiles, WINOGRAD_POSITIONS, cin4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
       passes.add(
         conv1x1({ ...tiling, accumulate: false, mask: false, winogradBatch: direction.role, weightsF16: conv.f16 }),
         [uniform(params.data, 'product'), scratch.transformed, conv.winograd, scratch.products],
-        convDispatchSize({ ...tiling, winogradBatch: direction.role }, band.tiles, 16, cout4),
+        convDispatchSize({ ...tiling, winogradBatch: direction.role }, band.tiles, WINOGRAD_POSITIONS, cout4),
         winogradFlops(cin4 * 4, cout4 * 4, band.tiles),
         tag,
       );
@@ -365,11 +364,6 @@ export class FeatureMaps {
     this.buffers.length = 0;
     this.owned.length = 0;
   }
-}
-
-/** Multiply-add FLOPs of a Winograd product over `tiles` tiles: 16 positions x C_in x C_out each. */
-export function winogradFlops(cin: number, cout: number, tiles: number): number {
-  return 2 * 16 * tiles * cin * cout;
 }
 
 /** Smallest shorter side for which every feature up to `depth` layers is at least 1x1. */

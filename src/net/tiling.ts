@@ -4,6 +4,7 @@
  */
 import { isLavapipe, type AdapterDescription } from '../gpu/device.js';
 import type { Parallelism } from '../gpu/parallelism.js';
+import { WINOGRAD_POSITIONS } from '../../shaders/winograd.js';
 
 export interface ConvTiling {
   pixelsPerThread: number;
@@ -115,7 +116,7 @@ export function convAlgorithmFor(parallelism: Parallelism): ConvAlgorithm {
  * 512 -> 512: 40-48 ms against 23-27 ms with the lanes over pixel and channel blocks).
  */
 export function winogradProductTiling(tuning: ConvTuning, tiles: number, outChannels: number): ConvTiling {
-  const tiling = tuning({ width: tiles, height: 16, outChannels, taps: 1 });
+  const tiling = tuning({ width: tiles, height: WINOGRAD_POSITIONS, outChannels, taps: 1 });
   return { ...tiling, channelBlockPerWorkgroup: Math.ceil(tiles / tiling.pixelsPerThread) >= tiling.workgroupSize };
 }
 

@@ -9,6 +9,7 @@
  */
 import type { ConvLayer } from './vgg19.js';
 import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
+import { WINOGRAD_POSITIONS } from '../../shaders/winograd.js';
 
 export interface TensorRecord {
   name: string;
@@ -73,7 +74,7 @@ export function packBackwardKernel(hwio: Float32Array, cin: number, cout: number
  */
 export function packWinogradKernel(hwio: Float32Array, cin: number, cout: number): Float32Array {
   if (cin % 4 !== 0) throw new Error(`Winograd weights need input channels in fours, got ${cin}`);
-  const out = new Float32Array(16 * cin * cout);
+  const out = new Float32Array(WINOGRAD_POSITIONS * cin * cout);
   const g = new Float64Array(9);
   const gg = new Float64Array(12); // G g: [4][3]
   for (let ci = 0; ci < cin; ci++) {

@@ -2,6 +2,7 @@
  * Planning the Winograd F(2x2, 3x3) layers (shaders/winograd.ts): which layers use it, their 2x2 tiles, and the
  * bands of tiles that fit the transform scratch. Pure: network.ts records from it, memory.ts sizes from it.
  */
+import { WINOGRAD_POSITIONS } from '../../shaders/winograd.js';
 import type { ConvAlgorithm } from './tiling.js';
 import { featureSizes, VGG19, type ConvLayer } from './vgg19.js';
 
@@ -17,8 +18,18 @@ export interface WinogradBand {
   tiles: number;
 }
 
+/** 2x2 output tiles covering a width x height feature map (the last row and column may hang over). */
+export function winogradTiles(width: number, height: number): number {
+  return Math.ceil(width / 2) * Math.ceil(height / 2);
+}
+
+/** Multiply-add FLOPs of a Winograd product over `tiles` tiles: 16 positions x C_in x C_out each. */
+export function winogradFlops(cin: number, cout: number, tiles: number): number {
+  return 2 * WINOGRAD_POSITIONS * tiles * cin * cout;
+}
+
 /** Bytes one tile takes in V or M: 16 positions x the wider side's channels, f32. */
-const tileBytes = (layer: ConvLayer) => 16 * Math.max(layer.inChannels, layer.outChannels) * 4;
+const tileBytes = (layer: ConvLayer) => WINOGRAD_POSITIONS * Math.max(layer.inChannels, layer.outChannels) * 4;
 
 /**
  * Bytes of each of the two scratch buffers (V and M) for feature maps of `width` x `height`, layers [0, depth):
@@ -35,7 +46,7 @@ export function winogradScratchBytes(width: number, height: number, depth: numbe
     if (!isWinogradLayer(i, algorithm)) continue;
     const layer = VGG19[i] as ConvLayer;
     const s = sizes[i];
-    needed = Math.max(needed, Math.ceil(s.width / 2) * Math.ceil(s.height / 2) * tileBytes(layer));
+    needed = Math.max(needed, winogradTiles(s.width, s.height) * tileBytes(layer));
     oneTile = Math.max(oneTile, tileBytes(layer));
   }
   return needed === 0 ? 0 : Math.min(needed, Math.max(largestActivation, oneTile));
@@ -43,7 +54,7 @@ export function winogradScratchBytes(width: number, height: number, depth: numbe
 
 /** The bands of a Winograd layer at its feature size, each fitting `scratchBytes`. */
 export function winogradBands(layer: ConvLayer, width: number, height: number, scratchBytes: number): WinogradBand[] {
-  const tiles = Math.ceil(width / 2) * Math.ceil(height / 2);
+  const tiles = winogradTiles(width, height);
   const perBand = Math.floor(scratchBytes / tileBytes(layer));
   if (perBand < 1) throw new Error(`Winograd scratch of ${scratchBytes} bytes holds no tile of ${layer.name}`);
   const count = Math.ceil(tiles / perBand);
