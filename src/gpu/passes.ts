@@ -3,8 +3,7 @@
  * encodes all of them into a single command buffer, so one loss+gradient evaluation is one queue submission.
  * With timing on, each dispatch gets its own compute pass bracketed by timestamp writes.
  */
-import type { ComputeProgram } from './program.js';
-import { workgroupGrid } from './program.js';
+import { bindGroupEntries, workgroupGrid, type BindingDeclarations, type BindingValues, type ComputeProgram } from './program.js';
 import type { GpuRuntime } from './runtime.js';
 import type { QueueWaiter } from './queueWait.js';
 
@@ -22,6 +21,8 @@ export interface Dispatch {
   grid: [number, number];
   /** Floating-point operations the dispatch performs (for GFLOP/s in benchmarks); 0 when not meaningful. */
   flops: number;
+  /** Uniform buffers made from field values for this dispatch: its owner releases them (releaseDispatch). */
+  uniforms: GPUBuffer[];
 }
 
 /** Invocations (1-D, folded into a 2-D grid) or an explicit [x, y] workgroup grid. */
@@ -42,16 +43,19 @@ export class PassList {
   constructor(private readonly gpu: GpuRuntime) {}
 
   /**
-   * Records `program` with `buffers` bound in @binding order, over `invocations` invocations (a 1-D count folded
-   * into a grid) or an explicit workgroup grid (kernels that derive indices from workgroup_id).
+   * Records `program` with its bindings given by name, over `invocations` invocations (a 1-D count folded into a
+   * grid) or an explicit workgroup grid (kernels that derive indices from workgroup_id). Uniforms given as field
+   * values become buffers this list owns until `dispose`.
    */
-  add(program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: DispatchSize, flops = 0, tag?: DispatchTag): void {
-    const dispatch = createDispatch(this.gpu, program, buffers, invocations, flops);
+  add<B extends BindingDeclarations>(program: ComputeProgram<B>, bindings: BindingValues<B>, invocations: DispatchSize, flops = 0, tag?: DispatchTag): void {
+    const dispatch = createDispatch(this.gpu, program, bindings, invocations, flops);
     this.dispatches.push(tag ? { ...dispatch, tag } : dispatch);
   }
 
-  append(other: PassList): void {
-    this.dispatches.push(...other.dispatches);
+  /** Releases the uniform buffers the recorded dispatches made; the list must not be submitted afterwards. */
+  dispose(): void {
+    for (const d of this.dispatches) releaseDispatch(this.gpu, d);
+    this.dispatches.length = 0;
   }
 
   /** Records every dispatch into `encoder` in one compute pass. */
@@ -111,23 +115,35 @@ export class PassList {
 }
 
 /**
- * Makes one dispatch of `program` over `invocations` invocations with `buffers` bound in @binding order (what
- * `PassList.add` records). For callers that precreate several dispatches and choose among them per step.
+ * Makes one dispatch of `program` over `invocations` invocations with its bindings given by name (what
+ * `PassList.add` records). For callers that precreate several dispatches and choose among them per step; uniforms
+ * given as field values become buffers in `dispatch.uniforms`, released by `releaseDispatch`.
  */
-export function createDispatch(gpu: GpuRuntime, program: ComputeProgram, buffers: readonly GPUBuffer[], invocations: DispatchSize, flops = 0): Dispatch {
-  if (buffers.length !== program.bindings.length) {
-    throw new Error(`${program.label}: ${buffers.length} buffers given, ${program.bindings.length} bindings declared`);
-  }
-  const { pipeline, layout } = gpu.pipelines.get(program);
-  const bindGroup = gpu.device.createBindGroup({
-    label: program.label,
-    layout,
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+export function createDispatch<B extends BindingDeclarations>(
+  gpu: GpuRuntime,
+  program: ComputeProgram<B>,
+  bindings: BindingValues<B>,
+  invocations: DispatchSize,
+  flops = 0,
+): Dispatch {
+  const uniforms: GPUBuffer[] = [];
+  const entries = bindGroupEntries(program, bindings, (data, label) => {
+    const buffer = gpu.uniform(new Uint8Array(data), label);
+    uniforms.push(buffer);
+    return buffer;
   });
+  const { pipeline, layout } = gpu.pipelines.get(program);
+  const bindGroup = gpu.device.createBindGroup({ label: program.label, layout, entries });
   const max = gpu.maxWorkgroupsPerDimension;
   const grid = typeof invocations === 'number' ? workgroupGrid(invocations, program.workgroupSize, max) : invocations.grid;
-  if (grid[0] > max || grid[1] > max) throw new Error(`${program.label}: workgroup grid ${grid} exceeds ${max} per dimension`);
-  return { label: program.label, pipeline, bindGroup, grid, flops };
+  if (grid[0] > max || grid[1] > max) throw new Error(`${program.label}: workgroup grid ${grid.join(' x ')} exceeds ${max} per dimension`);
+  return { label: program.label, pipeline, bindGroup, grid, flops, uniforms };
+}
+
+/** Releases the uniform buffers `d` made. */
+export function releaseDispatch(gpu: GpuRuntime, d: Dispatch): void {
+  for (const b of d.uniforms) gpu.buffers.release(b);
+  d.uniforms.length = 0;
 }
 
 /** Records one prebuilt dispatch into an open compute pass. */
