@@ -8,19 +8,14 @@
  * gramReduce: one invocation per entry (i, j) sums the splits, mirrors the lower triangle from the upper one and
  * applies 1/(C * P). Output: G as [C][C] f32.
  */
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct, type StructValues } from '../src/gpu/program.js';
 import { linearId, mainSignature } from './common.js';
 
-export const GRAM_PARAMS_WORDS = 8;
+export const GRAM_PARTIAL_PARAMS = uniformStruct('Params', { pixels: 'u32', c4: 'u32', splits: 'u32', pixelsPerSplit: 'u32', total: 'u32' });
+export const GRAM_REDUCE_PARAMS = uniformStruct('Params', { channels: 'u32', splits: 'u32', total: 'u32', invNorm: 'f32' });
 
-export function gramPartial(workgroupSize = 64): ComputeProgram {
-  const code = `
-// Gram matrix, upper block triangle, split over pixels.
-struct Params { pixels: u32, c4: u32, splits: u32, pixelsPerSplit: u32, total: u32, _p0: u32, _p1: u32, _p2: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> features: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> partials: array<vec4f>;
-
+export function gramPartial(workgroupSize = 64) {
+  const body = `
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
   if (id >= params.total) { return; }
@@ -48,17 +43,17 @@ ${mainSignature(workgroupSize)} {
   partials[base + 3u * n] = r3;
 }
 `;
-  return { key: `gram_partial_wg${workgroupSize}`, label: 'gram_partial', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `gram_partial_wg${workgroupSize}`,
+    label: 'gram_partial',
+    workgroupSize,
+    bindings: { params: uniform(GRAM_PARTIAL_PARAMS), features: read('array<vec4f>'), partials: readWrite('array<vec4f>') },
+    body,
+  });
 }
 
-export function gramReduce(workgroupSize = 64): ComputeProgram {
-  const code = `
-// Gram matrix: sum of split partials, mirrored, normalised.
-struct Params { channels: u32, splits: u32, total: u32, _p0: u32, invNorm: f32, _p1: f32, _p2: f32, _p3: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gram: array<f32>;
-
+export function gramReduce(workgroupSize = 64) {
+  const body = `
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
   if (id >= params.total) { return; }
@@ -75,7 +70,13 @@ ${mainSignature(workgroupSize)} {
   gram[id] = sum * params.invNorm;
 }
 `;
-  return { key: `gram_reduce_wg${workgroupSize}`, label: 'gram_reduce', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `gram_reduce_wg${workgroupSize}`,
+    label: 'gram_reduce',
+    workgroupSize,
+    bindings: { params: uniform(GRAM_REDUCE_PARAMS), partials: read('array<f32>'), gram: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /**
@@ -88,16 +89,12 @@ export function gramSplits(pixels: number, channels: number, targetInvocations: 
   return Math.max(1, Math.min(wanted, Math.ceil(pixels / 64)));
 }
 
-export function gramPartialParams(pixels: number, channels: number, splits: number): { data: ArrayBuffer; invocations: number } {
+export function gramPartialParams(pixels: number, channels: number, splits: number): { values: StructValues<typeof GRAM_PARTIAL_PARAMS.fields>; invocations: number } {
   const c4 = channels / 4;
-  const pixelsPerSplit = Math.ceil(pixels / splits);
   const total = splits * c4 * c4;
-  return { data: new Uint32Array([pixels, c4, splits, pixelsPerSplit, total, 0, 0, 0]).buffer, invocations: total };
+  return { values: { pixels, c4, splits, pixelsPerSplit: Math.ceil(pixels / splits), total }, invocations: total };
 }
 
-export function gramReduceParams(pixels: number, channels: number, splits: number): { data: ArrayBuffer; invocations: number } {
-  const data = new ArrayBuffer(GRAM_PARAMS_WORDS * 4);
-  new Uint32Array(data).set([channels, splits, channels * channels, 0]);
-  new Float32Array(data)[4] = 1 / (channels * pixels);
-  return { data, invocations: channels * channels };
+export function gramReduceParams(pixels: number, channels: number, splits: number): { values: StructValues<typeof GRAM_REDUCE_PARAMS.fields>; invocations: number } {
+  return { values: { channels, splits, total: channels * channels, invNorm: 1 / (channels * pixels) }, invocations: channels * channels };
 }

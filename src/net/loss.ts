@@ -105,9 +105,9 @@ export function encodeGrams(passes: PassList, maps: FeatureMaps, layers: number[
     const splits = gramSplitsOn(gpu, pixels, channels);
     const partial = gramPartialParams(pixels, channels, splits);
     const flops = pixels * channels * channels + 4 * pixels * channels; // upper triangle only
-    passes.add(gramPartial(), [maps.own(gpu.uniform(new Uint32Array(partial.data))), maps.buffers[layer], scratch], partial.invocations, flops);
+    passes.add(gramPartial(), { params: partial.values, features: maps.buffers[layer], partials: scratch }, partial.invocations, flops);
     const reduce = gramReduceParams(pixels, channels, splits);
-    passes.add(gramReduce(), [maps.own(gpu.uniform(new Uint32Array(reduce.data))), scratch, grams[k]], reduce.invocations);
+    passes.add(gramReduce(), { params: reduce.values, partials: scratch, gram: grams[k] }, reduce.invocations);
   });
 }
 
