@@ -12,7 +12,7 @@
  * then 16 TM TN FMAs on vec4 (one per a-component per accumulator), like the conv kernel's inner loop.
  */
 import { linearId, mainSignature, unroll } from '../shaders/common.js';
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct } from '../src/gpu/program.js';
 import { PassList } from '../src/gpu/passes.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { uniformArray } from '../src/util/random.js';
@@ -36,17 +36,14 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   { rows: 8, cols: 4, workgroupSize: 64 },
 ];
 
-export function matmulProgram(v: MatmulVariant): ComputeProgram {
+const MATMUL_PARAMS = uniformStruct('Params', { m: 'u32', k4: 'u32', n4: 'u32', colBlocks: 'u32', total: 'u32', aStride: 'u32', bStride: 'u32', cStride: 'u32' });
+
+export function matmulProgram(v: MatmulVariant) {
   const { rows: tm, cols: tn } = v;
   const pairs: Array<[number, number]> = [];
   for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) pairs.push([i, j]);
-  const code = `
+  const body = `
 // C = A B, ${tm} rows x ${4 * tn} columns of C per invocation, register-blocked, no workgroup memory.
-struct Params { m: u32, k4: u32, n4: u32, colBlocks: u32, total: u32, aStride: u32, bStride: u32, cStride: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 
 ${mainSignature(v.workgroupSize)} {
   ${linearId(v.workgroupSize)}
@@ -74,7 +71,13 @@ ${unroll(pairs.length, (p) => {
 }
 `;
   const name = `matmul_r${tm}c${4 * tn}_wg${v.workgroupSize}`;
-  return { key: `bench_${name}`, label: name, code, bindings: ['uniform', 'read', 'read', 'read_write'], workgroupSize: v.workgroupSize };
+  return computeProgram({
+    key: `bench_${name}`,
+    label: name,
+    workgroupSize: v.workgroupSize,
+    bindings: { params: uniform(MATMUL_PARAMS), a: read('array<vec4f>'), b: read('array<vec4f>'), c: readWrite('array<vec4f>') },
+    body,
+  });
 }
 
 export interface MatmulResult {
@@ -175,15 +178,15 @@ export async function measureMatmul(
       const program = matmulProgram(v);
       const colBlocks = n / 4 / v.cols;
       const total = (m / v.rows) * colBlocks;
-      const params = gpu.uniform(new Uint32Array([m, k / 4, n / 4, colBlocks, total, lda / 4, ldb / 4, ldc / 4]), 'bench matmul params');
-      owned.push(params);
+      const params = { m, k4: k / 4, n4: n / 4, colBlocks, total, aStride: lda / 4, bStride: ldb / 4, cStride: ldc / 4 };
       const flops = 2 * m * n * k;
       const warm = new PassList(gpu);
-      warm.add(program, [params, a, b, c], total, flops);
+      warm.add(program, { params, a, b, c }, total, flops);
       warm.submit();
       await gpu.device.queue.onSubmittedWorkDone();
       const maxError = await checkMatmul(gpu, c, aHost, bHost, { m, n, k, lda, ldb, ldc });
       const times = await repeat(policy, async () => (await warm.submitTimed())[0].ms);
+      warm.dispose();
       const ms = Math.min(...times);
       results.push({ variant: program.label, tile: v, m, n, k, ms, medianMs: median(times), runs: times.length, gflops: flops / (ms * 1e6), maxError });
     }

@@ -23,7 +23,7 @@
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { DispatchSize } from '../src/gpu/passes.js';
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct, type StructValues } from '../src/gpu/program.js';
 import { linearId, mainSignature, unroll } from './common.js';
 
 export interface ConvKernelOptions {
@@ -63,49 +63,36 @@ export interface ConvKernelOptions {
   workgroupSize: number;
 }
 
-/** Uniform block layout shared with src/net (8 x 32-bit words). */
-export const CONV_PARAMS_WORDS = 8;
+/** The conv uniform block (convParams fills it). */
+export const CONV_PARAMS = uniformStruct('Params', {
+  width: 'u32',
+  height: 'u32',
+  cin4: 'u32', // input channel groups of 4
+  cout4: 'u32', // output channel groups of 4
+  blocksPerRow: 'u32', // ceil(width / pixelsPerThread)
+  coBlocks: 'u32', // cout4 / channelGroupsPerThread
+  total: 'u32', // height * blocksPerRow * coBlocks
+  scale: 'f32',
+});
 
-export function convWgsl(o: ConvKernelOptions): string {
+/** The bindings of a conv variant, in @binding order: bias (forward) or maskActivation (mask) only where used. */
+function convBindings(o: ConvKernelOptions) {
+  return {
+    params: uniform(CONV_PARAMS),
+    input: read(o.inputPlanar3 ? 'array<f32>' : 'array<vec4f>'),
+    weights: read(o.weightsF16 ? 'array<vec4<f16>>' : 'array<vec4f>'),
+    bias: o.biasRelu ? read('array<vec4f>') : undefined,
+    maskActivation: !o.biasRelu && o.mask ? read('array<vec4f>') : undefined,
+    output: readWrite(o.outputPlanar3 ? 'array<f32>' : 'array<vec4f>'),
+  };
+}
+
+function convWgsl(o: ConvKernelOptions): string {
   const bp = o.pixelsPerThread;
   const bc = o.channelGroupsPerThread;
   const pairs = blockPairs(o);
   return wgsl`
-#if ${!!o.weightsF16}
-enable f16;
-#endif
 // ${o.taps === 9 ? '3x3' : '1x1'} convolution, ${bp} pixel(s) x ${bc * 4} output channels per invocation.
-struct Params {
-  width: u32, height: u32,
-  cin4: u32,         // input channel groups of 4
-  cout4: u32,        // output channel groups of 4
-  blocksPerRow: u32, // ceil(width / ${bp})
-  coBlocks: u32,     // cout4 / ${bc}
-  total: u32,        // height * blocksPerRow * coBlocks
-  scale: f32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-#if ${o.inputPlanar3}
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-#else
-@group(0) @binding(1) var<storage, read> input: array<vec4f>;
-#endif
-#if ${!!o.weightsF16}
-@group(0) @binding(2) var<storage, read> weights: array<vec4<f16>>;
-#else
-@group(0) @binding(2) var<storage, read> weights: array<vec4f>;
-#endif
-#if ${o.biasRelu}
-@group(0) @binding(3) var<storage, read> bias: array<vec4f>;
-#elif ${o.mask}
-@group(0) @binding(3) var<storage, read> maskActivation: array<vec4f>;
-#endif
-#if ${o.outputPlanar3}
-@group(0) @binding(${o.biasRelu || o.mask ? 4 : 3}) var<storage, read_write> output: array<f32>;
-#else
-@group(0) @binding(${o.biasRelu || o.mask ? 4 : 3}) var<storage, read_write> output: array<vec4f>;
-#endif
-
 #if ${o.winogradBatch === 'backward'}
 // The flipped kernel's transform is U with positions 0 and 3 swapped along both axes (G J = P G, P swapping rows 0, 3).
 fn flipPosition(xi: u32) -> u32 {
@@ -312,7 +299,7 @@ ${indent}v = select(vec4f(0.0), v, maskActivation[o] > vec4f(0.0));
 ${indent}output[o] = v;`;
 }
 
-export function convProgram(o: ConvKernelOptions): ComputeProgram {
+export function convProgram(o: ConvKernelOptions) {
   if (o.outputPlanar3 && (o.channelGroupsPerThread !== 1 || o.biasRelu || o.mask)) {
     throw new Error('planar output supports only one channel group, no bias/ReLU and no mask');
   }
@@ -332,34 +319,34 @@ export function convProgram(o: ConvKernelOptions): ComputeProgram {
     o.winogradBatch && `wino${o.winogradBatch === 'forward' ? 'fwd' : 'bwd'}`,
   ].filter(Boolean);
   const name = `conv${o.taps === 9 ? '3x3' : '1x1'}_p${o.pixelsPerThread}c${o.channelGroupsPerThread * 4}_wg${o.workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
-  const bindings: ComputeProgram['bindings'] = ['uniform', 'read', 'read'];
-  return {
+  return computeProgram({
     key: name,
     label: name,
-    code: convWgsl(o),
-    bindings: o.biasRelu || o.mask ? [...bindings, 'read', 'read_write'] : [...bindings, 'read_write'],
     workgroupSize: o.workgroupSize,
-  };
+    bindings: convBindings(o),
+    body: convWgsl(o),
+    enable: o.weightsF16 ? ['f16'] : [],
+  });
 }
 
 export type ConvVariant = Omit<ConvKernelOptions, 'taps' | 'biasRelu' | 'accumulate' | 'mask' | 'inputPlanar3' | 'outputPlanar3'> &
   Partial<Pick<ConvKernelOptions, 'inputPlanar3' | 'outputPlanar3'>>;
 
 /** 3x3 conv + bias + ReLU. Bindings: params, input, weights [tap][ci][co], bias, output. */
-export function conv3x3Forward(v: ConvVariant): ComputeProgram {
+export function conv3x3Forward(v: ConvVariant) {
   return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 9, biasRelu: true, accumulate: false, mask: false });
 }
 
 /**
- * Input gradient of a 3x3 conv (weights repacked flipped/transposed). Bindings: params, gradOut, weightsT,
- * [maskActivation], gradIn.
+ * Input gradient of a 3x3 conv (weights repacked flipped/transposed). Bindings: params, input (the output
+ * gradient), weights (flipped, transposed), [maskActivation], output (the input gradient).
  */
-export function conv3x3BackwardInput(v: ConvVariant & { accumulate: boolean; mask: boolean }): ComputeProgram {
+export function conv3x3BackwardInput(v: ConvVariant & { accumulate: boolean; mask: boolean }) {
   return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 9, biasRelu: false });
 }
 
 /** 1x1 conv = pixels x C matrix times a C x C' matrix, scaled. Bindings: params, input, matrix, [mask], output. */
-export function conv1x1(v: ConvVariant & { accumulate: boolean; mask: boolean }): ComputeProgram {
+export function conv1x1(v: ConvVariant & { accumulate: boolean; mask: boolean }) {
   return convProgram({ inputPlanar3: false, outputPlanar3: false, ...v, taps: 1, biasRelu: false });
 }
 
@@ -393,16 +380,12 @@ export function convParams(
   pixelsPerThread: number,
   channelGroupsPerThread: number,
   scale = 1,
-): { data: ArrayBuffer; invocations: number } {
+): { values: StructValues<typeof CONV_PARAMS.fields>; invocations: number } {
   if (cout4 % channelGroupsPerThread !== 0) throw new Error(`cout4 ${cout4} not divisible by ${channelGroupsPerThread}`);
   const blocksPerRow = Math.ceil(width / pixelsPerThread);
   const coBlocks = cout4 / channelGroupsPerThread;
   const total = height * blocksPerRow * coBlocks;
-  const data = new ArrayBuffer(CONV_PARAMS_WORDS * 4);
-  const u = new Uint32Array(data);
-  u.set([width, height, cin4, cout4, blocksPerRow, coBlocks, total]);
-  new Float32Array(data)[7] = scale;
-  return { data, invocations: total };
+  return { values: { width, height, cin4, cout4, blocksPerRow, coBlocks, total, scale }, invocations: total };
 }
 
 /** Options of `conv3x3ImageForward`. */
@@ -425,20 +408,16 @@ export interface ImageConvOptions {
  * segment, and the only per-lane memory traffic left is the store.
  *
  * Dispatch: [ceil(W / pixelsPerWorkgroup), H] workgroups of cout4 / channelGroupsPerLane invocations.
- * Bindings: params {width, height, cout4, _}, image, weights [tap][ci (4)][co] as vec4 over co, bias, output.
+ * Bindings: params {width, height, cout4}, image, weights [tap][ci (4)][co] as vec4 over co, bias, output.
  */
-export function conv3x3ImageForward(o: ImageConvOptions): ComputeProgram {
+export const IMAGE_CONV_PARAMS = uniformStruct('Params', { width: 'u32', height: 'u32', cout4: 'u32' });
+
+export function conv3x3ImageForward(o: ImageConvOptions) {
   const bc = o.channelGroupsPerLane;
   const lanes = o.cout4 / bc;
   if (!Number.isInteger(lanes) || lanes < 1) throw new Error(`cout4 ${o.cout4} is not a multiple of ${bc}`);
-  const code = wgsl`
+  const body = wgsl`
 // conv3x3 on the planar 3-channel image, ${lanes} lanes x ${bc * 4} output channels, ${o.pixelsPerWorkgroup} pixels per workgroup.
-struct Params { width: u32, height: u32, cout4: u32, _p0: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> image: array<f32>;
-@group(0) @binding(2) var<storage, read> weights: array<vec4f>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> output: array<vec4f>;
 
 @compute @workgroup_size(${lanes})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
@@ -476,7 +455,13 @@ ${unroll(bc, (j) => `    output[o + ${j}u] = max(acc${j}, vec4f(0.0));`)}
 }
 `;
   const name = `conv3x3_image_l${lanes}c${bc * 4}_p${o.pixelsPerWorkgroup}_biasrelu`;
-  return { key: name, label: name, code, bindings: ['uniform', 'read', 'read', 'read', 'read_write'], workgroupSize: lanes };
+  return computeProgram({
+    key: name,
+    label: name,
+    workgroupSize: lanes,
+    bindings: { params: uniform(IMAGE_CONV_PARAMS), image: read('array<f32>'), weights: read('array<vec4f>'), bias: read('array<vec4f>'), output: readWrite('array<vec4f>') },
+    body,
+  });
 }
 
 /** Columns of the first layer's gradient matrix: 9 taps x 3 image channels, padded to a whole vec4. */
@@ -490,15 +475,13 @@ export const IMAGE_GRADIENT_COLUMNS = 28;
  *
  * Why two passes: with only 3 outputs per pixel, the direct input-gradient conv loads 64 gradient channels per tap
  * and pixel for 3 multiply-adds each; as a 1x1 conv every loaded vec4 feeds 28 outputs.
- * Bindings: params {width, height, _, _}, T (array<f32>), output (planar f32).
+ * Bindings: params {width, height}, columns (T, array<f32>), output (planar f32).
  */
-export function imageGradientGather(workgroupSize = 64): ComputeProgram {
-  const code = `
+export const IMAGE_SIZE_PARAMS = uniformStruct('Params', { width: 'u32', height: 'u32' });
+
+export function imageGradientGather(workgroupSize = 64) {
+  const body = `
 // Image gradient: gather the 9 tap columns of T into planar [3][H][W].
-struct Params { width: u32, height: u32, _p0: u32, _p1: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> columns: array<f32>;
-@group(0) @binding(2) var<storage, read_write> output: array<f32>;
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -522,5 +505,11 @@ ${mainSignature(workgroupSize)} {
   output[id + 2u * plane] = sum.z;
 }
 `;
-  return { key: `image_gradient_gather_wg${workgroupSize}`, label: 'image_gradient_gather', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `image_gradient_gather_wg${workgroupSize}`,
+    label: 'image_gradient_gather',
+    workgroupSize,
+    bindings: { params: uniform(IMAGE_SIZE_PARAMS), columns: read('array<f32>'), output: readWrite('array<f32>') },
+    body,
+  });
 }

@@ -6,19 +6,17 @@
  * deprocess: planar x -> RGBA8 u32 (x + mean, rounded, clamped to 0..255, alpha 255).
  * One invocation per pixel.
  */
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct } from '../src/gpu/program.js';
 import { VGG_MEAN_BGR, f32, linearId, mainSignature } from './common.js';
+
+export const PIXEL_COUNT_PARAMS = uniformStruct('Params', { pixels: 'u32' });
 
 const mean = `const MEAN_BGR = vec3f(${VGG_MEAN_BGR.map(f32).join(', ')});`;
 
-export function preprocessImage(workgroupSize = 64): ComputeProgram {
-  const code = `
+export function preprocessImage(workgroupSize = 64) {
+  const body = `
 // RGBA8 -> planar BGR minus mean.
 ${mean}
-struct Params { pixels: u32, _p0: u32, _p1: u32, _p2: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> rgba: array<u32>;
-@group(0) @binding(2) var<storage, read_write> x: array<f32>;
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -32,17 +30,19 @@ ${mainSignature(workgroupSize)} {
   x[id + 2u * params.pixels] = r - MEAN_BGR.z;
 }
 `;
-  return { key: `preprocess_wg${workgroupSize}`, label: 'preprocess', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `preprocess_wg${workgroupSize}`,
+    label: 'preprocess',
+    workgroupSize,
+    bindings: { params: uniform(PIXEL_COUNT_PARAMS), rgba: read('array<u32>'), x: readWrite('array<f32>') },
+    body,
+  });
 }
 
-export function deprocessImage(workgroupSize = 64): ComputeProgram {
-  const code = `
+export function deprocessImage(workgroupSize = 64) {
+  const body = `
 // Planar BGR minus mean -> RGBA8.
 ${mean}
-struct Params { pixels: u32, _p0: u32, _p1: u32, _p2: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rgba: array<u32>;
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -52,5 +52,11 @@ ${mainSignature(workgroupSize)} {
   rgba[id] = v.z | (v.y << 8u) | (v.x << 16u) | (255u << 24u);
 }
 `;
-  return { key: `deprocess_wg${workgroupSize}`, label: 'deprocess', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `deprocess_wg${workgroupSize}`,
+    label: 'deprocess',
+    workgroupSize,
+    bindings: { params: uniform(PIXEL_COUNT_PARAMS), x: read('array<f32>'), rgba: readWrite('array<u32>') },
+    body,
+  });
 }

@@ -10,25 +10,16 @@
  *   `accumulate` (+= current) and `mask` (ReLU backward of the conv below: zero where the input <= 0).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct, type StructValues } from '../src/gpu/program.js';
 import { linearId, mainSignature } from './common.js';
 
 export type PoolingKind = 'max' | 'avg';
 
-export const POOL_PARAMS_WORDS = 8;
+export const POOL_PARAMS = uniformStruct('Params', { inWidth: 'u32', inHeight: 'u32', outWidth: 'u32', outHeight: 'u32', c4: 'u32', total: 'u32' });
 
-const paramsStruct = `struct Params {
-  inWidth: u32, inHeight: u32, outWidth: u32, outHeight: u32,
-  c4: u32, total: u32, _pad0: u32, _pad1: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;`;
-
-export function poolForward(kind: PoolingKind, workgroupSize = 64): ComputeProgram {
-  const code = wgsl`
+export function poolForward(kind: PoolingKind, workgroupSize = 64) {
+  const body = wgsl`
 // 2x2 stride-2 ${kind} pool, forward.
-${paramsStruct}
-@group(0) @binding(1) var<storage, read> input: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> output: array<vec4f>;
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -48,7 +39,13 @@ ${mainSignature(workgroupSize)} {
 #endif
 }
 `;
-  return { key: `pool_${kind}_fwd_wg${workgroupSize}`, label: `pool_${kind}_fwd`, code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `pool_${kind}_fwd_wg${workgroupSize}`,
+    label: `pool_${kind}_fwd`,
+    workgroupSize,
+    bindings: { params: uniform(POOL_PARAMS), input: read('array<vec4f>'), output: readWrite('array<vec4f>') },
+    body,
+  });
 }
 
 export interface PoolBackwardOptions {
@@ -58,15 +55,14 @@ export interface PoolBackwardOptions {
   workgroupSize?: number;
 }
 
-/** Bindings: params, poolInput (the forward input, for argmax and mask), gradOut, gradIn. */
-export function poolBackward(o: PoolBackwardOptions): ComputeProgram {
+/** Whether the backward variant reads the forward input (max pooling's argmax, or the ReLU mask). */
+export const poolBackwardReadsInput = (o: Pick<PoolBackwardOptions, 'kind' | 'mask'>): boolean => o.kind === 'max' || o.mask;
+
+/** Bindings: params, [poolInput] (the forward input, see poolBackwardReadsInput), gradOut, gradIn. */
+export function poolBackward(o: PoolBackwardOptions) {
   const wg = o.workgroupSize ?? 64;
-  const code = wgsl`
+  const body = wgsl`
 // 2x2 stride-2 ${o.kind} pool, backward (gather over input positions).
-${paramsStruct}
-@group(0) @binding(1) var<storage, read> poolInput: array<vec4f>;
-@group(0) @binding(2) var<storage, read> gradOut: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> gradIn: array<vec4f>;
 
 ${mainSignature(wg)} {
   ${linearId(wg)}
@@ -108,7 +104,18 @@ ${mainSignature(wg)} {
 `;
   const flags = [o.accumulate && 'acc', o.mask && 'mask'].filter(Boolean).join('_');
   const name = `pool_${o.kind}_bwd${flags ? '_' + flags : ''}`;
-  return { key: `${name}_wg${wg}`, label: name, code, bindings: ['uniform', 'read', 'read', 'read_write'], workgroupSize: wg };
+  return computeProgram({
+    key: `${name}_wg${wg}`,
+    label: name,
+    workgroupSize: wg,
+    bindings: {
+      params: uniform(POOL_PARAMS),
+      poolInput: poolBackwardReadsInput(o) ? read('array<vec4f>') : undefined,
+      gradOut: read('array<vec4f>'),
+      gradIn: readWrite('array<vec4f>'),
+    },
+    body,
+  });
 }
 
 /** Output size of a 2x2 stride-2 pool (floor). */
@@ -122,9 +129,8 @@ export function poolParams(
   inHeight: number,
   c4: number,
   forward: boolean,
-): { data: ArrayBuffer; invocations: number } {
+): { values: StructValues<typeof POOL_PARAMS.fields>; invocations: number } {
   const out = pooledSize(inWidth, inHeight);
   const total = forward ? out.width * out.height * c4 : inWidth * inHeight * c4;
-  const data = new Uint32Array([inWidth, inHeight, out.width, out.height, c4, total, 0, 0]).buffer;
-  return { data, invocations: total };
+  return { values: { inWidth, inHeight, outWidth: out.width, outHeight: out.height, c4, total }, invocations: total };
 }

@@ -4,37 +4,40 @@
  * What: x (planar BGR minus the VGG mean) -> RGB 0..255, rounded and clamped exactly as `deprocessImage` in
  * image.ts (so the preview equals the image `xToImage` reads back), stored as normalised rgba8 with alpha 1.
  *
- * Layout: binding 0 uniform { width, height }; binding 1 x: planar f32 [3][H][W], channels B, G, R; binding 2 a
- * write-only `texture_storage_2d<rgba8unorm>` of exactly width x height (the canvas's current texture, configured
+ * Layout: bindings params { width, height }; x: planar f32 [3][H][W], channels B, G, R; image: a write-only `texture_storage_2d<rgba8unorm>` of exactly width x height (the canvas's current texture, configured
  * with format 'rgba8unorm' and STORAGE_BINDING usage: every WebGPU implementation can store to rgba8unorm, whereas
  * 'bgra8unorm', the preferred canvas format on some platforms, needs the optional 'bgra8unorm-storage' feature).
  *
  * Tiling: one invocation per pixel, 8x8 pixel tiles per workgroup over a 2-D grid of ceil(W/8) x ceil(H/8)
  * workgroups; the three plane reads of a tile row are contiguous, so they coalesce.
  */
+import { bindingDeclarationsWgsl, read, storageTexture, uniform, uniformStruct } from '../src/gpu/program.js';
 import { VGG_MEAN_BGR, f32 } from './common.js';
 
-/** A compute program that writes a storage texture (the buffer-only `ComputeProgram` of src/gpu cannot bind one). */
+export const PREVIEW_FORMAT: GPUTextureFormat = 'rgba8unorm';
+export const PREVIEW_PARAMS = uniformStruct('Params', { width: 'u32', height: 'u32' });
+const PREVIEW_BINDINGS = { params: uniform(PREVIEW_PARAMS), x: read('array<f32>'), image: storageTexture(PREVIEW_FORMAT) };
+
+/**
+ * A compute program over a 2-D grid that writes a storage texture (`ComputeProgram` of src/gpu is 1-D and has its
+ * pipelines cached per GpuRuntime; the preview's are per device, shared by every element on the page).
+ */
 export interface TextureProgram {
   key: string;
   label: string;
   code: string;
+  bindings: typeof PREVIEW_BINDINGS;
   /** Pixels per workgroup side: dispatch ceil(width / tile) x ceil(height / tile) workgroups. */
   tile: number;
   /** The storage texture's format, which the canvas must be configured with. */
   format: GPUTextureFormat;
 }
 
-export const PREVIEW_FORMAT: GPUTextureFormat = 'rgba8unorm';
-
 export function previewToTexture(tile = 8): TextureProgram {
   const code = `
 // Planar BGR minus mean -> rgba8unorm storage texture (one invocation per pixel, ${tile}x${tile} tiles).
 const MEAN_BGR = vec3f(${VGG_MEAN_BGR.map(f32).join(', ')});
-struct Params { width: u32, height: u32, _p0: u32, _p1: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var image: texture_storage_2d<${PREVIEW_FORMAT}, write>;
+${bindingDeclarationsWgsl(PREVIEW_BINDINGS)}
 
 @compute @workgroup_size(${tile}, ${tile})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -47,5 +50,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   textureStore(image, vec2i(gid.xy), vec4f(rgb, 1.0));
 }
 `;
-  return { key: `preview_t${tile}`, label: 'preview', code, tile, format: PREVIEW_FORMAT };
+  return { key: `preview_t${tile}`, label: 'preview', code, bindings: PREVIEW_BINDINGS, tile, format: PREVIEW_FORMAT };
 }

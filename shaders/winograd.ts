@@ -24,26 +24,23 @@
  * read neighbouring vec4s of the same pixels. No workgroup memory.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct, type StructValues } from '../src/gpu/program.js';
 import { linearId, mainSignature, unroll } from './common.js';
 import { storeWithEpilogue } from './conv.js';
 
 /** The 4x4 transformed positions xi: rows of the batched product, matrices in U, vec4s per tile in V and M. */
 export const WINOGRAD_POSITIONS = 16;
 
-/** Uniform block of both transforms (8 x 32-bit words). */
-export const WINOGRAD_PARAMS_WORDS = 8;
-
-const PARAMS = `struct Params {
-  width: u32, height: u32,
-  tilesX: u32,       // ceil(width / 2)
-  channels4: u32,    // channel groups of 4 of the transformed side
-  tileStart: u32,    // first tile of this band (row-major tile index)
-  bandTiles: u32,    // tiles in this band
-  total: u32,        // bandTiles * channels4
-  _pad: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;`;
+/** Uniform block of both transforms. */
+export const WINOGRAD_PARAMS = uniformStruct('Params', {
+  width: 'u32',
+  height: 'u32',
+  tilesX: 'u32', // ceil(width / 2)
+  channels4: 'u32', // channel groups of 4 of the transformed side
+  tileStart: 'u32', // first tile of this band (row-major tile index)
+  bandTiles: 'u32', // tiles in this band
+  total: 'u32', // bandTiles * channels4
+});
 
 /** Maps the invocation to its tile (in the band and in the image) and channel group. */
 const TILE_OF_INVOCATION = `  if (id >= params.total) { return; }
@@ -57,12 +54,9 @@ const TILE_OF_INVOCATION = `  if (id >= params.total) { return; }
 const scratchIndex = (xi: string) => `(${xi} * params.bandTiles + tb) * params.channels4 + c4`;
 
 /** Bindings: params, input (HWC vec4), V (read_write). Invocations: bandTiles * C/4. */
-export function winogradInputTransform(workgroupSize = 64): ComputeProgram {
-  const code = `
+export function winogradInputTransform(workgroupSize = 64) {
+  const body = `
 // Winograd F(2x2,3x3) input transform: V[xi][t][c4] = (B^T d B)[xi] of each tile's 4x4 input patch.
-${PARAMS}
-@group(0) @binding(1) var<storage, read> input: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> transformed: array<vec4f>;
 
 fn patchValue(iy: i32, ix: i32, c4: u32) -> vec4f {
   let ok = iy >= 0 && iy < i32(params.height) && ix >= 0 && ix < i32(params.width);
@@ -88,7 +82,13 @@ ${unroll(4, (i) => `  transformed[${scratchIndex(`${4 * i}u`)}] = e${i}0 - e${i}
 }
 `;
   const name = `winograd_input_wg${workgroupSize}`;
-  return { key: name, label: name, code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: name,
+    label: name,
+    workgroupSize,
+    bindings: { params: uniform(WINOGRAD_PARAMS), input: read('array<vec4f>'), transformed: readWrite('array<vec4f>') },
+    body,
+  });
 }
 
 export interface WinogradOutputOptions {
@@ -104,20 +104,11 @@ export interface WinogradOutputOptions {
 /**
  * Bindings: params, M (read), [bias | maskActivation], output (HWC vec4). Invocations: bandTiles * K/4.
  */
-export function winogradOutputTransform(o: WinogradOutputOptions): ComputeProgram {
+export function winogradOutputTransform(o: WinogradOutputOptions) {
   if (o.biasRelu && (o.mask || o.accumulate)) throw new Error('bias+ReLU (forward) excludes accumulate and mask (backward)');
   const workgroupSize = o.workgroupSize ?? 64;
-  const extra = o.biasRelu || o.mask;
-  const code = wgsl`
+  const body = wgsl`
 // Winograd F(2x2,3x3) output transform: out[2x2 tile][k4] = A^T M A${o.biasRelu ? ', + bias, ReLU' : ''}${o.accumulate ? ', += out' : ''}${o.mask ? ', ReLU mask' : ''}.
-${PARAMS}
-@group(0) @binding(1) var<storage, read> products: array<vec4f>;
-#if ${o.biasRelu}
-@group(0) @binding(2) var<storage, read> bias: array<vec4f>;
-#elif ${o.mask}
-@group(0) @binding(2) var<storage, read> maskActivation: array<vec4f>;
-#endif
-@group(0) @binding(${extra ? 3 : 2}) var<storage, read_write> output: array<vec4f>;
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -145,7 +136,19 @@ ${storeWithEpilogue(o, 'c4', '      ')}
 `;
   const flags = [o.biasRelu && 'biasrelu', o.accumulate && 'acc', o.mask && 'mask'].filter(Boolean);
   const name = `winograd_output_wg${workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
-  return { key: name, label: name, code, bindings: extra ? ['uniform', 'read', 'read', 'read_write'] : ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: name,
+    label: name,
+    workgroupSize,
+    bindings: {
+      params: uniform(WINOGRAD_PARAMS),
+      products: read('array<vec4f>'),
+      bias: o.biasRelu ? read('array<vec4f>') : undefined,
+      maskActivation: o.mask ? read('array<vec4f>') : undefined,
+      output: readWrite('array<vec4f>'),
+    },
+    body,
+  });
 }
 
 /** Packs the transforms' uniform block for one band. */
@@ -155,9 +158,7 @@ export function winogradParams(
   channels4: number,
   tileStart: number,
   bandTiles: number,
-): { data: ArrayBuffer; invocations: number } {
+): { values: StructValues<typeof WINOGRAD_PARAMS.fields>; invocations: number } {
   const total = bandTiles * channels4;
-  const data = new ArrayBuffer(WINOGRAD_PARAMS_WORDS * 4);
-  new Uint32Array(data).set([width, height, Math.ceil(width / 2), channels4, tileStart, bandTiles, total, 0]);
-  return { data, invocations: total };
+  return { values: { width, height, tilesX: Math.ceil(width / 2), channels4, tileStart, bandTiles, total }, invocations: total };
 }

@@ -16,7 +16,6 @@ import {
   convDispatchSize,
   convParams,
   convProgram,
-  convWgsl,
   IMAGE_GRADIENT_COLUMNS,
   imageGradientGather,
   type ConvKernelOptions,
@@ -25,8 +24,8 @@ import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplit
 import { storedSums, type PartialSums } from '../shaders/common.js';
 import { deprocessImage, preprocessImage } from '../shaders/image.js';
 import { contentGrad, LOSS_HEADER, lossTotal, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
-import { poolBackward, poolForward, poolParams, type PoolingKind } from '../shaders/pool.js';
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { poolBackward, poolBackwardReadsInput, poolForward, poolParams, type PoolingKind } from '../shaders/pool.js';
+import { checkProgram, declaredBindings, type BindingDeclarations, type BindingValues, type ComputeProgram } from '../src/gpu/program.js';
 import { PassList, type DispatchSize } from '../src/gpu/passes.js';
 import { CPU_PARTIALS, FILL_INVOCATIONS } from '../src/gpu/parallelism.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
@@ -70,16 +69,12 @@ function zeros(count: number): GPUBuffer {
   return upload(new Float32Array(Math.max(4, count)));
 }
 
-function uniform(data: ArrayBuffer): GPUBuffer {
-  const b = gpu.uniform(new Uint32Array(data));
-  live.push(b);
-  return b;
-}
-
-function run(program: ComputeProgram, buffers: GPUBuffer[], invocations: DispatchSize): void {
+/** Runs `program` once; the uniforms it made are released after the submission (the pool reuses them later). */
+function run<B extends BindingDeclarations>(program: ComputeProgram<B>, bindings: BindingValues<B>, invocations: DispatchSize): void {
   const passes = new PassList(gpu);
-  passes.add(program, buffers, invocations);
+  passes.add(program, bindings, invocations);
   passes.submit();
+  passes.dispose();
 }
 
 async function read(buffer: GPUBuffer, count: number): Promise<Float32Array> {
@@ -154,7 +149,7 @@ describe('conv3x3Forward (rel L2 < 1e-5)', () => {
     const out = zeros(pixels * k.cout);
     const { tiling, size } = tilingOf(k, k.cout / 4);
     const program = conv3x3Forward({ ...tiling, inputPlanar3: planar });
-    run(program, [uniform(params.data), upload(input), upload(packForwardKernel(hwio, k.cin, k.cout)), upload(bias), out], size);
+    run(program, { params: params.values, input: upload(input), weights: upload(packForwardKernel(hwio, k.cin, k.cout)), bias: upload(bias), output: out }, size);
     const inputHwc = planar ? ref.planarToHwc(input, 3, k.height, k.width) : input;
     const expected = ref.conv3x3(inputHwc, k.height, k.width, k.cin, k.cout, hwio, bias, true);
     expectClose(await read(out, pixels * k.cout), expected, 1e-5, `conv forward ${caseName(k)}`);
@@ -195,9 +190,9 @@ describe('conv3x3BackwardInput (rel L2 < 1e-5)', () => {
       accumulate: k.accumulate,
       mask: k.mask,
     });
-    const uniforms = uniform(params.data);
     const weights = upload(packBackwardKernel(hwio, k.cin, k.cout));
-    run(program, k.mask ? [uniforms, upload(gradOut), weights, upload(activation), out] : [uniforms, upload(gradOut), weights, out], size);
+    const maskActivation = k.mask ? upload(activation) : undefined;
+    run(program, { params: params.values, input: upload(gradOut), weights, maskActivation, output: out }, size);
 
     let expected: Float64Array;
     const gradIn = ref.conv3x3InputGrad(gradOut, k.height, k.width, k.cin, k.cout, hwio);
@@ -233,7 +228,8 @@ describe('conv with f16 weight storage (shader-f16): exact to f32 against the f1
     const params = convParams(k.width, k.height, k.cin / 4, k.cout / 4, k.p, k.c);
     const out = zeros(pixels * k.cout);
     const { tiling, size } = tilingOf(k, k.cout / 4);
-    run(conv3x3Forward({ ...tiling, weightsF16: true }), [uniform(params.data), upload(input), upload(toFloat16Array(packForwardKernel(hwio, k.cin, k.cout))), upload(bias), out], size);
+    const weights = upload(toFloat16Array(packForwardKernel(hwio, k.cin, k.cout)));
+    run(conv3x3Forward({ ...tiling, weightsF16: true }), { params: params.values, input: upload(input), weights, bias: upload(bias), output: out }, size);
     const got = await read(out, pixels * k.cout);
     expectClose(got, ref.conv3x3(input, k.height, k.width, k.cin, k.cout, roundToFloat16(hwio), bias, true), 1e-5, `conv forward f16 weights ${caseName(k)}`);
     const unrounded = relativeError(got, ref.conv3x3(input, k.height, k.width, k.cin, k.cout, hwio, bias, true));
@@ -250,7 +246,8 @@ describe('conv with f16 weight storage (shader-f16): exact to f32 against the f1
     const out = zeros(pixels * k.cin);
     const { tiling, size } = tilingOf(k, k.cin / 4);
     const program = conv3x3BackwardInput({ ...tiling, accumulate: false, mask: true, weightsF16: true });
-    run(program, [uniform(params.data), upload(gradOut), upload(toFloat16Array(packBackwardKernel(hwio, k.cin, k.cout))), upload(activation), out], size);
+    const weights = upload(toFloat16Array(packBackwardKernel(hwio, k.cin, k.cout)));
+    run(program, { params: params.values, input: upload(gradOut), weights, maskActivation: upload(activation), output: out }, size);
     const expected = ref.reluMask(ref.conv3x3InputGrad(gradOut, k.height, k.width, k.cin, k.cout, roundToFloat16(hwio)), activation);
     expectClose(await read(out, pixels * k.cin), expected, 1e-5, `conv backward f16 weights ${caseName(k)}`);
   });
@@ -278,9 +275,8 @@ describe('the image layer: conv3x3ImageForward and the two-pass image gradient (
         const bias = randomArray(s.cout, 33, -20, 20);
         const out = zeros(pixels * s.cout);
         const program = conv3x3ImageForward({ ...t, cout4: s.cout / 4 });
-        run(program, [uniform(new Uint32Array([s.width, s.height, s.cout / 4, 0]).buffer), upload(image), upload(packForwardKernel(hwio, 3, s.cout)), upload(bias), out], {
-          grid: [Math.ceil(s.width / t.pixelsPerWorkgroup), s.height],
-        });
+        const bindings = { params: { width: s.width, height: s.height, cout4: s.cout / 4 }, image: upload(image), weights: upload(packForwardKernel(hwio, 3, s.cout)), bias: upload(bias), output: out };
+        run(program, bindings, { grid: [Math.ceil(s.width / t.pixelsPerWorkgroup), s.height] });
         const expected = ref.conv3x3(ref.planarToHwc(image, 3, s.height, s.width), s.height, s.width, 3, s.cout, hwio, bias, true);
         expectClose(await read(out, pixels * s.cout), expected, 1e-5, 'image forward');
       },
@@ -297,9 +293,11 @@ describe('the image layer: conv3x3ImageForward and the two-pass image gradient (
     const out = upload(randomArray(3 * pixels, 43));
     const params = convParams(s.width, s.height, s.cout / 4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
     const passes = new PassList(gpu);
-    passes.add(conv1x1({ ...tiling, accumulate: false, mask: false }), [uniform(params.data), upload(gradOut), upload(packImageGradientMatrix(hwio, s.cout)), columns], convDispatchSize(tiling, s.width, s.height, cout4));
-    passes.add(imageGradientGather(), [uniform(new Uint32Array([s.width, s.height, 0, 0]).buffer), columns, out], pixels);
+    const weights = upload(packImageGradientMatrix(hwio, s.cout));
+    passes.add(conv1x1({ ...tiling, accumulate: false, mask: false }), { params: params.values, input: upload(gradOut), weights, output: columns }, convDispatchSize(tiling, s.width, s.height, cout4));
+    passes.add(imageGradientGather(), { params: { width: s.width, height: s.height }, columns, output: out }, pixels);
     passes.submit();
+    passes.dispose();
     const expected = ref.hwcToPlanar(ref.conv3x3InputGrad(gradOut, s.height, s.width, 3, s.cout, hwio), 3, s.height, s.width);
     expectClose(await read(out, 3 * pixels), expected, 1e-5, 'image gradient');
   });
@@ -336,7 +334,7 @@ describe('Winograd F(2x2,3x3) conv, forward and input gradient (rel L2 < 1e-5)',
     `${k.cin}->${k.cout} ${k.width}x${k.height}, ${k.bandTiles} tiles per band, p${k.p} c${k.c}${k.wgco ? ' wgco' : ''}${k.accumulate ? ' acc' : ''}${k.mask ? ' mask' : ''}${k.f16 ? ' f16' : ''}`;
 
   /** Runs one Winograd conv from `source` (C_in channels) into `target` (C_out), as network.ts records it. */
-  function runWinograd(k: WinogradCase, role: 'forward' | 'backward', source: GPUBuffer, weights: GPUBuffer, epilogue: GPUBuffer[], target: GPUBuffer) {
+  function runWinograd(k: WinogradCase, role: 'forward' | 'backward', source: GPUBuffer, weights: GPUBuffer, epilogue: { bias?: GPUBuffer; maskActivation?: GPUBuffer }, target: GPUBuffer) {
     const cin4 = (role === 'forward' ? k.cin : k.cout) / 4;
     const cout4 = (role === 'forward' ? k.cout : k.cin) / 4;
     const tiles = Math.ceil(k.width / 2) * Math.ceil(k.height / 2);
@@ -346,12 +344,12 @@ describe('Winograd F(2x2,3x3) conv, forward and input gradient (rel L2 < 1e-5)',
     for (let start = 0; start < tiles; start += k.bandTiles) {
       const band = Math.min(k.bandTiles, tiles - start);
       const inParams = winogradParams(k.width, k.height, cin4, start, band);
-      run(winogradInputTransform(), [uniform(inParams.data), source, transformed], inParams.invocations);
+      run(winogradInputTransform(), { params: inParams.values, input: source, transformed }, inParams.invocations);
       const tiling = { pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: 64, channelBlockPerWorkgroup: k.wgco, winogradBatch: role };
       const params = convParams(band, 16, cin4, cout4, k.p, k.c);
-      run(conv1x1({ ...tiling, accumulate: false, mask: false, weightsF16: k.f16 }), [uniform(params.data), transformed, weights, products], convDispatchSize(tiling, band, 16, cout4));
+      run(conv1x1({ ...tiling, accumulate: false, mask: false, weightsF16: k.f16 }), { params: params.values, input: transformed, weights, output: products }, convDispatchSize(tiling, band, 16, cout4));
       const outParams = winogradParams(k.width, k.height, cout4, start, band);
-      run(output, [uniform(outParams.data), products, ...epilogue, target], outParams.invocations);
+      run(output, { params: outParams.values, products, ...epilogue, output: target }, outParams.invocations);
     }
   }
 
@@ -367,13 +365,13 @@ describe('Winograd F(2x2,3x3) conv, forward and input gradient (rel L2 < 1e-5)',
     const input = randomArray(pixels * k.cin, 32 + k.cin);
     const bias = randomArray(k.cout, 33, -0.5, 0.5);
     const forwardOut = zeros(pixels * k.cout);
-    runWinograd(k, 'forward', upload(input), weights, [upload(bias)], forwardOut);
+    runWinograd(k, 'forward', upload(input), weights, { bias: upload(bias) }, forwardOut);
 
     const gradOut = randomArray(pixels * k.cout, 34);
     const existing = randomArray(pixels * k.cin, 35);
     const activation = quantized(pixels * k.cin, 36, -1, 2);
     const gradIn = upload(k.accumulate ? existing : new Float32Array(pixels * k.cin));
-    runWinograd(k, 'backward', upload(gradOut), weights, k.mask ? [upload(activation)] : [], gradIn);
+    runWinograd(k, 'backward', upload(gradOut), weights, { maskActivation: k.mask ? upload(activation) : undefined }, gradIn);
 
     // f16 storage rounds the transformed kernel (2^-11 relative), which the float64 reference does not: a looser bound.
     const tolerance = k.f16 ? 2e-3 : 1e-5;
@@ -429,8 +427,8 @@ describe('conv1x1 with scale (rel L2 < 1e-5)', () => {
     const out = upload(k.accumulate ? existing : new Float32Array(pixels * k.cout));
     const { tiling, size } = tilingOf(k, k.cout / 4);
     const program = conv1x1({ ...tiling, accumulate: k.accumulate, mask: k.mask });
-    const head = [uniform(params.data), upload(input), upload(matrix)];
-    run(program, k.mask ? [...head, upload(activation), out] : [...head, out], size);
+    const maskActivation = k.mask ? upload(activation) : undefined;
+    run(program, { params: params.values, input: upload(input), weights: upload(matrix), maskActivation, output: out }, size);
     let expected = ref.conv1x1(input, pixels, k.cin, k.cout, matrix, Math.fround(k.scale));
     if (k.accumulate) expected = expected.map((v, i) => v + existing[i]);
     if (k.mask) expected = ref.reluMask(expected, activation);
@@ -469,7 +467,7 @@ describe('2x2 pooling (exact on quantized values with ties)', () => {
       const params = poolParams(s.width, s.height, s.channels / 4, true);
       const outCount = Math.floor(s.width / 2) * Math.floor(s.height / 2) * s.channels;
       const out = upload(new Float32Array(outCount).fill(-99));
-      run(poolForward(kind), [uniform(params.data), upload(input), out], params.invocations);
+      run(poolForward(kind), { params: params.values, input: upload(input), output: out }, params.invocations);
       expectExact(await read(out, outCount), ref.pool2x2(kind, input, s.height, s.width, s.channels), `${kind} pool forward`);
     });
 
@@ -484,7 +482,9 @@ describe('2x2 pooling (exact on quantized values with ties)', () => {
           const existing = quantized(count, 53);
           const params = poolParams(s.width, s.height, s.channels / 4, false);
           const out = upload(accumulate ? existing : new Float32Array(count).fill(-99));
-          run(poolBackward({ kind, accumulate, mask }), [uniform(params.data), upload(input), upload(gradOut), out], params.invocations);
+          const variant = { kind, accumulate, mask };
+          const readsInput = poolBackwardReadsInput(variant) ? upload(input) : undefined;
+          run(poolBackward(variant), { params: params.values, poolInput: readsInput, gradOut: upload(gradOut), gradIn: out }, params.invocations);
           let expected = ref.pool2x2Backward(kind, input, s.height, s.width, s.channels, gradOut);
           if (accumulate) expected = expected.map((v, i) => v + existing[i]);
           if (mask) expected = ref.reluMask(expected, input);
@@ -515,9 +515,10 @@ describe('2x2 pooling (exact on quantized values with ties)', () => {
     const gradIn = zeros(count);
     const inBuf = upload(input);
     const passes = new PassList(gpu);
-    passes.add(poolForward('max'), [uniform(fwd.data), inBuf, out], fwd.invocations);
-    passes.add(poolBackward({ kind: 'max', accumulate: false, mask: false }), [uniform(bwd.data), inBuf, upload(gradOut), gradIn], bwd.invocations);
+    passes.add(poolForward('max'), { params: fwd.values, input: inBuf, output: out }, fwd.invocations);
+    passes.add(poolBackward({ kind: 'max', accumulate: false, mask: false }), { params: bwd.values, poolInput: inBuf, gradOut: upload(gradOut), gradIn }, bwd.invocations);
     passes.submit();
+    passes.dispose();
     expectExact(await read(out, outCount), ref.pool2x2('max', input, s.height, s.width, s.channels), 'max forward');
     expectExact(await read(gradIn, count), ref.pool2x2Backward('max', input, s.height, s.width, s.channels, gradOut), 'max backward');
   });
@@ -550,9 +551,10 @@ describe('gram (split-K partials + reduce, rel L2 < 1e-5)', () => {
       const scratch = upload(new Float32Array(splits * k.channels * k.channels).fill(NaN));
       const out = zeros(k.channels * k.channels);
       const passes = new PassList(gpu);
-      passes.add(gramPartial(), [uniform(partial.data), upload(features), scratch], partial.invocations);
-      passes.add(gramReduce(), [uniform(reduce.data), scratch, out], reduce.invocations);
+      passes.add(gramPartial(), { params: partial.values, features: upload(features), partials: scratch }, partial.invocations);
+      passes.add(gramReduce(), { params: reduce.values, partials: scratch, gram: out }, reduce.invocations);
       passes.submit();
+      passes.dispose();
       const g = await read(out, k.channels * k.channels);
       expectClose(g, ref.gram(features, pixels, k.channels), 1e-5, `gram ${name}`);
       for (let a = 0; a < k.channels; a++) {
@@ -731,7 +733,7 @@ describe('image conversion (exact)', () => {
     const rgba = testImage();
     const pixels = 256;
     const x = zeros(3 * pixels);
-    run(preprocessImage(), [uniform(new Uint32Array([pixels, 0, 0, 0]).buffer), upload(new Uint32Array(rgba.buffer)), x], pixels);
+    run(preprocessImage(), { params: { pixels }, rgba: upload(new Uint32Array(rgba.buffer)), x }, pixels);
     const got = await read(x, 3 * pixels);
     // b - f32(mean) is exact in float64 here, so rounding it once to f32 is the correctly rounded f32 result.
     expectExact(got, Float32Array.from(ref.preprocessRef(rgba, pixels, meanF32)), 'preprocess');
@@ -753,7 +755,7 @@ describe('image conversion (exact)', () => {
       ['ties', ties],
     ] as const) {
       const out = upload(new Uint32Array(pixels));
-      run(deprocessImage(), [uniform(new Uint32Array([pixels, 0, 0, 0]).buffer), upload(x), out], pixels);
+      run(deprocessImage(), { params: { pixels }, x: upload(x), rgba: out }, pixels);
       const got = new Uint8Array(await gpu.read(out, 4 * pixels));
       expectExact(got, ref.deprocessRef(x, pixels, meanF32, Math.fround), `deprocess ${what}`);
       if (what === 'round trip') {
@@ -822,7 +824,7 @@ describe('generated WGSL and program keys', () => {
   const count = (code: string, re: RegExp) => (code.match(re) ?? []).length;
 
   it('forward conv: bindings, unrolled accumulators and weight loads', () => {
-    const code = convWgsl({ ...base, inputPlanar3: true });
+    const code = convProgram({ ...base, inputPlanar3: true }).code;
     expect(code).toContain('@group(0) @binding(0) var<uniform> params: Params;');
     expect(code).toContain('@group(0) @binding(1) var<storage, read> input: array<f32>;');
     expect(code).toContain('@group(0) @binding(2) var<storage, read> weights: array<vec4f>;');
@@ -838,7 +840,7 @@ describe('generated WGSL and program keys', () => {
     expect(count(code, /max\(v \+ bias\[/g)).toBe(6);
     expect(code).toContain('for (var tap = 0u; tap < 9u; tap++)');
 
-    const hwc = convWgsl(base);
+    const hwc = convProgram(base).code;
     expect(hwc).toContain('@group(0) @binding(1) var<storage, read> input: array<vec4f>;');
   });
 
@@ -899,7 +901,8 @@ describe('generated WGSL and program keys', () => {
     expect(count(input, /= patchValue\(y0 \+ \d, x0 \+ \d, c4\);/g)).toBe(16);
     expect(count(input, /transformed\[\(\d+u \* params\.bandTiles \+ tb\) \* params\.channels4 \+ c4\] = /g)).toBe(16);
     const forward = winogradOutputTransform({ biasRelu: true, accumulate: false, mask: false });
-    expect(forward.bindings).toEqual(['uniform', 'read', 'read', 'read_write']);
+    const kinds = (p: { bindings: BindingDeclarations }) => declaredBindings(p.bindings).map(([name, d]) => `${name}:${d.kind}`);
+    expect(kinds(forward)).toEqual(['params:uniform', 'products:read', 'bias:read', 'output:read_write']);
     expect(count(forward.code, /= products\[/g)).toBe(16);
     expect(count(forward.code, /v = max\(v \+ bias\[c4\], vec4f\(0\.0\)\);/g)).toBe(4);
     expect(count(forward.code, /if \(py < params\.height && px < params\.width\)/g)).toBe(4);
@@ -907,13 +910,14 @@ describe('generated WGSL and program keys', () => {
     expect(backward.key).toBe('winograd_output_wg64_acc_mask');
     expect(count(backward.code, /v \+= output\[o\];/g)).toBe(4);
     expect(count(backward.code, /maskActivation\[o\] > vec4f\(0\.0\)/g)).toBe(4);
-    expect(winogradOutputTransform({ biasRelu: false, accumulate: false, mask: false }).bindings).toEqual(['uniform', 'read', 'read_write']);
+    expect(kinds(backward)).toEqual(['params:uniform', 'products:read', 'maskActivation:read', 'output:read_write']);
+    expect(kinds(winogradOutputTransform({ biasRelu: false, accumulate: false, mask: false }))).toEqual(['params:uniform', 'products:read', 'output:read_write']);
     expect(() => winogradOutputTransform({ biasRelu: true, accumulate: true, mask: false })).toThrow(/excludes/);
     for (const code of [input, forward.code, backward.code]) expect(code).not.toMatch(/^\s*#(if|elif|else|endif)/m);
   });
 
   it('backward conv: mask binding replaces bias, planar output, accumulate', () => {
-    const masked = convWgsl({ ...base, biasRelu: false, mask: true, accumulate: true, pixelsPerThread: 4, channelGroupsPerThread: 1 });
+    const masked = convProgram({ ...base, biasRelu: false, mask: true, accumulate: true, pixelsPerThread: 4, channelGroupsPerThread: 1 }).code;
     expect(masked).toContain('@group(0) @binding(3) var<storage, read> maskActivation: array<vec4f>;');
     expect(masked).toContain('@group(0) @binding(4) var<storage, read_write> output: array<vec4f>;');
     expect(masked).not.toContain('bias');
@@ -921,13 +925,13 @@ describe('generated WGSL and program keys', () => {
     expect(count(masked, /v \+= output\[o\];/g)).toBe(4);
     expect(count(masked, /maskActivation\[o\] > vec4f\(0\.0\)/g)).toBe(4);
 
-    const planar = convWgsl({ ...base, biasRelu: false, outputPlanar3: true, accumulate: true, pixelsPerThread: 2, channelGroupsPerThread: 1 });
+    const planar = convProgram({ ...base, biasRelu: false, outputPlanar3: true, accumulate: true, pixelsPerThread: 2, channelGroupsPerThread: 1 }).code;
     expect(planar).toContain('@group(0) @binding(3) var<storage, read_write> output: array<f32>;');
     expect(planar).not.toContain('@binding(4)');
     expect(count(planar, /var acc\d+_\d+ = vec4f\(0\.0\);/g)).toBe(2);
     expect(planar).toContain('v += vec4f(output[p], output[p + plane], output[p + 2u * plane], 0.0);');
 
-    const plain = convWgsl({ ...base, taps: 1, biasRelu: false, pixelsPerThread: 1, channelGroupsPerThread: 1 });
+    const plain = convProgram({ ...base, taps: 1, biasRelu: false, pixelsPerThread: 1, channelGroupsPerThread: 1 }).code;
     expect(plain).toContain('@group(0) @binding(3) var<storage, read_write> output: array<vec4f>;');
     expect(plain).toContain('let dy = 0; let dx = 0;');
     expect(plain).toContain('tap < 1u');
@@ -955,7 +959,7 @@ describe('generated WGSL and program keys', () => {
                 mask: !!(flags & 16),
                 workgroupSize: wg,
               };
-              let program: ComputeProgram;
+              let program: ReturnType<typeof convProgram>;
               try {
                 program = convProgram(o);
               } catch {
@@ -969,9 +973,13 @@ describe('generated WGSL and program keys', () => {
               expect(byCode.get(program.code) ?? program.key).toBe(program.key);
               byKey.set(program.key, program.code);
               byCode.set(program.code, program.key);
-              const declared = [...program.code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read|storage, read_write)>/g)];
-              expect(declared.map((m) => Number(m[1]))).toEqual(program.bindings.map((_, i) => i));
-              expect(declared.map((m) => (m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read' : 'read_write'))).toEqual([...program.bindings]);
+              // The declarations the WGSL holds are the program's, by name, kind and @binding index, in order.
+              const declared = [...program.code.matchAll(/@binding\((\d+)\) var<(uniform|storage, read|storage, read_write)> (\w+)/g)];
+              const expected = declaredBindings(program.bindings);
+              expect(declared.map((m) => [Number(m[1]), m[3], m[2] === 'uniform' ? 'uniform' : m[2] === 'storage, read' ? 'read' : 'read_write'])).toEqual(
+                expected.map(([name, d], i) => [i, name, d.kind]),
+              );
+              expect(() => checkProgram(program)).not.toThrow();
             }
     expect(variants).toBeGreaterThan(200);
     expect(byKey.size).toBe(variants);
@@ -1012,7 +1020,7 @@ describe('generated WGSL and program keys', () => {
     // A variant no other test uses, so the first add compiles it.
     const options = { pixelsPerThread: 2, channelGroupsPerThread: 1, workgroupSize: 16, accumulate: true, mask: false };
     const params = convParams(3, 2, 1, 1, 2, 1);
-    const buffers = [uniform(params.data), zeros(24), zeros(16), zeros(24)];
+    const buffers = { params: params.values, input: zeros(24), weights: zeros(16), output: zeros(24) };
     const before = cache.compiled;
     const passes = new PassList(gpu);
     passes.add(conv1x1(options), buffers, params.invocations);
@@ -1024,5 +1032,6 @@ describe('generated WGSL and program keys', () => {
     expect(cache.compiled).toBe(before + 2);
     expect(cache.size).toBe(cache.compiled);
     passes.submit();
+    passes.dispose();
   });
 });

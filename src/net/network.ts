@@ -13,7 +13,7 @@ import {
   IMAGE_GRADIENT_COLUMNS,
   imageGradientGather,
 } from '../../shaders/conv.js';
-import { poolBackward, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
+import { poolBackward, poolBackwardReadsInput, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
 import { WINOGRAD_POSITIONS, winogradInputTransform, winogradOutputTransform, winogradParams } from '../../shaders/winograd.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
@@ -156,7 +156,7 @@ export interface FeatureShape {
 export class FeatureMaps {
   readonly shapes: FeatureShape[];
   readonly buffers: GPUBuffer[];
-  /** Uniform buffers owned by recorded dispatches, released with the maps. */
+  /** Scratch made while recording (image gradient columns, Winograd V and M), released with the maps. */
   private readonly owned: GPUBuffer[] = [];
   /** Scratch of the image gradient (HW x 28 f32), made when a backward step through the first layer is recorded. */
   private imageColumns: GPUBuffer | undefined;
@@ -184,7 +184,6 @@ export class FeatureMaps {
 
   /** Records the forward pass from planar image x [3][H][W]. */
   encodeForward(passes: PassList, x: GPUBuffer): void {
-    const { gpu } = this.net;
     for (let i = 0; i < this.depth; i++) {
       const layer = VGG19[i];
       const input = i === 0 ? x : this.buffers[i - 1];
@@ -194,10 +193,11 @@ export class FeatureMaps {
         const conv = this.net.convAs(i, 'direct');
         const { pixelsPerWorkgroup, channelGroupsPerLane } = imageLayerTuning.forward;
         const program = conv3x3ImageForward({ pixelsPerWorkgroup, channelGroupsPerLane, cout4: layer.outChannels / 4 });
-        const params = this.own(gpu.uniform(new Uint32Array([shape.width, shape.height, layer.outChannels / 4, 0]), `${layer.name} params`));
+        const params = { width: shape.width, height: shape.height, cout4: layer.outChannels / 4 };
         const flops = convFlops(layer, shape.width, shape.height);
         const size = { grid: [Math.ceil(shape.width / pixelsPerWorkgroup), shape.height] as [number, number] };
-        passes.add(program, [params, input, conv.forward, conv.bias, this.buffers[i]], size, flops, { layer: layer.name, role: 'forward' });
+        const bindings = { params, image: input, weights: conv.forward, bias: conv.bias, output: this.buffers[i] };
+        passes.add(program, bindings, size, flops, { layer: layer.name, role: 'forward' });
       } else if (layer.kind === 'conv' && isWinogradLayer(i, this.net.convAlgorithm)) {
         this.encodeWinograd(passes, i, input, this.buffers[i], { role: 'forward' });
       } else if (layer.kind === 'conv') {
@@ -207,14 +207,12 @@ export class FeatureMaps {
         const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0, weightsF16: conv.f16 });
         const flops = convFlops(layer, shape.width, shape.height);
         const size = convDispatchSize(tiling, shape.width, shape.height, layer.outChannels / 4);
-        passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} params`)), input, conv.forward, conv.bias, this.buffers[i]], size, flops, {
-          layer: layer.name,
-          role: 'forward',
-        });
+        const bindings = { params: params.values, input, weights: conv.forward, bias: conv.bias, output: this.buffers[i] };
+        passes.add(program, bindings, size, flops, { layer: layer.name, role: 'forward' });
       } else {
         const prev = this.shapes[i - 1];
         const params = poolParams(prev.width, prev.height, prev.channels / 4, true);
-        passes.add(poolForward(this.net.pooling), [this.own(gpu.uniform(new Uint32Array(params.data))), input, this.buffers[i]], params.invocations);
+        passes.add(poolForward(this.net.pooling), { params: params.values, input, output: this.buffers[i] }, params.invocations);
       }
     }
   }
@@ -225,7 +223,6 @@ export class FeatureMaps {
    * the ReLU mask of layer i-1; for i = 0, `gradIn` is the planar image gradient.
    */
   encodeBackwardStep(passes: PassList, i: number, gradOut: GPUBuffer, gradIn: GPUBuffer, opts: { maskBelow: boolean; accumulate: boolean }): void {
-    const { gpu } = this.net;
     const layer = VGG19[i];
     if (opts.maskBelow && (i === 0 || VGG19[i - 1].kind !== 'conv')) throw new Error(`no ReLU below layer ${layer.name}`);
     if (layer.kind === 'conv' && i === 0 && this.net.imageLayerKernels) {
@@ -248,18 +245,22 @@ export class FeatureMaps {
         mask: opts.maskBelow,
         weightsF16: conv.f16,
       });
-      const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} backward params`));
-      const buffers = opts.maskBelow
-        ? [uniforms, gradOut, conv.backward, this.buffers[i - 1], gradIn]
-        : [uniforms, gradOut, conv.backward, gradIn];
+      const bindings = {
+        params: params.values,
+        input: gradOut,
+        weights: conv.backward,
+        maskActivation: opts.maskBelow ? this.buffers[i - 1] : undefined,
+        output: gradIn,
+      };
       const flops = convFlops(layer, shape.width, shape.height);
       const size = convDispatchSize({ ...tiling, channelGroupsPerThread: channelGroups }, shape.width, shape.height, cinPad / 4);
-      passes.add(program, buffers, size, flops, { layer: layer.name, role: 'backward' });
+      passes.add(program, bindings, size, flops, { layer: layer.name, role: 'backward' });
     } else {
       const prev = this.shapes[i - 1];
       const params = poolParams(prev.width, prev.height, prev.channels / 4, false);
-      const program = poolBackward({ kind: this.net.pooling, accumulate: opts.accumulate, mask: opts.maskBelow });
-      passes.add(program, [this.own(gpu.uniform(new Uint32Array(params.data))), this.buffers[i - 1], gradOut, gradIn], params.invocations);
+      const variant = { kind: this.net.pooling, accumulate: opts.accumulate, mask: opts.maskBelow };
+      const poolInput = poolBackwardReadsInput(variant) ? this.buffers[i - 1] : undefined;
+      passes.add(poolBackward(variant), { params: params.values, poolInput, gradOut, gradIn }, params.invocations);
     }
   }
 
@@ -279,15 +280,12 @@ export class FeatureMaps {
     const flops = convFlops(layer, width, height);
     passes.add(
       conv1x1({ ...tiling, accumulate: false, mask: false }),
-      [this.own(gpu.uniform(new Uint32Array(params.data), `${layer.name} gradient params`)), gradOut, this.net.convAs(0, 'direct').backward, columns],
+      { params: params.values, input: gradOut, weights: this.net.convAs(0, 'direct').backward, output: columns },
       convDispatchSize(tiling, width, height, cout4),
       flops,
       { layer: layer.name, role: 'backward' },
     );
-    passes.add(imageGradientGather(), [this.own(gpu.uniform(new Uint32Array([width, height, 0, 0]), 'image gradient gather params')), columns, gradIn], width * height, 0, {
-      layer: layer.name,
-      role: 'backward',
-    });
+    passes.add(imageGradientGather(), { params: { width, height }, columns, output: gradIn }, width * height, 0, { layer: layer.name, role: 'backward' });
   }
 
   /**
@@ -303,7 +301,6 @@ export class FeatureMaps {
     target: GPUBuffer,
     direction: { role: 'forward' } | { role: 'backward'; maskBelow: boolean; accumulate: boolean },
   ): void {
-    const { gpu } = this.net;
     const conv = this.net.convAs(i, 'winograd');
     const { layer } = conv;
     const { width, height } = this.shapes[i];
@@ -315,23 +312,22 @@ export class FeatureMaps {
     const output = forward
       ? winogradOutputTransform({ biasRelu: true, accumulate: false, mask: false })
       : winogradOutputTransform({ biasRelu: false, accumulate: direction.accumulate, mask: direction.maskBelow });
-    const epilogue = forward ? [conv.bias] : direction.maskBelow ? [this.buffers[i - 1]] : [];
-    const uniform = (data: ArrayBuffer, what: string) => this.own(gpu.uniform(new Uint32Array(data), `${layer.name} ${direction.role} ${what}`));
+    const epilogue = forward ? { bias: conv.bias } : { maskActivation: direction.maskBelow ? this.buffers[i - 1] : undefined };
     for (const band of winogradBands(layer, width, height, scratch.bytes)) {
       const inputParams = winogradParams(width, height, cin4, band.tileStart, band.tiles);
-      passes.add(winogradInputTransform(), [uniform(inputParams.data, 'input transform'), source, scratch.transformed], inputParams.invocations, 0, tag);
+      passes.add(winogradInputTransform(), { params: inputParams.values, input: source, transformed: scratch.transformed }, inputParams.invocations, 0, tag);
       // The product: a 1x1 conv over an image 16 rows (the positions) by band.tiles wide.
       const tiling = winogradProductTiling(this.net.tuning, band.tiles, cout4 * 4);
       const params = convParams(band.tiles, WINOGRAD_POSITIONS, cin4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
       passes.add(
         conv1x1({ ...tiling, accumulate: false, mask: false, winogradBatch: direction.role, weightsF16: conv.f16 }),
-        [uniform(params.data, 'product'), scratch.transformed, conv.winograd, scratch.products],
+        { params: params.values, input: scratch.transformed, weights: conv.winograd, output: scratch.products },
         convDispatchSize({ ...tiling, winogradBatch: direction.role }, band.tiles, WINOGRAD_POSITIONS, cout4),
         winogradFlops(cin4 * 4, cout4 * 4, band.tiles),
         tag,
       );
       const outputParams = winogradParams(width, height, cout4, band.tileStart, band.tiles);
-      passes.add(output, [uniform(outputParams.data, 'output transform'), scratch.products, ...epilogue, target], outputParams.invocations, 0, tag);
+      passes.add(output, { params: outputParams.values, products: scratch.products, ...epilogue, output: target }, outputParams.invocations, 0, tag);
     }
   }
 

@@ -16,15 +16,14 @@ export function imageToX(gpu: GpuRuntime, image: Rgba8, x?: GPUBuffer): GPUBuffe
   const target = x ?? gpu.buffers.storage(pixels * 3 * 4, 'x');
   const packed = new Uint32Array(image.data.buffer.slice(image.data.byteOffset, image.data.byteOffset + pixels * 4));
   const rgba = gpu.upload(packed, 'rgba');
-  const params = gpu.uniform(new Uint32Array([pixels, 0, 0, 0]));
+  const passes = new PassList(gpu);
   try {
-    const passes = new PassList(gpu);
-    passes.add(preprocessImage(), [params, rgba, target], pixels);
+    passes.add(preprocessImage(), { params: { pixels }, rgba, x: target }, pixels);
     passes.submit();
   } finally {
     // Released after submission: the pool may hand them out again only for later submissions.
     gpu.buffers.release(rgba);
-    gpu.buffers.release(params);
+    passes.dispose();
   }
   return target;
 }
@@ -33,15 +32,14 @@ export function imageToX(gpu: GpuRuntime, image: Rgba8, x?: GPUBuffer): GPUBuffe
 export async function xToImage(gpu: GpuRuntime, x: GPUBuffer, width: number, height: number): Promise<Rgba8> {
   const pixels = width * height;
   const rgba = gpu.buffers.storage(pixels * 4, 'rgba out');
-  const params = gpu.uniform(new Uint32Array([pixels, 0, 0, 0]));
+  const passes = new PassList(gpu);
   try {
-    const passes = new PassList(gpu);
-    passes.add(deprocessImage(), [params, x, rgba], pixels);
+    passes.add(deprocessImage(), { params: { pixels }, x, rgba }, pixels);
     passes.submit();
     const bytes = await gpu.read(rgba, pixels * 4);
     return { width, height, data: new Uint8ClampedArray(bytes) };
   } finally {
     gpu.buffers.release(rgba);
-    gpu.buffers.release(params);
+    passes.dispose();
   }
 }

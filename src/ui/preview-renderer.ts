@@ -3,7 +3,8 @@
  * (shaders/preview.ts, no readback), and the final RGBA8 image (which may differ from x: original colours).
  * The canvas keeps the last frame, so it is also where `toBlob()` takes "the current image" from.
  */
-import { previewToTexture, type TextureProgram } from '../../shaders/preview.js';
+import { PREVIEW_PARAMS, previewToTexture, type TextureProgram } from '../../shaders/preview.js';
+import { bindGroupEntries, bindGroupLayoutEntries, checkProgram } from '../gpu/program.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import type { RgbaImage } from '../io/rgbaImage.js';
 
@@ -20,14 +21,8 @@ function previewPipeline(device: GPUDevice): PreviewPipeline {
   let entry = pipelines.get(device);
   if (!entry) {
     const program = previewToTexture();
-    const layout = device.createBindGroupLayout({
-      label: program.label,
-      entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-        { binding: 2, visibility: GPUShaderStage.COMPUTE, storageTexture: { access: 'write-only', format: program.format } },
-      ],
-    });
+    checkProgram(program);
+    const layout = device.createBindGroupLayout({ label: program.label, entries: bindGroupLayoutEntries(program.bindings) });
     const module = device.createShaderModule({ label: program.label, code: program.code });
     const pipeline = device.createComputePipeline({
       label: program.label,
@@ -68,7 +63,7 @@ export class PreviewRenderer {
     });
     this.context = context;
     this.gpu = gpu;
-    this.params = gpu.buffers.uniform(16, 'preview params');
+    this.params = gpu.buffers.uniform(PREVIEW_PARAMS.byteSize, 'preview params');
   }
 
   /** Dispatches the preview kernel on `x` (planar BGR, width x height); called after each iteration's submission. */
@@ -77,17 +72,12 @@ export class PreviewRenderer {
     this.resize(width, height);
     const { device } = gpu;
     const { pipeline, layout, program } = previewPipeline(device);
-    device.queue.writeBuffer(params, 0, new Uint32Array([width, height, 0, 0]));
-    const texture = context.getCurrentTexture();
-    const bindGroup = device.createBindGroup({
-      label: 'preview',
-      layout,
-      entries: [
-        { binding: 0, resource: { buffer: params } },
-        { binding: 1, resource: { buffer: x } },
-        { binding: 2, resource: texture.createView() },
-      ],
+    device.queue.writeBuffer(params, 0, PREVIEW_PARAMS.pack({ width, height }));
+    const image = context.getCurrentTexture().createView();
+    const entries = bindGroupEntries(program, { params, x, image }, () => {
+      throw new Error('the preview uniform is made once per canvas');
     });
+    const bindGroup = device.createBindGroup({ label: 'preview', layout, entries });
     const encoder = device.createCommandEncoder({ label: 'preview' });
     const pass = encoder.beginComputePass({ label: 'preview' });
     pass.setPipeline(pipeline);
