@@ -251,14 +251,15 @@ export async function timeDeepConvs(
   const net = new Vgg19Net(gpu, weights, { convAlgorithm });
   const maps = new FeatureMaps(net, n, n);
   const owned: GPUBuffer[] = [];
+  // Both lists' uniforms go back at the end (releasing a dispatch twice, as the shared forward ones are, is a no-op).
+  const forward = new PassList(gpu);
+  const timed = new PassList(gpu);
   try {
     const x = gpu.upload(inputs.x, 'bench x');
     owned.push(x);
-    const forward = new PassList(gpu);
     maps.encodeForward(forward, x);
     forward.submit();
     await gpu.device.queue.onSubmittedWorkDone();
-    const timed = new PassList(gpu);
     const ranges: Array<{ row: ConvLayerTiming; forward: [number, number]; backward: [number, number] }> = [];
     for (const { layer, index } of deep) {
       const row = convRow(layer, index, n, 'deep', net.convAlgorithm);
@@ -275,6 +276,8 @@ export async function timeDeepConvs(
     return ranges.map(({ row, forward: f, backward: b }) => ({ ...row, forward: summed(timings.slice(f[0], f[1])), backward: summed(timings.slice(b[0], b[1])) }));
   } finally {
     for (const b of owned) gpu.buffers.release(b);
+    forward.dispose();
+    timed.dispose();
     maps.dispose();
     net.dispose();
   }
