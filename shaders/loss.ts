@@ -15,7 +15,7 @@
  * - tvGrad: gradient of the total variation of x, accumulated into the image gradient.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct } from '../src/gpu/program.js';
 import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialsMain, partialSumsKey, reduceLanes, storePartials, type PartialSums } from './common.js';
 
 /** Slots before the per-term values in the losses buffer. */
@@ -24,21 +24,23 @@ export const LOSS_HEADER = 4;
 export type LossCategory = 'content' | 'style' | 'tv';
 export const CATEGORY_INDEX: Record<LossCategory, number> = { content: 0, style: 1, tv: 2 };
 
+/** Uniform structs of the loss kernels (each kernel's `params`). */
+export const SQUARED_DIFF_PARAMS = uniformStruct('Params', { count: 'u32', offset: 'u32' });
+export const TV_PARTIALS_PARAMS = uniformStruct('Params', { width: 'u32', height: 'u32', offset: 'u32' });
+export const TV_GRAD_PARAMS = uniformStruct('Params', { width: 'u32', height: 'u32', scale: 'f32' });
+export const CONTENT_GRAD_PARAMS = uniformStruct('Params', { count: 'u32', scale: 'f32' });
+export const LOSS_TOTAL_PARAMS = uniformStruct('Params', { terms: 'u32' });
+export const L1_PARTIALS_PARAMS = uniformStruct('Params', { count: 'u32' });
+export const L1_FINALIZE_PARAMS = uniformStruct('Params', { slot: 'u32' });
+export const NORMALIZED_ACCUMULATE_PARAMS = uniformStruct('Params', { count: 'u32', slot: 'u32', weight: 'f32' });
+
 /**
  * sum((a - b)^2) over vec4 elements into partial sums as `sums` says. With `writeDifference`, also stores a - b
- * (the style loss keeps D = G - G_target for its gradient). Bindings: params {count, offset}, a, b, partials[, diff].
+ * (the style loss keeps D = G - G_target for its gradient). Bindings: params {count, offset}, a, b, partials[, difference].
  */
-export function squaredDiffPartials(writeDifference: boolean, sums: PartialSums, workgroupSize = 64): ComputeProgram {
-  const code = wgsl`
+export function squaredDiffPartials(writeDifference: boolean, sums: PartialSums, workgroupSize = 64) {
+  const body = wgsl`
 // Partial sums of squared differences.
-struct Params { count: u32, offset: u32, _p0: u32, _p1: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
-#if ${writeDifference}
-@group(0) @binding(4) var<storage, read_write> difference: array<vec4f>;
-#endif
 ${partialShares(sums, workgroupSize)}
 
 ${partialsMain(sums, workgroupSize)}
@@ -54,26 +56,28 @@ ${storePartials([{ value: 'sum', at: (k) => `partials[params.offset + ${k}]` }],
 }
 `;
   const name = writeDifference ? 'sqdiff_partials_diff' : 'sqdiff_partials';
-  return {
+  return computeProgram({
     key: `${name}_${partialSumsKey(sums)}_wg${workgroupSize}`,
     label: name,
-    code,
-    bindings: writeDifference ? ['uniform', 'read', 'read', 'read_write', 'read_write'] : ['uniform', 'read', 'read', 'read_write'],
     workgroupSize,
-  };
+    bindings: {
+      params: uniform(SQUARED_DIFF_PARAMS),
+      a: read('array<vec4f>'),
+      b: read('array<vec4f>'),
+      partials: readWrite('array<f32>'),
+      difference: writeDifference ? readWrite('array<vec4f>') : undefined,
+    },
+    body,
+  });
 }
 
 /**
  * Total variation of planar x [3][H][W]: sum of squared differences of vertical and horizontal neighbours.
  * Bindings: params {width, height, offset}, x, partials.
  */
-export function tvPartials(sums: PartialSums, workgroupSize = 64): ComputeProgram {
-  const code = wgsl`
+export function tvPartials(sums: PartialSums, workgroupSize = 64) {
+  const body = wgsl`
 // Partial sums of the total variation of the image.
-struct Params { width: u32, height: u32, offset: u32, _p0: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 ${partialShares(sums, workgroupSize)}
 
 ${partialsMain(sums, workgroupSize)}
@@ -92,21 +96,22 @@ ${partialsMain(sums, workgroupSize)}
 ${storePartials([{ value: 'sum', at: (k) => `partials[params.offset + ${k}]` }], sums, workgroupSize)}
 }
 `;
-  return { key: `tv_partials_${partialSumsKey(sums)}_wg${workgroupSize}`, label: 'tv_partials', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `tv_partials_${partialSumsKey(sums)}_wg${workgroupSize}`,
+    label: 'tv_partials',
+    workgroupSize,
+    bindings: { params: uniform(TV_PARTIALS_PARAMS), x: read('array<f32>'), partials: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /**
  * grad += scale * d/dx TV(x): 2 (x_ij - x_i-1,j) - 2 (x_i+1,j - x_ij) and likewise along j, at the borders only the
  * terms that exist. Bindings: params {width, height, scale}, x, grad.
  */
-export function tvGrad(accumulate: boolean, workgroupSize = 64): ComputeProgram {
-  const code = wgsl`
+export function tvGrad(accumulate: boolean, workgroupSize = 64) {
+  const body = wgsl`
 // Gradient of the total variation of the image.
-struct Params { width: u32, height: u32, _p0: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> grad: array<f32>;
-
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
   let w = params.width;
@@ -129,22 +134,22 @@ ${mainSignature(workgroupSize)} {
 }
 `;
   const name = accumulate ? 'tv_grad_acc' : 'tv_grad';
-  return { key: `${name}_wg${workgroupSize}`, label: name, code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `${name}_wg${workgroupSize}`,
+    label: name,
+    workgroupSize,
+    bindings: { params: uniform(TV_GRAD_PARAMS), x: read('array<f32>'), grad: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /**
  * Content gradient g = scale * (F - target) over vec4 features, optional += existing and ReLU mask (F > 0).
- * Bindings: params {count, scale}, features, target, grad.
+ * Bindings: params {count, scale}, features, targetFeatures, grad.
  */
-export function contentGrad(accumulate: boolean, mask: boolean, workgroupSize = 64): ComputeProgram {
-  const code = wgsl`
+export function contentGrad(accumulate: boolean, mask: boolean, workgroupSize = 64) {
+  const body = wgsl`
 // Content loss gradient with respect to the features.
-struct Params { count: u32, _p0: u32, _p1: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> features: array<vec4f>;
-@group(0) @binding(2) var<storage, read> targetFeatures: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> grad: array<vec4f>;
-
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
   if (id >= params.count) { return; }
@@ -161,7 +166,18 @@ ${mainSignature(workgroupSize)} {
 `;
   const flags = [accumulate && 'acc', mask && 'mask'].filter(Boolean).join('_');
   const name = `content_grad${flags ? '_' + flags : ''}`;
-  return { key: `${name}_wg${workgroupSize}`, label: name, code, bindings: ['uniform', 'read', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `${name}_wg${workgroupSize}`,
+    label: name,
+    workgroupSize,
+    bindings: {
+      params: uniform(CONTENT_GRAD_PARAMS),
+      features: read('array<vec4f>'),
+      targetFeatures: read('array<vec4f>'),
+      grad: readWrite('array<vec4f>'),
+    },
+    body,
+  });
 }
 
 /**
@@ -170,15 +186,10 @@ ${mainSignature(workgroupSize)} {
  * additions per term, else 256 lanes per term and a tree (common.ts reduceLanes); lane 0 writes.
  * Bindings: params {terms}, table, partials, losses.
  */
-export function lossTotal(stored: number): ComputeProgram {
+export function lossTotal(stored: number) {
   const lanes = reduceLanes(stored);
-  const code = `
+  const body = `
 // Loss terms and totals from partial sums (${lanes === 1 ? 'one invocation' : `${lanes} lanes and a tree per term`}).
-struct Params { terms: u32, _p0: u32, _p1: u32, _p2: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> table: array<vec4f>;
-@group(0) @binding(2) var<storage, read> partials: array<f32>;
-@group(0) @binding(3) var<storage, read_write> losses: array<f32>;
 ${laneShares(lanes)}
 ${laneReduction('termSum', 'partials', `${stored}u`, lanes, (a, b) => `${a} + ${b}`)}
 
@@ -198,7 +209,13 @@ fn main(@builtin(local_invocation_index) lane: u32) {
   losses[3] = byCategory[0] + byCategory[1] + byCategory[2];
 }
 `;
-  return { key: `loss_total_s${stored}`, label: 'loss_total', code, bindings: ['uniform', 'read', 'read', 'read_write'], workgroupSize: lanes };
+  return computeProgram({
+    key: `loss_total_s${stored}`,
+    label: 'loss_total',
+    workgroupSize: lanes,
+    bindings: { params: uniform(LOSS_TOTAL_PARAMS), table: read('array<vec4f>'), partials: read('array<f32>'), losses: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /**
@@ -206,13 +223,9 @@ fn main(@builtin(local_invocation_index) lane: u32) {
  * l1Partials makes partial sums of |g| (as `sums` says); l1Finalize sums them into norms[slot]; normalizedAccumulate
  * applies the scale, the optional accumulation and the ReLU mask.
  */
-export function l1Partials(sums: PartialSums, workgroupSize = 64): ComputeProgram {
-  const code = wgsl`
+export function l1Partials(sums: PartialSums, workgroupSize = 64) {
+  const body = wgsl`
 // Partial sums of |g| (L1 norm).
-struct Params { count: u32, _p0: u32, _p1: u32, _p2: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> g: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 ${partialShares(sums, workgroupSize)}
 
 ${partialsMain(sums, workgroupSize)}
@@ -223,18 +236,20 @@ ${partialsMain(sums, workgroupSize)}
 ${storePartials([{ value: 'sum', at: (k) => `partials[${k}]` }], sums, workgroupSize)}
 }
 `;
-  return { key: `l1_partials_${partialSumsKey(sums)}_wg${workgroupSize}`, label: 'l1_partials', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: `l1_partials_${partialSumsKey(sums)}_wg${workgroupSize}`,
+    label: 'l1_partials',
+    workgroupSize,
+    bindings: { params: uniform(L1_PARTIALS_PARAMS), g: read('array<vec4f>'), partials: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /** norms[slot] = sum of the `stored` partial sums (lanes as in lossTotal). Bindings: params {slot}, partials, norms. */
-export function l1Finalize(stored: number): ComputeProgram {
+export function l1Finalize(stored: number) {
   const lanes = reduceLanes(stored);
-  const code = `
+  const body = `
 // L1 norm from partial sums.
-struct Params { slot: u32, _p0: u32, _p1: u32, _p2: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> norms: array<f32>;
 ${laneShares(lanes)}
 ${laneReduction('total', 'partials', `${stored}u`, lanes, (a, b) => `${a} + ${b}`)}
 
@@ -244,27 +259,22 @@ fn main(@builtin(local_invocation_index) lane: u32) {
   if (lane == 0u) { norms[params.slot] = sum; }
 }
 `;
-  return { key: `l1_finalize_s${stored}`, label: 'l1_finalize', code, bindings: ['uniform', 'read', 'read_write'], workgroupSize: lanes };
+  return computeProgram({
+    key: `l1_finalize_s${stored}`,
+    label: 'l1_finalize',
+    workgroupSize: lanes,
+    bindings: { params: uniform(L1_FINALIZE_PARAMS), partials: read('array<f32>'), norms: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /**
- * out = [out +] weight * g / (norms[slot] + 1e-8), then the optional ReLU mask (features > 0).
- * Bindings: params {count, slot, weight}, g, norms, [features], out.
+ * grad = [grad +] weight * g / (norms[slot] + 1e-8), then the optional ReLU mask (features > 0).
+ * Bindings: params {count, slot, weight}, g, norms, [features], grad.
  */
-export function normalizedAccumulate(accumulate: boolean, mask: boolean, workgroupSize = 64): ComputeProgram {
-  const code = wgsl`
+export function normalizedAccumulate(accumulate: boolean, mask: boolean, workgroupSize = 64) {
+  const body = wgsl`
 // Normalised gradient accumulation.
-struct Params { count: u32, slot: u32, _p0: u32, weight: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> g: array<vec4f>;
-@group(0) @binding(2) var<storage, read> norms: array<f32>;
-#if ${mask}
-@group(0) @binding(3) var<storage, read> features: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> grad: array<vec4f>;
-#else
-@group(0) @binding(3) var<storage, read_write> grad: array<vec4f>;
-#endif
-
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
   if (id >= params.count) { return; }
@@ -280,11 +290,17 @@ ${mainSignature(workgroupSize)} {
 `;
   const flags = [accumulate && 'acc', mask && 'mask'].filter(Boolean).join('_');
   const name = `normalized_accumulate${flags ? '_' + flags : ''}`;
-  return {
+  return computeProgram({
     key: `${name}_wg${workgroupSize}`,
     label: name,
-    code,
-    bindings: mask ? ['uniform', 'read', 'read', 'read', 'read_write'] : ['uniform', 'read', 'read', 'read_write'],
     workgroupSize,
-  };
+    bindings: {
+      params: uniform(NORMALIZED_ACCUMULATE_PARAMS),
+      g: read('array<vec4f>'),
+      norms: read('array<f32>'),
+      features: mask ? read('array<vec4f>') : undefined,
+      grad: readWrite('array<vec4f>'),
+    },
+    body,
+  });
 }

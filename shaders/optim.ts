@@ -25,32 +25,31 @@
  *                          max |d| (line search probe), unused;
  *   [8, 8 + 4m)            one record of 4 per ring slot j: ro_j, al_j, c_j = al_j - be_j, unused;
  *   [8 + 4m, + 3S)         three arrays of S partial sums (only the push kernel uses all three).
- * Each L-BFGS kernel gets a per-slot uniform {count: n, slot: j, _, lr}; vector kernels bind the ring buffers of
- * the slots they touch directly (y_j, s_j are separate buffers), so only scalars are indexed by slot in WGSL.
+ * Each L-BFGS kernel gets a per-slot uniform LBFGS_PARAMS {count: n, slot: j, lr} (scaledAdd its own {count});
+ * vector kernels bind the ring buffers of the slots they touch directly (y_j, s_j are separate buffers), so only
+ * scalars are indexed by slot in WGSL.
  */
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct, type BindingDeclarations } from '../src/gpu/program.js';
 import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialsMain, partialSumsKey, reduceLanes, storedSums, storePartials, type PartialSums } from './common.js';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
-/** Adam: uniform words {count, _, _, _, beta1, beta2, 1 - beta1, 1 - beta2, lr, eps, _, _} (u32 then f32). */
-export const ADAM_PARAMS_WORDS = 12;
+/** Adam's uniform (both kernels): the vector length, the betas, 1 - beta (rounded from float64), lr and eps. */
+export const ADAM_PARAMS = uniformStruct('Params', {
+  count: 'u32',
+  beta1: 'f32',
+  beta2: 'f32',
+  oneMinusBeta1: 'f32',
+  oneMinusBeta2: 'f32',
+  lr: 'f32',
+  eps: 'f32',
+});
 /** Adam: state floats [t, c1, c2, lr / c1, sqrt(c2), _, _, _]. */
 export const ADAM_STATE_FLOATS = 8;
 
-const ADAM_PARAMS = `struct Params {
-  count: u32, _p0: u32, _p1: u32, _p2: u32,
-  beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32,
-  lr: f32, eps: f32, _p3: f32, _p4: f32,
-}
-@group(0) @binding(0) var<uniform> params: Params;`;
-
 /** t += 1 and bias corrections. Bindings: params, state. */
-export function adamStep(): ComputeProgram {
-  const code = `
+export function adamStep() {
+  const body = `
 // Adam step counter and bias corrections.
-${ADAM_PARAMS}
-@group(0) @binding(1) var<storage, read_write> state: array<f32>;
-
 @compute @workgroup_size(1)
 fn main() {
   let c1 = params.oneMinusBeta1 + params.beta1 * state[1];
@@ -62,20 +61,19 @@ fn main() {
   state[4] = sqrt(c2);
 }
 `;
-  return { key: 'adam_step', label: 'adam_step', code, bindings: ['uniform', 'read_write'], workgroupSize: 1 };
+  return computeProgram({
+    key: 'adam_step',
+    label: 'adam_step',
+    workgroupSize: 1,
+    bindings: { params: uniform(ADAM_PARAMS), state: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /** Moments and parameter update, one invocation per element. Bindings: params, state, grad, m, v, x. */
-export function adamUpdate(workgroupSize = 64): ComputeProgram {
-  const code = `
+export function adamUpdate(workgroupSize = 64) {
+  const body = `
 // Adam moments and update of x.
-${ADAM_PARAMS}
-@group(0) @binding(1) var<storage, read> state: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
-@group(0) @binding(5) var<storage, read_write> x: array<f32>;
-
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
   if (id >= params.count) { return; }
@@ -89,13 +87,20 @@ ${mainSignature(workgroupSize)} {
   x[id] = x[id] + (-state[3]) * (m1 / denom);
 }
 `;
-  return {
+  return computeProgram({
     key: `adam_update_wg${workgroupSize}`,
     label: 'adam_update',
-    code,
-    bindings: ['uniform', 'read', 'read', 'read_write', 'read_write', 'read_write'],
     workgroupSize,
-  };
+    bindings: {
+      params: uniform(ADAM_PARAMS),
+      state: read('array<f32>'),
+      grad: read('array<f32>'),
+      m: readWrite('array<f32>'),
+      v: readWrite('array<f32>'),
+      x: readWrite('array<f32>'),
+    },
+    body,
+  });
 }
 
 /** Float offsets in the L-BFGS scalar buffer: the header, then one record per ring slot, then the partial sums. */
@@ -142,14 +147,16 @@ export function lbfgsScalarFloats(historySize: number, sums: PartialSums): numbe
   return r.offset + 3 * r.stored;
 }
 
-/** Per-slot uniform words {count, slot, _, lr}. */
-export const LBFGS_PARAMS_WORDS = 4;
+/** The per-slot uniform of every L-BFGS kernel: the vector length n, the ring slot j, the learning rate. */
+export const LBFGS_PARAMS = uniformStruct('Params', { count: 'u32', slot: 'u32', lr: 'f32' });
+/** scaledAdd's uniform: the vector length. */
+export const SCALED_ADD_PARAMS = uniformStruct('Params', { count: 'u32' });
+/** Every optimiser vector (x, g, m, v, d, y_j, s_j) and the scalar buffer are f32 arrays. */
+const vector = 'array<f32>';
 
 const S = LBFGS_SCALARS;
-/** Params, the header offsets and the slot record accessor, for every L-BFGS kernel. */
-const SLOT_HEADER = `struct Params { count: u32, slot: u32, _p0: u32, lr: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-const T = ${S.t}u;
+/** The header offsets and the slot record accessor (of `params`: LBFGS_PARAMS), for every L-BFGS kernel. */
+const SLOT_HEADER = `const T = ${S.t}u;
 const H_DIAG = ${S.hDiag}u;
 fn slotScalar(field: u32) -> u32 { return ${S.slots}u + ${S.slotStride}u * params.slot + field; }
 const RO = ${S.ro}u;
@@ -169,44 +176,43 @@ const reductionKey = (r: LbfgsReduction) => `${partialSumsKey(r.sums)}_o${r.offs
 /** Where partial array k (0, 1, 2) stores sum `index`. */
 const partialAt = (k: number) => (index: string) => `scalars[PART + ${k === 0 ? '' : `${k}u * S + `}${index}]`;
 
-/** A vector kernel: `body` walks the invocation's elements into the WGSL variables named by `outputs`. */
-function partialsProgram(
+/**
+ * A vector kernel with `bindings` (params: LBFGS_PARAMS first): `loop` walks the invocation's elements into the
+ * WGSL variables named by `outputs`.
+ */
+function partialsProgram<const B extends BindingDeclarations>(
   name: string,
   reduction: LbfgsReduction,
-  bindings: ComputeProgram['bindings'],
-  declarations: string,
-  body: string,
+  bindings: B,
+  comment: string,
+  loop: string,
   outputs: ReadonlyArray<{ value: string; combine?: (a: string, b: string) => string }>,
-): ComputeProgram {
+) {
   const wg = LBFGS_WORKGROUP;
   const sums = reduction.sums;
-  const code = `
+  const body = `
+${comment}
 ${lbfgsHeader(reduction)}
-${declarations}
 ${partialShares(sums, wg)}
 
 ${partialsMain(sums, wg)}
-${body}
+${loop}
 ${storePartials(outputs.map((o, k) => ({ ...o, at: partialAt(k) })), sums, wg)}
 }
 `;
-  return { key: `${name}_${reductionKey(reduction)}_wg${wg}`, label: name, code, bindings, workgroupSize: wg };
+  return computeProgram({ key: `${name}_${reductionKey(reduction)}_wg${wg}`, label: name, workgroupSize: wg, bindings, body });
 }
 
 /**
  * First step, and the L1-norm partials: d = -g, g_prev = g, partials of |g|_1.
  * Bindings: params, g, gPrev, d, scalars.
  */
-export function lbfgsFirst(reduction: LbfgsReduction): ComputeProgram {
+export function lbfgsFirst(reduction: LbfgsReduction) {
   return partialsProgram(
     'lbfgs_first',
     reduction,
-    ['uniform', 'read', 'read_write', 'read_write', 'read_write'],
-    `// L-BFGS first step: d = -g, g_prev = g and partial sums of |g|_1.
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gPrev: array<f32>;
-@group(0) @binding(3) var<storage, read_write> d: array<f32>;
-@group(0) @binding(4) var<storage, read_write> scalars: array<f32>;`,
+    { params: uniform(LBFGS_PARAMS), g: read(vector), gPrev: readWrite(vector), d: readWrite(vector), scalars: readWrite(vector) },
+    '// L-BFGS first step: d = -g, g_prev = g and partial sums of |g|_1.',
     `  var l1 = 0.0;
   for (var i = id; i < params.count; i += P) {
     let gi = g[i];
@@ -221,20 +227,22 @@ export function lbfgsFirst(reduction: LbfgsReduction): ComputeProgram {
 /**
  * Push of the pair for ring slot j, fused with the start of the first loop:
  * y_j = g - g_prev, s_j = t d, g_prev = g, q = d = -g; partials of y.s, y.y and s_j.q.
- * Bindings: params (slot j), g, gPrev, d, y_j, s_j, scalars.
+ * Bindings: params (slot j), g, gPrev, d, y (= y_j), s (= s_j), scalars.
  */
-export function lbfgsPush(reduction: LbfgsReduction): ComputeProgram {
+export function lbfgsPush(reduction: LbfgsReduction) {
   return partialsProgram(
     'lbfgs_push',
     reduction,
-    ['uniform', 'read', 'read_write', 'read_write', 'read_write', 'read_write', 'read_write'],
-    `// L-BFGS history push: y = g - g_prev, s = t d, g_prev = g, q = -g; partials of y.s, y.y, s.q.
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gPrev: array<f32>;
-@group(0) @binding(3) var<storage, read_write> d: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read_write> s: array<f32>;
-@group(0) @binding(6) var<storage, read_write> scalars: array<f32>;`,
+    {
+      params: uniform(LBFGS_PARAMS),
+      g: read(vector),
+      gPrev: readWrite(vector),
+      d: readWrite(vector),
+      y: readWrite(vector),
+      s: readWrite(vector),
+      scalars: readWrite(vector),
+    },
+    '// L-BFGS history push: y = g - g_prev, s = t d, g_prev = g, q = -g; partials of y.s, y.y, s.q.',
     `  let t = scalars[T];
   var ys = 0.0;
   var yy = 0.0;
@@ -258,18 +266,14 @@ export function lbfgsPush(reduction: LbfgsReduction): ComputeProgram {
 
 /**
  * First loop, one pair (slot j, not the oldest): q -= al_j y_j; partials of s_{j-1}.q (the next older pair).
- * Bindings: params (slot j), y_j, s_{j-1}, d (= q), scalars.
+ * Bindings: params (slot j), y (= y_j), sNext (= s_{j-1}), d (= q), scalars.
  */
-export function lbfgsLoop1(reduction: LbfgsReduction): ComputeProgram {
+export function lbfgsLoop1(reduction: LbfgsReduction) {
   return partialsProgram(
     'lbfgs_loop1',
     reduction,
-    ['uniform', 'read', 'read', 'read_write', 'read_write'],
-    `// L-BFGS first loop: q -= al_j y_j and partials of s_older.q.
-@group(0) @binding(1) var<storage, read> y: array<f32>;
-@group(0) @binding(2) var<storage, read> sNext: array<f32>;
-@group(0) @binding(3) var<storage, read_write> d: array<f32>;
-@group(0) @binding(4) var<storage, read_write> scalars: array<f32>;`,
+    { params: uniform(LBFGS_PARAMS), y: read(vector), sNext: read(vector), d: readWrite(vector), scalars: readWrite(vector) },
+    '// L-BFGS first loop: q -= al_j y_j and partials of s_older.q.',
     `  let al = scalars[slotScalar(AL)];
   var sum = 0.0;
   for (var i = id; i < params.count; i += P) {
@@ -283,17 +287,14 @@ export function lbfgsLoop1(reduction: LbfgsReduction): ComputeProgram {
 
 /**
  * First loop, oldest pair (slot j), then the initial Hessian: r = H_diag (q - al_j y_j); partials of y_j.r.
- * Bindings: params (slot j), y_j, d (q, then r), scalars.
+ * Bindings: params (slot j), y (= y_j), d (q, then r), scalars.
  */
-export function lbfgsLoop1Last(reduction: LbfgsReduction): ComputeProgram {
+export function lbfgsLoop1Last(reduction: LbfgsReduction) {
   return partialsProgram(
     'lbfgs_loop1_last',
     reduction,
-    ['uniform', 'read', 'read_write', 'read_write'],
-    `// L-BFGS end of the first loop: r = H_diag (q - al_j y_j) and partials of y_j.r.
-@group(0) @binding(1) var<storage, read> y: array<f32>;
-@group(0) @binding(2) var<storage, read_write> d: array<f32>;
-@group(0) @binding(3) var<storage, read_write> scalars: array<f32>;`,
+    { params: uniform(LBFGS_PARAMS), y: read(vector), d: readWrite(vector), scalars: readWrite(vector) },
+    '// L-BFGS end of the first loop: r = H_diag (q - al_j y_j) and partials of y_j.r.',
     `  let al = scalars[slotScalar(AL)];
   let h = scalars[H_DIAG];
   var sum = 0.0;
@@ -309,18 +310,14 @@ export function lbfgsLoop1Last(reduction: LbfgsReduction): ComputeProgram {
 
 /**
  * Second loop, one pair (slot j, not the newest): r += c_j s_j; partials of y_{j+1}.r (the next newer pair).
- * Bindings: params (slot j), s_j, y_{j+1}, d (= r), scalars.
+ * Bindings: params (slot j), s (= s_j), yNext (= y_{j+1}), d (= r), scalars.
  */
-export function lbfgsLoop2(reduction: LbfgsReduction): ComputeProgram {
+export function lbfgsLoop2(reduction: LbfgsReduction) {
   return partialsProgram(
     'lbfgs_loop2',
     reduction,
-    ['uniform', 'read', 'read', 'read_write', 'read_write'],
-    `// L-BFGS second loop: r += (al_j - be_j) s_j and partials of y_newer.r.
-@group(0) @binding(1) var<storage, read> s: array<f32>;
-@group(0) @binding(2) var<storage, read> yNext: array<f32>;
-@group(0) @binding(3) var<storage, read_write> d: array<f32>;
-@group(0) @binding(4) var<storage, read_write> scalars: array<f32>;`,
+    { params: uniform(LBFGS_PARAMS), s: read(vector), yNext: read(vector), d: readWrite(vector), scalars: readWrite(vector) },
+    '// L-BFGS second loop: r += (al_j - be_j) s_j and partials of y_newer.r.',
     `  let c = scalars[slotScalar(C)];
   var sum = 0.0;
   for (var i = id; i < params.count; i += P) {
@@ -334,16 +331,12 @@ export function lbfgsLoop2(reduction: LbfgsReduction): ComputeProgram {
 
 /**
  * Second loop, newest pair (slot j), then the step: d = r + c_j s_j; x += t d. One invocation per element.
- * Bindings: params (slot j), s_j, d, x, scalars.
+ * Bindings: params (slot j), s (= s_j), d, x, scalars.
  */
-export function lbfgsLoop2Last(workgroupSize = 64): ComputeProgram {
-  const code = `
+export function lbfgsLoop2Last(workgroupSize = 64) {
+  const body = `
 // L-BFGS end of the second loop and the step: d = r + (al_j - be_j) s_j; x += t d.
 ${SLOT_HEADER}
-@group(0) @binding(1) var<storage, read> s: array<f32>;
-@group(0) @binding(2) var<storage, read_write> d: array<f32>;
-@group(0) @binding(3) var<storage, read_write> x: array<f32>;
-@group(0) @binding(4) var<storage, read> scalars: array<f32>;
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -353,27 +346,22 @@ ${mainSignature(workgroupSize)} {
   x[id] = x[id] + scalars[T] * r;
 }
 `;
-  return {
+  return computeProgram({
     key: `lbfgs_loop2_last_wg${workgroupSize}`,
     label: 'lbfgs_loop2_last',
-    code,
-    bindings: ['uniform', 'read', 'read_write', 'read_write', 'read'],
     workgroupSize,
-  };
+    bindings: { params: uniform(LBFGS_PARAMS), s: read(vector), d: readWrite(vector), x: readWrite(vector), scalars: read(vector) },
+    body,
+  });
 }
 
 /**
  * Helper: dst += scalars[index] * src, one invocation per element (`index` is a compile-time float offset in the
  * scalar buffer). L-BFGS's first step uses it with t: x += t d. Bindings: params, src, dst, scalars.
  */
-export function scaledAdd(index: number, workgroupSize = 64): ComputeProgram {
-  const code = `
+export function scaledAdd(index: number, workgroupSize = 64) {
+  const body = `
 // Vector update dst += a src, a read from the scalar buffer.
-struct Params { count: u32, _p0: u32, _p1: u32, _p2: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<storage, read> scalars: array<f32>;
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -381,28 +369,25 @@ ${mainSignature(workgroupSize)} {
   dst[id] = dst[id] + scalars[${index}u] * src[id];
 }
 `;
-  return {
+  return computeProgram({
     key: `scaled_add_${index}_wg${workgroupSize}`,
     label: 'scaled_add',
-    code,
-    bindings: ['uniform', 'read', 'read_write', 'read'],
     workgroupSize,
-  };
+    bindings: { params: uniform(SCALED_ADD_PARAMS), src: read(vector), dst: readWrite(vector), scalars: read(vector) },
+    body,
+  });
 }
 
 /**
  * Line search probe (strong-Wolfe option): partials of g.d (first partial array) and of max |d| (second),
  * finished by lbfgsScalar('probe'). Bindings: params, g, d, scalars.
  */
-export function lbfgsProbe(reduction: LbfgsReduction): ComputeProgram {
+export function lbfgsProbe(reduction: LbfgsReduction) {
   return partialsProgram(
     'lbfgs_probe',
     reduction,
-    ['uniform', 'read', 'read', 'read_write'],
-    `// L-BFGS line search probe: partial sums of g.d and partial maxima of |d|.
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read> d: array<f32>;
-@group(0) @binding(3) var<storage, read_write> scalars: array<f32>;`,
+    { params: uniform(LBFGS_PARAMS), g: read(vector), d: read(vector), scalars: readWrite(vector) },
+    '// L-BFGS line search probe: partial sums of g.d and partial maxima of |d|.',
     `  var gd = 0.0;
   var dMax = 0.0;
   for (var i = id; i < params.count; i += P) {
@@ -426,7 +411,7 @@ export type LbfgsScalarOp = 'first' | 'push' | 'alpha' | 'beta' | 'probe';
  * - probe: g.d and max |d| from lbfgsProbe's partials.
  * Bindings: params (slot j), scalars.
  */
-export function lbfgsScalar(op: LbfgsScalarOp, reduction: LbfgsReduction): ComputeProgram {
+export function lbfgsScalar(op: LbfgsScalarOp, reduction: LbfgsReduction) {
   const lanes = reduceLanes(reduction.stored);
   const bodies: Record<LbfgsScalarOp, { reads: string; writes: string }> = {
     first: {
@@ -459,12 +444,11 @@ export function lbfgsScalar(op: LbfgsScalarOp, reduction: LbfgsReduction): Compu
   scalars[${S.dMax}u] = dMax;`,
     },
   };
-  const code = wgsl`
+  const body = wgsl`
 // L-BFGS scalar recurrence (${op}): reduces the partial sums the preceding vector kernel wrote
 // (${lanes === 1 ? 'one invocation, in order' : `${lanes} lanes over strided shares, then a workgroup tree`}), then one
 // invocation writes the recurrence scalars.
 ${lbfgsHeader(reduction)}
-@group(0) @binding(1) var<storage, read_write> scalars: array<f32>;
 ${laneShares(lanes)}
 // Sum (maximum) of partial array which = 0, 1, 2.
 ${laneReduction('sumArray', 'scalars', 'S', lanes, (a, b) => `${a} + ${b}`)}
@@ -482,5 +466,11 @@ fn main(@builtin(local_invocation_index) lane: u32) {
 }
 `;
   const key = `lbfgs_scalar_${op}_${reductionKey(reduction)}`;
-  return { key, label: `lbfgs_scalar_${op}`, code, bindings: ['uniform', 'read_write'], workgroupSize: lanes };
+  return computeProgram({
+    key,
+    label: `lbfgs_scalar_${op}`,
+    workgroupSize: lanes,
+    bindings: { params: uniform(LBFGS_PARAMS), scalars: readWrite(vector) },
+    body,
+  });
 }

@@ -596,8 +596,7 @@ describe('loss kernels', () => {
     const partialsLength = offset + 2 * stored;
     const partials = upload(new Float32Array(partialsLength).fill(SENTINEL));
     const diff = zeros(4 * count);
-    const buffers = [uniform(new Uint32Array([count, offset, 0, 0]).buffer), upload(a), upload(b), partials];
-    run(squaredDiffPartials(withDiff, sums), withDiff ? [...buffers, diff] : buffers, sums.invocations);
+    run(squaredDiffPartials(withDiff, sums), { params: { count, offset }, a: upload(a), b: upload(b), partials, difference: withDiff ? diff : undefined }, sums.invocations);
     const got = await read(partials, partialsLength);
     const expected = expectedSums(sums, count, (v) => [0, 1, 2, 3].reduce((s, c) => s + (a[4 * v + c] - b[4 * v + c]) ** 2, 0));
     expectClose(got.subarray(offset, offset + stored), expected, 1e-5, `sqdiff partials count ${count} offset ${offset}`);
@@ -621,7 +620,7 @@ describe('loss kernels', () => {
     terms.forEach((t, k) => table.set([t.scale, t.category, k * P, 0], 4 * k));
     const partials = randomArray(terms.length * P, 91, 0, 10);
     const losses = upload(new Float32Array(LOSS_HEADER + terms.length).fill(SENTINEL));
-    run(lossTotal(P), [uniform(new Uint32Array([terms.length, 0, 0, 0]).buffer), upload(table), upload(partials), losses], 1);
+    run(lossTotal(P), { params: { terms: terms.length }, table: upload(table), partials: upload(partials), losses }, 1);
     const got = await read(losses, LOSS_HEADER + terms.length);
     const values = terms.map((t, k) => Math.fround(t.scale) * partials.subarray(k * P, (k + 1) * P).reduce((s, v) => s + v, 0));
     const byCategory = [0, 1, 2].map((c) => values.filter((_, k) => terms[k].category === c).reduce((s, v) => s + v, 0));
@@ -658,11 +657,8 @@ describe('loss kernels', () => {
         const target = randomArray(4 * count, 102, 0, 2);
         const existing = randomArray(4 * count, 103);
         const scale = 0.123;
-        const data = new ArrayBuffer(16);
-        new Uint32Array(data).set([count, 0, 0]);
-        new Float32Array(data)[3] = scale;
         const grad = upload(accumulate ? existing : new Float32Array(4 * count).fill(SENTINEL));
-        run(contentGrad(accumulate, mask), [uniform(data), upload(features), upload(target), grad], count);
+        run(contentGrad(accumulate, mask), { params: { count, scale }, features: upload(features), targetFeatures: upload(target), grad }, count);
         let expected: Float64Array = Float64Array.from(features, (f, i) => Math.fround(scale) * (f - target[i]));
         if (accumulate) expected = expected.map((v, i) => v + existing[i]);
         if (mask) expected = ref.reluMask(expected, features);
@@ -690,7 +686,7 @@ describe('loss kernels', () => {
     const stored = storedSums(sums, 64);
     const offset = stored;
     const partials = upload(new Float32Array(3 * stored).fill(SENTINEL));
-    run(tvPartials(sums), [uniform(new Uint32Array([s.width, s.height, offset, 0]).buffer), upload(x), partials], sums.invocations);
+    run(tvPartials(sums), { params: { width: s.width, height: s.height, offset }, x: upload(x), partials }, sums.invocations);
     const got = await read(partials, 3 * stored);
     for (let i = 0; i < 3 * stored; i++) if (i < offset || i >= offset + stored) expect(got[i]).toBe(SENTINEL);
     const sum = got.subarray(offset, offset + stored).reduce((a, v) => a + v, 0);
@@ -705,11 +701,8 @@ describe('loss kernels', () => {
       const x = randomArray(n, 121 + n, -100, 100);
       const existing = randomArray(n, 122, -10, 10);
       const scale = 0.7;
-      const data = new ArrayBuffer(16);
-      new Uint32Array(data).set([s.width, s.height, 0]);
-      new Float32Array(data)[3] = scale;
       const grad = upload(accumulate ? existing : new Float32Array(n).fill(SENTINEL));
-      run(tvGrad(accumulate), [uniform(data), upload(x), grad], n);
+      run(tvGrad(accumulate), { params: { width: s.width, height: s.height, scale }, x: upload(x), grad }, n);
       const g = ref.tvGradRef(x, s.height, s.width);
       const expected = g.map((v, i) => Math.fround(scale) * v + (accumulate ? existing[i] : 0));
       expectClose(await read(grad, n), expected, 1e-6, `tvGrad ${s.width}x${s.height} acc=${accumulate}`);

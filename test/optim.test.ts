@@ -8,9 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linearId, mainSignature } from '../shaders/common.js';
-import { LBFGS_SCALARS } from '../shaders/optim.js';
+import { ADAM_PARAMS, LBFGS_PARAMS, LBFGS_SCALARS, SCALED_ADD_PARAMS } from '../shaders/optim.js';
 import { PassList } from '../src/gpu/passes.js';
-import type { ComputeProgram } from '../src/gpu/program.js';
+import { computeProgram, read, readWrite, uniform, uniformStruct } from '../src/gpu/program.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { AdamOptimizer } from '../src/optim/adam.js';
 import { lbfgsDispatchCount, lbfgsMemoryBytes, LbfgsOptimizer } from '../src/optim/lbfgs.js';
@@ -19,16 +19,12 @@ import type { GpuOptimizer } from '../src/optim/optimizer.js';
 import { strongWolfe } from '../src/optim/strongWolfe.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
 
-/** g = diag x + off (x_{i-1} + x_{i+1}) - b over n floats. Bindings: params {count, off}, diag, b, x, g. */
-function tridiagonalGradient(workgroupSize = 64): ComputeProgram {
-  const code = `
-struct Params { count: u32, _p0: u32, _p1: u32, off: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> diag: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read_write> g: array<f32>;
+const TRIDIAGONAL_PARAMS = uniformStruct('Params', { count: 'u32', off: 'f32' });
+const QUADRATIC_PARAMS = uniformStruct('Params', { count: 'u32' });
 
+/** g = diag x + off (x_{i-1} + x_{i+1}) - b over n floats. Bindings: params {count, off}, diag, b, x, g. */
+function tridiagonalGradient(workgroupSize = 64) {
+  const body = `
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
   let n = params.count;
@@ -39,22 +35,21 @@ ${mainSignature(workgroupSize)} {
   g[id] = diag[id] * x[id] + params.off * neighbours - b[id];
 }
 `;
-  return { key: 'test_tridiagonal_gradient', label: 'test_tridiagonal_gradient', code, bindings: ['uniform', 'read', 'read', 'read', 'read_write'], workgroupSize };
+  return computeProgram({
+    key: 'test_tridiagonal_gradient',
+    label: 'test_tridiagonal_gradient',
+    workgroupSize,
+    bindings: { params: uniform(TRIDIAGONAL_PARAMS), diag: read('array<f32>'), b: read('array<f32>'), x: read('array<f32>'), g: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /**
  * f = 0.5 x.(g - b) (= 0.5 x^T A x - b^T x once g = A x - b), one invocation, written as losses [0, 0, 0, f] the
  * way the loss passes write theirs. Bindings: params {count}, b, x, g, losses.
  */
-function quadraticValue(): ComputeProgram {
-  const code = `
-struct Params { count: u32, _p0: u32, _p1: u32, off: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> g: array<f32>;
-@group(0) @binding(4) var<storage, read_write> losses: array<f32>;
-
+function quadraticValue() {
+  const body = `
 @compute @workgroup_size(1)
 fn main() {
   var f = 0.0;
@@ -62,7 +57,13 @@ fn main() {
   losses[0] = 0.0; losses[1] = 0.0; losses[2] = 0.0; losses[3] = f;
 }
 `;
-  return { key: 'test_quadratic_value', label: 'test_quadratic_value', code, bindings: ['uniform', 'read', 'read', 'read', 'read_write'], workgroupSize: 1 };
+  return computeProgram({
+    key: 'test_quadratic_value',
+    label: 'test_quadratic_value',
+    workgroupSize: 1,
+    bindings: { params: uniform(QUADRATIC_PARAMS), b: read('array<f32>'), x: read('array<f32>'), g: read('array<f32>'), losses: readWrite('array<f32>') },
+    body,
+  });
 }
 
 /** The quadratic problem on the GPU (x, g, the gradient pass) and its float64 gradient on the CPU. */
@@ -88,19 +89,15 @@ class Quadratic {
     this.diag = randomArray(n, seed, 2.5, 4);
     this.b = Float32Array.from(randomArray(n, seed + 1), (v) => v * scale);
     this.x0 = Float32Array.from(randomArray(n, seed + 2), (v) => v * scale);
-    const words = new ArrayBuffer(16);
-    new Uint32Array(words)[0] = n;
-    new Float32Array(words)[3] = off;
-    const params = gpu.uniform(new Uint32Array(words), 'test params');
     const diag = gpu.upload(this.diag, 'test diag');
     const b = gpu.upload(this.b, 'test b');
     this.x = gpu.upload(this.x0, 'test x');
     this.g = gpu.buffers.storage(n * 4, 'test g');
     this.passes = new PassList(gpu);
     this.losses = gpu.buffers.storage(16, 'test losses');
-    this.passes.add(tridiagonalGradient(), [params, diag, b, this.x, this.g], n);
-    this.passes.add(quadraticValue(), [params, b, this.x, this.g, this.losses], 1);
-    this.owned = [params, diag, b, this.x, this.g, this.losses];
+    this.passes.add(tridiagonalGradient(), { params: { count: n, off }, diag, b, x: this.x, g: this.g }, n);
+    this.passes.add(quadraticValue(), { params: { count: n }, b, x: this.x, g: this.g, losses: this.losses }, 1);
+    this.owned = [diag, b, this.x, this.g, this.losses];
   }
 
   value(x: ArrayLike<number>): number {
@@ -141,6 +138,7 @@ class Quadratic {
   }
 
   dispose(): void {
+    this.passes.dispose();
     for (const b of this.owned) this.gpu.buffers.release(b);
   }
 }
@@ -449,7 +447,7 @@ describe('GPU optimisers', () => {
     }
   });
 
-  it('memoryBytes is (2m + 2) n 4 plus the scalar buffer and slot uniforms for L-BFGS, 2 n 4 plus state for Adam', () => {
+  it('memoryBytes is (2m + 2) n 4 plus the scalar buffer and uniforms for L-BFGS, 2 n 4 plus state and uniform for Adam', () => {
     const n = 1000;
     const m = 7;
     const x = gpu.buffers.storage(n * 4, 'test x');
@@ -461,17 +459,20 @@ describe('GPU optimisers', () => {
       const sums = lbfgs.reduction.sums;
       expect(sums).toEqual({ invocations: 256, perWorkgroup: false }); // lavapipe: the CPU choice
       const scalarFloats = 8 + 4 * m + 3 * 256;
-      expect(lbfgs.memoryBytes).toBe((2 * m + 2) * n * 4 + scalarFloats * 4 + m * 16);
+      expect(LBFGS_PARAMS.byteSize).toBe(16);
+      expect(SCALED_ADD_PARAMS.byteSize).toBe(16);
+      expect(lbfgs.memoryBytes).toBe((2 * m + 2) * n * 4 + scalarFloats * 4 + m * 16 + 16);
       expect(lbfgs.memoryBytes).toBe(lbfgsMemoryBytes(n, m, sums));
       expect(gpu.buffers.getStats().liveBytes - before).toBe(lbfgs.memoryBytes);
       // Within the (2m + 4) n 4 bound once x and grad are counted, apart from O(m) scalars.
-      expect(lbfgs.memoryBytes + 2 * n * 4 - (2 * m + 4) * n * 4).toBe(scalarFloats * 4 + m * 16);
+      expect(lbfgs.memoryBytes + 2 * n * 4 - (2 * m + 4) * n * 4).toBe(scalarFloats * 4 + m * 16 + 16);
       lbfgs.dispose();
 
       gpu.buffers.trim();
       before = gpu.buffers.getStats().liveBytes;
       const adam = new AdamOptimizer(gpu, x, g, n, { learningRate: 0.1 });
-      expect(adam.memoryBytes).toBe(2 * n * 4 + 8 * 4 + 12 * 4);
+      expect(ADAM_PARAMS.byteSize).toBe(32); // 7 fields, rounded up to 16 bytes
+      expect(adam.memoryBytes).toBe(2 * n * 4 + 8 * 4 + 32);
       expect(gpu.buffers.getStats().liveBytes - before).toBe(adam.memoryBytes);
       adam.dispose();
     } finally {

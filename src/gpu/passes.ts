@@ -127,17 +127,24 @@ export function createDispatch<B extends BindingDeclarations>(
   flops = 0,
 ): Dispatch {
   const uniforms: GPUBuffer[] = [];
-  const entries = bindGroupEntries(program, bindings, (data, label) => {
-    const buffer = gpu.uniform(new Uint8Array(data), label);
-    uniforms.push(buffer);
-    return buffer;
-  });
-  const { pipeline, layout } = gpu.pipelines.get(program);
-  const bindGroup = gpu.device.createBindGroup({ label: program.label, layout, entries });
-  const max = gpu.maxWorkgroupsPerDimension;
-  const grid = typeof invocations === 'number' ? workgroupGrid(invocations, program.workgroupSize, max) : invocations.grid;
-  if (grid[0] > max || grid[1] > max) throw new Error(`${program.label}: workgroup grid ${grid.join(' x ')} exceeds ${max} per dimension`);
-  return { label: program.label, pipeline, bindGroup, grid, flops, uniforms };
+  try {
+    const entries = bindGroupEntries(program, bindings, (data, label) => {
+      const buffer = gpu.uniform(new Uint8Array(data), label);
+      uniforms.push(buffer);
+      return buffer;
+    });
+    const { pipeline, layout } = gpu.pipelines.get(program);
+    const bindGroup = gpu.device.createBindGroup({ label: program.label, layout, entries });
+    const max = gpu.maxWorkgroupsPerDimension;
+    const grid = typeof invocations === 'number' ? workgroupGrid(invocations, program.workgroupSize, max) : invocations.grid;
+    if (grid[0] > max || grid[1] > max) throw new Error(`${program.label}: workgroup grid ${grid.join(' x ')} exceeds ${max} per dimension`);
+    return { label: program.label, pipeline, bindGroup, grid, flops, uniforms };
+  } catch (error) {
+    // A binding error after a uniform was made (a later binding missing or wrong), or a pipeline that fails its
+    // checks: the uniforms made so far belong to no dispatch, so they go back now.
+    for (const b of uniforms) gpu.buffers.release(b);
+    throw error;
+  }
 }
 
 /** Releases the uniform buffers `d` made. */

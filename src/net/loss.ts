@@ -7,7 +7,7 @@
  * - style   = sum_l style_weight * w_l * mean((G_l(x) - G_l(s))^2),  G = F F^T / (C H W)
  * - tv      = tv_weight * sum of squared neighbour differences of x
  * x is the preprocessed image (planar BGR minus mean). Everything is planned once per image size: buffers,
- * uniforms and bind groups are made in `create`, and `evaluate` only submits.
+ * uniforms (owned by the pass list) and bind groups are made in the constructor, and `evaluate` only submits.
  *
  * Backward walks the layers from the deepest loss down. Two ping-pong buffers carry the gradient; each kernel
  * that writes the gradient of a ReLU output last also applies that ReLU's mask, so no separate mask pass runs.
@@ -194,7 +194,7 @@ export class GatysLoss {
         const target = this.own(gpu.buffers.storage(this.maps.bytes(term.layer), `content target ${term.key}`));
         this.contentTargets.push(target);
         const count = this.maps.bytes(term.layer) / 16;
-        passes.add(squaredDiffPartials(false, sums, PARTIALS_WORKGROUP), [this.uniformU32([count, offset, 0, 0]), this.maps.buffers[term.layer], target, partials], P);
+        passes.add(squaredDiffPartials(false, sums, PARTIALS_WORKGROUP), { params: { count, offset }, a: this.maps.buffers[term.layer], b: target, partials }, P);
       } else if (term.category === 'style') {
         const c = shapes[term.layer].channels;
         const gram = this.own(gpu.buffers.storage(c * c * 4, `gram ${term.key}`));
@@ -203,9 +203,9 @@ export class GatysLoss {
         this.styleTargets.push(target);
         styleState.set(t, { gram, diff });
         encodeGrams(passes, this.maps, [term.layer], [gram], this.gramScratch);
-        passes.add(squaredDiffPartials(true, sums, PARTIALS_WORKGROUP), [this.uniformU32([(c * c) / 4, offset, 0, 0]), gram, target, partials, diff], P);
+        passes.add(squaredDiffPartials(true, sums, PARTIALS_WORKGROUP), { params: { count: (c * c) / 4, offset }, a: gram, b: target, partials, difference: diff }, P);
       } else {
-        passes.add(tvPartials(sums, PARTIALS_WORKGROUP), [this.uniformU32([width, height, offset, 0]), this.x, partials], P);
+        passes.add(tvPartials(sums, PARTIALS_WORKGROUP), { params: { width, height, offset }, x: this.x, partials }, P);
       }
     }
     const table = new Float32Array(this.terms.length * 4);
@@ -217,7 +217,7 @@ export class GatysLoss {
         : term.weight;
       table.set([scale, CATEGORY_INDEX[term.category], t * S, 0], t * 4);
     });
-    passes.add(lossTotal(S), [this.uniformU32([this.terms.length, 0, 0, 0]), this.own(gpu.upload(table, 'loss table')), partials, this.losses], 1);
+    passes.add(lossTotal(S), { params: { terms: this.terms.length }, table: this.own(gpu.upload(table, 'loss table')), partials, losses: this.losses }, 1);
 
     // Backward, from the deepest loss layer to the image.
     const ping = [this.own(gpu.buffers.storage(maxBytes, 'grad ping')), this.own(gpu.buffers.storage(maxBytes, 'grad pong'))];
@@ -238,24 +238,23 @@ export class GatysLoss {
         if (term.category === 'content') {
           const scale = (2 * term.weight) / (s.width * s.height * s.channels);
           const target = this.contentTargets[this.terms.filter((u) => u.category === 'content').indexOf(term)];
-          passes.add(contentGrad(direct.accumulate, direct.mask), [this.uniformMixed([count, 0, 0], scale), this.maps.buffers[i], target, out], count);
+          passes.add(contentGrad(direct.accumulate, direct.mask), { params: { count, scale }, features: this.maps.buffers[i], targetFeatures: target, grad: out }, count);
         } else {
           // dL/dF = 4 w / (C^2 N) * F D, N = C H W: a 1x1 conv of the features with D = G - G_target.
           const n = s.channels * s.width * s.height;
           const scale = (4 * term.weight) / (s.channels * s.channels * n);
           const tiling = net.tuning({ width: s.width, height: s.height, outChannels: s.channels, taps: 1 });
           const params = convParams(s.width, s.height, s.channels / 4, s.channels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread, scale);
-          const uniforms = this.own(gpu.uniform(new Uint32Array(params.data), `style grad ${term.key}`));
           const diff = styleState.get(t)!.diff;
-          const buffers = direct.mask ? [uniforms, this.maps.buffers[i], diff, this.maps.buffers[i], out] : [uniforms, this.maps.buffers[i], diff, out];
-          passes.add(conv1x1({ ...tiling, ...direct }), buffers, convDispatchSize(tiling, s.width, s.height, s.channels / 4), 2 * s.width * s.height * s.channels * s.channels);
+          const features = this.maps.buffers[i];
+          const bindings = { params: params.values, input: features, weights: diff, maskActivation: direct.mask ? features : undefined, output: out };
+          passes.add(conv1x1({ ...tiling, ...direct }), bindings, convDispatchSize(tiling, s.width, s.height, s.channels / 4), 2 * s.width * s.height * s.channels * s.channels);
         }
         if (normalize) {
-          passes.add(l1Partials(sums, PARTIALS_WORKGROUP), [this.uniformU32([count, 0, 0, 0]), out, this.normalizePartials!], P);
-          passes.add(l1Finalize(S), [this.uniformU32([t, 0, 0, 0]), this.normalizePartials!, this.normalizeNorms!], 1);
-          const params = this.uniformMixed([count, t, 0], term.weight);
-          const buffers = mask ? [params, out, this.normalizeNorms!, this.maps.buffers[i], ping[current]] : [params, out, this.normalizeNorms!, ping[current]];
-          passes.add(normalizedAccumulate(accumulate, mask), buffers, count);
+          passes.add(l1Partials(sums, PARTIALS_WORKGROUP), { params: { count }, g: out, partials: this.normalizePartials! }, P);
+          passes.add(l1Finalize(S), { params: { slot: t }, partials: this.normalizePartials!, norms: this.normalizeNorms! }, 1);
+          const features = mask ? this.maps.buffers[i] : undefined;
+          passes.add(normalizedAccumulate(accumulate, mask), { params: { count, slot: t, weight: term.weight }, g: out, norms: this.normalizeNorms!, features, grad: ping[current] }, count);
         }
       });
       const maskBelow = isConv(i - 1) && termsAt(i - 1).length === 0;
@@ -263,19 +262,23 @@ export class GatysLoss {
       this.maps.encodeBackwardStep(passes, i, ping[current], target, { maskBelow, accumulate: false });
       current = 1 - current;
     }
-    passes.add(tvGrad(true), [this.uniformMixed([width, height, 0], config.tvWeight), this.x, this.grad], 3 * width * height);
+    passes.add(tvGrad(true), { params: { width, height, scale: config.tvWeight }, x: this.x, grad: this.grad }, 3 * width * height);
   }
 
   /** Records the forward pass of `x` and copies the features at the content layers into the content targets. */
   async setContentTarget(xContent: GPUBuffer): Promise<void> {
     const gpu = this.net.gpu;
     const passes = new PassList(gpu);
-    this.maps.encodeForward(passes, xContent);
-    const contentLayers = this.terms.filter((t) => t.category === 'content').map((t) => t.layer);
-    passes.submit((encoder) => {
-      contentLayers.forEach((layer, k) => encoder.copyBufferToBuffer(this.maps.buffers[layer], 0, this.contentTargets[k], 0, this.maps.bytes(layer)));
-    });
-    await gpu.unlessLost(gpu.device.queue.onSubmittedWorkDone());
+    try {
+      this.maps.encodeForward(passes, xContent);
+      const contentLayers = this.terms.filter((t) => t.category === 'content').map((t) => t.layer);
+      passes.submit((encoder) => {
+        contentLayers.forEach((layer, k) => encoder.copyBufferToBuffer(this.maps.buffers[layer], 0, this.contentTargets[k], 0, this.maps.bytes(layer)));
+      });
+      await gpu.unlessLost(gpu.device.queue.onSubmittedWorkDone());
+    } finally {
+      passes.dispose();
+    }
   }
 
   /**
@@ -293,8 +296,8 @@ export class GatysLoss {
       const maps = new FeatureMaps(this.net, style.width, style.height, layers.length ? Math.max(...layers) + 1 : 1);
       const grams = layers.map((l) => gpu.buffers.storage(maps.shapes[l].channels ** 2 * 4, 'style gram'));
       const scratch = gpu.buffers.storage(gramScratchBytes(maps, layers), 'style gram scratch');
+      const passes = new PassList(gpu);
       try {
-        const passes = new PassList(gpu);
         maps.encodeForward(passes, style.x);
         encodeGrams(passes, maps, layers, grams, scratch);
         passes.submit();
@@ -304,6 +307,7 @@ export class GatysLoss {
           for (let e = 0; e < values.length; e++) accumulated[k][e] += b * values[e];
         }
       } finally {
+        passes.dispose();
         for (const g of grams) gpu.buffers.release(g);
         gpu.buffers.release(scratch);
         maps.dispose();
@@ -354,6 +358,7 @@ export class GatysLoss {
   }
 
   dispose(): void {
+    this.passes.dispose();
     for (const b of this.owned) this.net.gpu.buffers.release(b);
     this.owned.length = 0;
     this.maps.dispose();
@@ -362,17 +367,5 @@ export class GatysLoss {
   private own(buffer: GPUBuffer): GPUBuffer {
     this.owned.push(buffer);
     return buffer;
-  }
-
-  private uniformU32(words: number[]): GPUBuffer {
-    return this.own(this.net.gpu.uniform(new Uint32Array(words)));
-  }
-
-  /** Three u32 words then one f32. */
-  private uniformMixed(words: [number, number, number], value: number): GPUBuffer {
-    const data = new ArrayBuffer(16);
-    new Uint32Array(data).set(words);
-    new Float32Array(data)[3] = value;
-    return this.own(this.net.gpu.uniform(new Uint32Array(data)));
   }
 }

@@ -10,8 +10,8 @@
  * corrections in float64 on the CPU; here they are f32, kept by c_t = (1 - b) + b c_{t-1}, which stays accurate to
  * f32 rounding where 1 - pow(b, t) in f32 would lose digits (1 - b2^t is 1e-3 at t = 1).
  */
-import { ADAM_PARAMS_WORDS, ADAM_STATE_FLOATS, adamStep, adamUpdate } from '../../shaders/optim.js';
-import { createDispatch, encodeDispatch, type Dispatch } from '../gpu/passes.js';
+import { ADAM_PARAMS, ADAM_STATE_FLOATS, adamStep, adamUpdate } from '../../shaders/optim.js';
+import { createDispatch, encodeDispatch, releaseDispatch, type Dispatch } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import type { GpuOptimizer } from './optimizer.js';
 
@@ -54,18 +54,16 @@ export class AdamOptimizer implements GpuOptimizer {
     if (!(eps >= 0)) throw new Error(`Adam: eps ${eps} must be >= 0`);
     if (x.size < n * 4 || grad.size < n * 4) throw new Error(`Adam: x or grad holds fewer than ${n} floats`);
 
-    const words = new ArrayBuffer(ADAM_PARAMS_WORDS * 4);
-    new Uint32Array(words)[0] = n;
-    // 1 - beta in float64, then rounded: more accurate than 1 - f32(beta) on the GPU.
-    new Float32Array(words).set([beta1, beta2, 1 - beta1, 1 - beta2, lr, eps], 4);
-    this.params = gpu.uniform(new Uint32Array(words), 'adam params');
+    // 1 - beta in float64, then rounded: more accurate than 1 - f32(beta) on the GPU. One buffer for both kernels.
+    const params = ADAM_PARAMS.pack({ count: n, beta1, beta2, oneMinusBeta1: 1 - beta1, oneMinusBeta2: 1 - beta2, lr, eps }, 'adam params');
+    this.params = gpu.uniform(new Uint8Array(params), 'adam params');
     this.m = gpu.buffers.storage(n * 4, 'adam m');
     this.v = gpu.buffers.storage(n * 4, 'adam v');
     this.state = gpu.buffers.storage(ADAM_STATE_FLOATS * 4, 'adam state');
     this.clear();
     this.dispatches = [
-      createDispatch(gpu, adamStep(), [this.params, this.state], 1),
-      createDispatch(gpu, adamUpdate(), [this.params, this.state, grad, this.m, this.v, x], n, 12 * n),
+      createDispatch(gpu, adamStep(), { params: this.params, state: this.state }, 1),
+      createDispatch(gpu, adamUpdate(), { params: this.params, state: this.state, grad, m: this.m, v: this.v, x }, n, 12 * n),
     ];
   }
 
@@ -89,6 +87,7 @@ export class AdamOptimizer implements GpuOptimizer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const d of this.dispatches) releaseDispatch(this.gpu, d);
     for (const b of [this.m, this.v, this.state, this.params]) this.gpu.buffers.release(b);
   }
 

@@ -12,8 +12,9 @@
  *
  * Buffers (LbfgsState): the ring of `historySize` = m pairs y_j, s_j (separate n-f32 buffers), d (n f32, also
  * q and r during the two loops), g_prev (n f32), one scalar buffer (partial sums, t, H_diag, and ro/al/al - be per
- * slot; layout in shaders/optim.ts) and one 16-byte uniform per slot {n, slot, _, lr}. Total
- * (2m + 2) n 4 bytes + scalars + uniforms; with the caller's x and grad that is the (2m + 4) n 4 bound.
+ * slot; layout in shaders/optim.ts), one 16-byte uniform per slot LBFGS_PARAMS {n, slot, lr} and one {n} for
+ * scaled_add. Total (2m + 2) n 4 bytes + scalars + uniforms; with the caller's x and grad that is the (2m + 4) n 4
+ * bound.
  *
  * Ring positions follow from the iteration number alone: iteration k >= 1 (counted since construction or the last
  * reset) pushes into slot (k - 1) mod m and the history is the min(k, m) slots before it, so the CPU picks
@@ -37,7 +38,7 @@
  *   order), and Python's float scalars (ro, al, be, H_diag) are f32 here.
  */
 import {
-  LBFGS_PARAMS_WORDS,
+  LBFGS_PARAMS,
   LBFGS_SCALARS,
   lbfgsFirst,
   lbfgsReduction,
@@ -51,9 +52,10 @@ import {
   lbfgsScalarFloats,
   type LbfgsScalarOp,
   scaledAdd,
+  SCALED_ADD_PARAMS,
   type LbfgsReduction,
 } from '../../shaders/optim.js';
-import { createDispatch, encodeDispatch, type Dispatch } from '../gpu/passes.js';
+import { createDispatch, encodeDispatch, releaseDispatch, type Dispatch } from '../gpu/passes.js';
 import type { PartialSums } from '../../shaders/common.js';
 import { dotProductSums } from '../gpu/parallelism.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
@@ -80,8 +82,10 @@ export interface LbfgsState {
   readonly prevGrad: GPUBuffer;
   /** f32: header (t, H_diag, ys, yy, |g|_1, g.d, max |d|), per-slot {ro, al, al - be}, partial sums; see LBFGS_SCALARS. */
   readonly scalars: GPUBuffer;
-  /** One uniform per ring slot: {n, slot, 0, lr}. */
+  /** One uniform per ring slot: LBFGS_PARAMS {n, slot, lr}. */
   readonly slotParams: readonly GPUBuffer[];
+  /** scaled_add's uniform SCALED_ADD_PARAMS {n}. */
+  readonly scaledAddParams: GPUBuffer;
 }
 
 /** Where the history sits after `step` steps since the start (`step` >= 1): pushed slot and ring extent. */
@@ -99,9 +103,11 @@ export function lbfgsDispatchCount(step: number, historySize: number): number {
 
 const padded = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
 
-/** Bytes an optimiser for n floats and history m holds: (2m + 2) n 4 + scalar buffer + m slot uniforms. */
+/** Bytes an optimiser for n floats and history m holds: (2m + 2) n 4 + scalar buffer + m slot uniforms + scaled_add's. */
 export function lbfgsMemoryBytes(n: number, historySize: number, sums: PartialSums): number {
-  return (2 * historySize + 2) * padded(n * 4) + padded(lbfgsScalarFloats(historySize, sums) * 4) + historySize * padded(LBFGS_PARAMS_WORDS * 4);
+  return (
+    (2 * historySize + 2) * padded(n * 4) + padded(lbfgsScalarFloats(historySize, sums) * 4) + historySize * LBFGS_PARAMS.byteSize + SCALED_ADD_PARAMS.byteSize
+  );
 }
 
 interface SlotDispatches {
@@ -157,13 +163,10 @@ export class LbfgsOptimizer implements GpuOptimizer {
     const direction = vector('lbfgs d');
     const prevGrad = vector('lbfgs g_prev');
     const scalars = own(gpu.buffers.storage(lbfgsScalarFloats(m, sums) * 4, 'lbfgs scalars'));
-    const slotParams = Array.from({ length: m }, (_, j) => {
-      const words = new ArrayBuffer(LBFGS_PARAMS_WORDS * 4);
-      new Uint32Array(words).set([n, j, 0]);
-      new Float32Array(words)[3] = lr;
-      return own(gpu.uniform(new Uint32Array(words), `lbfgs slot ${j}`));
-    });
-    this.state = { y, s, direction, prevGrad, scalars, slotParams };
+    // Uniforms shared by several precreated dispatches: made once here, not per dispatch.
+    const slotParams = Array.from({ length: m }, (_, j) => own(gpu.uniform(new Uint8Array(LBFGS_PARAMS.pack({ count: n, slot: j, lr })), `lbfgs slot ${j}`)));
+    const scaledAddParams = own(gpu.uniform(new Uint8Array(SCALED_ADD_PARAMS.pack({ count: n })), 'lbfgs scaled_add'));
+    this.state = { y, s, direction, prevGrad, scalars, slotParams, scaledAddParams };
     this.clearScalars();
 
     const d = direction;
@@ -172,29 +175,31 @@ export class LbfgsOptimizer implements GpuOptimizer {
     const P = sums.invocations;
     const S = reduction.stored;
     const dot = 2 * n;
+    const params = slotParams[0];
+    const moveByT = () => createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), { params: scaledAddParams, src: d, dst: x, scalars }, n, 2 * n);
     this.first = [
-      createDispatch(gpu, lbfgsFirst(reduction), [slotParams[0], grad, prevGrad, d, scalars], P, n),
-      createDispatch(gpu, scalar('first'), [slotParams[0], scalars], 1, S),
-      createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), [slotParams[0], d, x, scalars], n, 2 * n),
+      createDispatch(gpu, lbfgsFirst(reduction), { params, g: grad, gPrev: prevGrad, d, scalars }, P, n),
+      createDispatch(gpu, scalar('first'), { params, scalars }, 1, S),
+      moveByT(),
     ];
     this.probe = [
-      createDispatch(gpu, lbfgsProbe(reduction), [slotParams[0], grad, d, scalars], P, 2 * n),
-      createDispatch(gpu, scalar('probe'), [slotParams[0], scalars], 1, 2 * S),
+      createDispatch(gpu, lbfgsProbe(reduction), { params, g: grad, d, scalars }, P, 2 * n),
+      createDispatch(gpu, scalar('probe'), { params, scalars }, 1, 2 * S),
     ];
-    this.moveAlongDirection = createDispatch(gpu, scaledAdd(LBFGS_SCALARS.t), [slotParams[0], d, x, scalars], n, 2 * n);
+    this.moveAlongDirection = moveByT();
     this.slots = Array.from({ length: m }, (_, j) => {
       const older = (j - 1 + m) % m;
       const newer = (j + 1) % m;
       const u = slotParams[j];
       return {
-        push: createDispatch(gpu, push, [u, grad, prevGrad, d, y[j], s[j], scalars], P, 2 * n + 3 * dot),
-        pushScalar: createDispatch(gpu, scalar('push'), [u, scalars], 1, 3 * S),
-        loop1: createDispatch(gpu, loop1, [u, y[j], s[older], d, scalars], P, 2 * n + dot),
-        alpha: createDispatch(gpu, scalar('alpha'), [u, scalars], 1, S),
-        loop1Last: createDispatch(gpu, loop1Last, [u, y[j], d, scalars], P, 3 * n + dot),
-        beta: createDispatch(gpu, scalar('beta'), [u, scalars], 1, S),
-        loop2: createDispatch(gpu, loop2, [u, s[j], y[newer], d, scalars], P, 2 * n + dot),
-        loop2Last: createDispatch(gpu, loop2Last, [u, s[j], d, x, scalars], n, 4 * n),
+        push: createDispatch(gpu, push, { params: u, g: grad, gPrev: prevGrad, d, y: y[j], s: s[j], scalars }, P, 2 * n + 3 * dot),
+        pushScalar: createDispatch(gpu, scalar('push'), { params: u, scalars }, 1, 3 * S),
+        loop1: createDispatch(gpu, loop1, { params: u, y: y[j], sNext: s[older], d, scalars }, P, 2 * n + dot),
+        alpha: createDispatch(gpu, scalar('alpha'), { params: u, scalars }, 1, S),
+        loop1Last: createDispatch(gpu, loop1Last, { params: u, y: y[j], d, scalars }, P, 3 * n + dot),
+        beta: createDispatch(gpu, scalar('beta'), { params: u, scalars }, 1, S),
+        loop2: createDispatch(gpu, loop2, { params: u, s: s[j], yNext: y[newer], d, scalars }, P, 2 * n + dot),
+        loop2Last: createDispatch(gpu, loop2Last, { params: u, s: s[j], d, x, scalars }, n, 4 * n),
       };
     });
   }
@@ -275,6 +280,8 @@ export class LbfgsOptimizer implements GpuOptimizer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    const dispatches = [...this.first, ...this.probe, this.moveAlongDirection, ...this.slots.flatMap((slot) => Object.values(slot))];
+    for (const d of dispatches) releaseDispatch(this.gpu, d);
     for (const b of this.owned) this.gpu.buffers.release(b);
     this.owned.length = 0;
   }
