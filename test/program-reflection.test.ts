@@ -8,6 +8,21 @@ import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { matmulProgram, MATMUL_VARIANTS } from '../bench/matmul.js';
 import { conv3x3ImageForward, convProgram, imageGradientGather, type ConvKernelOptions } from '../shaders/conv.js';
 import { gramPartial, gramReduce } from '../shaders/gram.js';
+import { contentGrad, l1Finalize, l1Partials, lossTotal, normalizedAccumulate, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
+import {
+  adamStep,
+  adamUpdate,
+  lbfgsFirst,
+  lbfgsLoop1,
+  lbfgsLoop1Last,
+  lbfgsLoop2,
+  lbfgsLoop2Last,
+  lbfgsProbe,
+  lbfgsPush,
+  lbfgsReduction,
+  lbfgsScalar,
+  scaledAdd,
+} from '../shaders/optim.js';
 import { deprocessImage, preprocessImage } from '../shaders/image.js';
 import { poolBackward, poolForward } from '../shaders/pool.js';
 import { previewToTexture } from '../shaders/preview.js';
@@ -45,6 +60,41 @@ function convVariants(): ComputeProgram[] {
   return variants.map((o) => convProgram(o));
 }
 
+function lossKernels(): ComputeProgram[] {
+  const perInvocation = { invocations: 256, perWorkgroup: false };
+  const perWorkgroup = { invocations: 4096, perWorkgroup: true };
+  return [
+    squaredDiffPartials(false, perInvocation),
+    squaredDiffPartials(true, perWorkgroup),
+    tvPartials(perWorkgroup),
+    tvGrad(true),
+    contentGrad(true, true),
+    contentGrad(false, false),
+    lossTotal(256),
+    lossTotal(4096),
+    l1Partials(perInvocation),
+    l1Finalize(1024),
+    normalizedAccumulate(true, true),
+    normalizedAccumulate(false, false),
+  ];
+}
+
+function optimizerKernels(): ComputeProgram[] {
+  const lbfgs = [{ invocations: 256, perWorkgroup: false }, { invocations: 4096, perWorkgroup: true }].flatMap((sums): ComputeProgram[] => {
+    const r = lbfgsReduction(5, sums);
+    return [
+      lbfgsFirst(r),
+      lbfgsPush(r),
+      lbfgsLoop1(r),
+      lbfgsLoop1Last(r),
+      lbfgsLoop2(r),
+      lbfgsProbe(r),
+      ...(['first', 'probe', 'push', 'alpha', 'beta'] as const).map((op) => lbfgsScalar(op, r)),
+    ];
+  });
+  return [...lbfgs, lbfgsLoop2Last(), scaledAdd(0), adamStep(), adamUpdate()];
+}
+
 const kernels: ComputeProgram[] = [
   ...convVariants(),
   conv3x3ImageForward({ channelGroupsPerLane: 2, pixelsPerWorkgroup: 16, cout4: 16 }),
@@ -63,6 +113,8 @@ const kernels: ComputeProgram[] = [
   preprocessImage(),
   deprocessImage(),
   matmulProgram(MATMUL_VARIANTS[0]),
+  ...lossKernels(),
+  ...optimizerKernels(),
 ];
 const programs: Described[] = kernels.map((p) => ({ label: p.label, code: p.code, bindings: p.bindings, invocations: p.workgroupSize }));
 const preview = previewToTexture();
