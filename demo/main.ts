@@ -7,7 +7,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import '../src/ui/define.js';
-import { PRESETS, resolveOptions, type OptimizerKind, type PresetName } from '../src/net/stylize.js';
+import { PRESETS, resolveOptions, type OptimizerName, type PresetName } from '../src/net/options.js';
 import type { StyleTransferElement } from '../src/ui/style-transfer.js';
 import chelseaUrl from '../samples/chelsea.png?url';
 import starryNightUrl from '../samples/starry_night.jpg?url';
@@ -117,7 +117,7 @@ function loadPreset(name: PresetName | ''): void {
 /** Copies the form into the element's properties (read by its next start()). */
 function applySettings(): void {
   stylizer.preset = (preset.value || undefined) as PresetName | undefined;
-  stylizer.optimizer = optimizer.value as OptimizerKind;
+  stylizer.optimizer = optimizer.value as OptimizerName;
   stylizer.size = size.valueAsNumber;
   stylizer.iterations = iterations.valueAsNumber;
   stylizer.contentWeight = sliderValue(weightSliders.contentWeight);

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { STYLIZE_OPTIONS } from '../src/cli/stylize.js';
+import { parseArgs, UsageError } from '../src/cli/args.js';
+import { STYLIZE_OPTIONS, stylizeOptionsFromArgs } from '../src/cli/stylize.js';
+import { OptionError, resolveOptions, STYLIZE_DEFAULTS } from '../src/net/options.js';
 import { encodePng, readImageFile } from '../src/io/image.js';
 import { repoRoot, weightsDir } from './helpers/env.js';
 
@@ -41,12 +43,20 @@ describe('style-transfer (stylise) command line', () => {
   writeFileSync(existing, 'precious');
   const bad: Array<[string, string[], RegExp]> = [
     ['unknown option', ['--content', content, '--style', style, '--colour', 'red'], /Unknown option --colour/],
-    ['negative iterations', ['--content', content, '--style', style, '--iterations', '-3'], /--iterations must be at least 0/],
-    ['size zero', ['--content', content, '--style', style, '--size', '0'], /--size must be at least 1/],
+    // resolveOptions' sentences (src/net/options.ts) under the flag's name.
+    ['negative iterations', ['--content', content, '--style', style, '--iterations', '-3'], /^style-transfer: --iterations must be a whole number >= 0, got -3\.$/],
+    ['size zero', ['--content', content, '--style', style, '--size', '0'], /^style-transfer: --size must be a whole number of at least 1, got 0\.$/],
+    ['fractional size', ['--content', content, '--style', style, '--size=12.5'], /^style-transfer: --size must be a whole number of at least 1, got 12\.5\.$/],
+    ['negative style weight', ['--content', content, '--style', style, '--style-weight', '-1'], /^style-transfer: --style-weight must be a number >= 0, got -1\.$/],
+    ['learning rate zero', ['--content', content, '--style', style, '--learning-rate', '0'], /^style-transfer: --learning-rate must be a number > 0, got 0\.$/],
+    ['bad preset', ['--content', content, '--style', style, '--preset', 'fast'], /^style-transfer: --preset must be neural-style or course, got "fast"\.$/],
+    ['bad scales', ['--content', content, '--style', style, '--scales', '16,0'], /^style-transfer: --scales must be whole numbers of at least 1, got \[16, 0\]\.$/],
     ['weight not a number', ['--content', content, '--style', style, '--content-weight', 'lots'], /--content-weight must be a number/],
-    ['bad optimizer', ['--content', content, '--style', style, '--optimizer', 'sgd'], /--optimizer must be one of lbfgs, adam/],
+    ['bad optimizer', ['--content', content, '--style', style, '--optimizer', 'sgd'], /^style-transfer: --optimizer must be lbfgs or adam, got "sgd"\.$/],
+    ['bad weight storage', ['--content', content, '--style', style, '--weight-storage', 'f8'], /^style-transfer: --weight-storage must be f32 or f16, got "f8"\.$/],
     ['no style', ['--content', content], /--style is required/],
-    ['blend weights count', ['--content', content, '--style', style, '--style-blend-weights', '1,2'], /2 values for 1 --style/],
+    ['blend weights count', ['--content', content, '--style', style, '--style-blend-weights', '1,2'], /^style-transfer: --style-blend-weights must have one weight per style image \(1\), got \[1, 2\]\.$/],
+    ['blend weights all 0', ['--content', content, '--style', style, '--style', style, '--style-blend-weights', '0,0'], /^style-transfer: --style-blend-weights must be numbers >= 0, not all 0, got \[0, 0\]\.$/],
     ['output not png', ['--content', content, '--style', style, '-o', join(tmp, 'x.jpg')], /must be a \.png/],
     ['output directory missing', ['--content', content, '--style', style, '-o', join(tmp, 'no/such/dir/x.png')], /Cannot write into the output directory/],
     ['missing content', ['--content', join(tmp, 'missing.png'), '--style', style, '-o', existing], /does not exist/],
@@ -124,5 +134,52 @@ describe('style-transfer (stylise) command line', () => {
     const r = await run(['--content', content, '--style', style, '--optimizer', 'adam', '--line-search', 'strong-wolfe', '-o', join(tmp, 'x.png')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toEqual(['style-transfer: A line search needs the lbfgs optimizer.']);
+  });
+});
+
+describe('command line -> engine options (parsed once)', () => {
+  const required = ['--content', 'c.png', '--style', 's.png'];
+  const optionsOf = (args: string[]) => {
+    const { options, given } = parseArgs([...required, ...args], STYLIZE_OPTIONS);
+    return stylizeOptionsFromArgs(options, given, 1);
+  };
+
+  it('only the flags given reach the engine: a preset keeps its values where no flag overrides them', () => {
+    expect(optionsOf([])).toEqual(STYLIZE_DEFAULTS);
+    expect(optionsOf(['--preset', 'course', '--learning-rate', '3', '--no-original-colors'])).toEqual(
+      resolveOptions({ preset: 'course', learningRate: 3, originalColors: false }),
+    );
+    const course = optionsOf(['--preset=course', '--iterations', '9']);
+    expect([course.optimizer, course.iterations, course.tvWeight, course.init]).toEqual(['adam', 9, 0, 'noise']);
+    expect(optionsOf(['--max-memory', '2', '--scales', '16,32', '--original-colors']).memoryBudget).toBe(2 * 2 ** 20);
+  });
+
+  it('every flag that sets an engine option names a real one', () => {
+    const known = new Set([...Object.keys(STYLIZE_DEFAULTS), 'preset', 'styleLayerWeights', 'styleBlendWeights', 'scales', 'memoryBudget']);
+    const options = Object.values(STYLIZE_OPTIONS).flatMap((spec) => (spec.option ? [spec.option] : []));
+    expect(options.length).toBe(known.size);
+    for (const option of options) expect(known).toContain(option);
+  });
+
+  it('an OptionError becomes a UsageError naming the flag, the OptionError its cause', () => {
+    const error = (() => {
+      try {
+        optionsOf(['--style-blend-weights', '1,2']);
+      } catch (e) {
+        return e as UsageError;
+      }
+    })();
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error!.message).toBe('--style-blend-weights must have one weight per style image (1), got [1, 2].');
+    expect(error!.cause).toBeInstanceOf(OptionError);
+    expect((error!.cause as OptionError).option).toBe('styleBlendWeights');
+  });
+
+  it('--help and -h need no other option', async () => {
+    for (const args of [['--help'], ['-h'], ['evaluate', '-h']]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout.join('\n')).toMatch(/^Usage: style-transfer/);
+    }
   });
 });

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { openNodeGpu } from '../src/gpu/nodeDevice.js';
 import { GpuDeviceLostError, GpuRuntime } from '../src/gpu/runtime.js';
 import { readImageFile } from '../src/io/image.js';
-import { resolveOptions, stylize } from '../src/net/stylize.js';
+import { resolveOptions } from '../src/net/options.js';
+import { stylize } from '../src/net/stylize.js';
 import { realWeights, repoRoot, weightsDir } from './helpers/env.js';
 
 const golden = join(repoRoot, 'test/fixtures/golden');

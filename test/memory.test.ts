@@ -10,7 +10,8 @@ import type { RgbaImage } from '../src/io/rgbaImage.js';
 import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
 import { VGG19 } from '../src/net/vgg19.js';
 import { estimateMemory, largestFittingSize, memoryProblem } from '../src/net/memory.js';
-import { resolveOptions, stylize } from '../src/net/stylize.js';
+import { resolveOptions } from '../src/net/options.js';
+import { stylize } from '../src/net/stylize.js';
 import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
 
 const golden = join(repoRoot, 'test/fixtures/golden');

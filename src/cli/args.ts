@@ -27,6 +27,11 @@ export interface OptionSpec {
   value?: string;
   /** One-letter alias, e.g. 'o' for -o. */
   alias?: string;
+  /**
+   * The engine option this flag sets (a key of StylizeOptions, or 'preset'): the engine validates its value, and an
+   * OptionError for that option is reported under this flag's name.
+   */
+  option?: string;
 }
 
 export type OptionTable = Record<string, OptionSpec>;
@@ -64,12 +69,21 @@ function convert(name: string, raw: string, spec: OptionSpec): ParsedValue {
   }
 }
 
+export interface ParsedArgs {
+  /** Values keyed by option name, defaults filled in. */
+  options: Record<string, ParsedValue>;
+  /** The options given on the command line (the rest hold their defaults). */
+  given: ReadonlySet<string>;
+  positional: string[];
+}
+
 /**
  * Parses `argv` against `table`. Accepts `--name value`, `--name=value`, `-a value` and `--flag`/`--no-flag`.
- * Returns values keyed by option name (defaults filled in) plus positional arguments.
+ * Required options may be missing when a `help` flag is given.
  */
-export function parseArgs(argv: readonly string[], table: OptionTable): { options: Record<string, ParsedValue>; positional: string[] } {
+export function parseArgs(argv: readonly string[], table: OptionTable): ParsedArgs {
   const options: Record<string, ParsedValue> = {};
+  const given = new Set<string>();
   const positional: string[] = [];
   const aliases = new Map(Object.entries(table).filter(([, s]) => s.alias).map(([n, s]) => [s.alias!, n]));
   for (let i = 0; i < argv.length; i++) {
@@ -89,15 +103,17 @@ export function parseArgs(argv: readonly string[], table: OptionTable): { option
       if (!alias) throw new UsageError(`Unknown option ${arg}. Run with --help to see the options.`);
       name = alias;
     }
-    let spec = table[name];
+    const spec = table[name];
     if (!spec && name.startsWith('no-') && table[name.slice(3)]?.type === 'flag') {
       options[name.slice(3)] = false;
+      given.add(name.slice(3));
       continue;
     }
     if (!spec) throw new UsageError(`Unknown option --${name}. Run with --help to see the options.`);
     if (spec.type === 'flag') {
       if (inline !== undefined) throw new UsageError(`--${name} takes no value.`);
       options[name] = true;
+      given.add(name);
       continue;
     }
     const raw = inline ?? argv[++i];
@@ -110,15 +126,15 @@ export function parseArgs(argv: readonly string[], table: OptionTable): { option
       if (options[name] !== undefined) throw new UsageError(`--${name} is given twice.`);
       options[name] = value;
     }
-    spec = table[name];
+    given.add(name);
   }
   for (const [name, spec] of Object.entries(table)) {
     if (options[name] === undefined) {
-      if (spec.required) throw new UsageError(`--${name} is required.`);
+      if (spec.required && options.help !== true) throw new UsageError(`--${name} is required.`);
       options[name] = spec.default;
     }
   }
-  return { options, positional };
+  return { options, given, positional };
 }
 
 /** The --help text: one line per option with its value placeholder and default. */

@@ -10,7 +10,7 @@ import { readImageFile } from '../io/image.js';
 import { resizeTo, resizeToLongerSide, type RgbaImage } from '../io/rgbaImage.js';
 import { loadWeightsDirectory } from '../io/weightsFiles.js';
 import type { WeightTensors } from '../net/weights.js';
-import { STYLIZE_DEFAULTS } from '../net/stylize.js';
+import { STYLIZE_DEFAULTS, WEIGHT_STORAGES } from '../net/options.js';
 import { UsageError, type OptionSpec } from './args.js';
 
 /** The directory holding this package's package.json (works from src/ under vitest and from build/). */
@@ -57,7 +57,7 @@ export async function openRuntime(): Promise<GpuRuntime> {
 /** `--weight-storage`, the same for stylize and evaluate. */
 export const WEIGHT_STORAGE_OPTION: OptionSpec = {
   type: 'choice',
-  choices: ['f32', 'f16'],
+  choices: WEIGHT_STORAGES,
   default: STYLIZE_DEFAULTS.weightStorage,
   help: 'Conv weights on the GPU as f32, or f16 (needs shader-f16; half the weight memory, arithmetic stays f32).',
 };

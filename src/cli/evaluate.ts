@@ -7,7 +7,8 @@ import { writeNpyFile } from '../io/npy.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from '../net/loss.js';
 import { Vgg19Net, type WeightStorage } from '../net/network.js';
 import { imageToX } from '../net/preprocess.js';
-import { checkMemory, STYLIZE_DEFAULTS } from '../net/stylize.js';
+import { STYLIZE_DEFAULTS } from '../net/options.js';
+import { checkMemory } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
 import { loadWeights, openRuntime, readExact, readScaled, WEIGHT_STORAGE_OPTION } from './common.js';
 
@@ -25,7 +26,7 @@ export const EVALUATE_OPTIONS: OptionTable = {
   'style-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.styleLayers, help: 'Comma-separated style layers.' },
   'weight-storage': WEIGHT_STORAGE_OPTION,
   repeat: { type: 'integer', min: 1, default: 1, help: 'Evaluate K times in one process (benchmarking); the result is printed once.' },
-  help: { type: 'flag', help: 'Show this help.' },
+  help: { type: 'flag', alias: 'h', help: 'Show this help.' },
 };
 
 export const EVALUATE_USAGE =
@@ -34,11 +35,11 @@ export const EVALUATE_USAGE =
   'Prints {"content", "style", "tv", "total", "width", "height"} for x = the preprocessed image (BGR, 0..255 minus the VGG mean).';
 
 export async function runEvaluate(argv: string[], out: { stdout: (s: string) => void; stderr: (s: string) => void }): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  const { options: o, positional } = parseArgs(argv, EVALUATE_OPTIONS);
+  if (o.help) {
     out.stdout(formatHelp(EVALUATE_USAGE, EVALUATE_OPTIONS));
     return 0;
   }
-  const { options: o, positional } = parseArgs(argv, EVALUATE_OPTIONS);
   if (positional.length > 0) throw new UsageError(`Unexpected argument "${positional[0]}".`);
   const size = o.size as number;
   const content = await readScaled(o.content as string, size);

@@ -10,53 +10,98 @@ import { writeFileAtomic } from '../io/atomicWrite.js';
 import { readImageFile, writePngFile } from '../io/image.js';
 import { GpuDeviceLostError } from '../gpu/runtime.js';
 import { xToImage } from '../net/preprocess.js';
-import { PRESETS, resolveOptions, STYLIZE_DEFAULTS, stylize, type PresetName, type StylizeOptions } from '../net/stylize.js';
-import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
+import {
+  INIT_KINDS,
+  LINE_SEARCH_KINDS,
+  OPTIMIZER_NAMES,
+  OptionError,
+  POOLING_KINDS,
+  PRESET_NAMES,
+  resolveOptions,
+  STYLIZE_DEFAULTS,
+  WEIGHT_STORAGES,
+  type OptionName,
+  type StylizeOptions,
+  type StylizeOptionsInput,
+} from '../net/options.js';
+import { stylize } from '../net/stylize.js';
+import { formatHelp, parseArgs, UsageError, type OptionSpec, type OptionTable, type ParsedValue } from './args.js';
 import { loadWeights, openRuntime, WEIGHT_STORAGE_OPTION } from './common.js';
 import type { CliIo } from './main.js';
 import { ProgressReporter } from './progress.js';
 
 const d = STYLIZE_DEFAULTS;
 
+/** A flag setting the engine option `option`: parsed here, validated by resolveOptions (src/net/options.ts). */
+const sets = (option: OptionName, spec: OptionSpec): OptionSpec => ({ ...spec, option });
+
 export const STYLIZE_OPTIONS: OptionTable = {
   content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
   style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image (PNG or JPEG).' },
   output: { type: 'string', alias: 'o', default: 'out.png', value: 'FILE.png', help: 'Output PNG.' },
-  iterations: { type: 'integer', min: 0, default: d.iterations, help: 'Iterations (per scale with --scales).' },
-  size: { type: 'integer', min: 1, default: d.size, help: 'Longer side of the output in pixels.' },
-  optimizer: { type: 'choice', choices: ['lbfgs', 'adam'], default: d.optimizer, help: 'Optimiser.' },
-  'learning-rate': { type: 'number', min: 0, exclusiveMin: true, default: d.learningRate, help: "Adam's step size (L-BFGS uses 1 unless given)." },
-  'history-size': { type: 'integer', min: 1, default: d.historySize, help: 'L-BFGS history length m.' },
-  'line-search': {
-    type: 'choice',
-    choices: ['none', 'strong-wolfe'],
+  iterations: sets('iterations', { type: 'number', default: d.iterations, help: 'Iterations (per scale with --scales).' }),
+  size: sets('size', { type: 'number', default: d.size, help: 'Longer side of the output in pixels.' }),
+  optimizer: sets('optimizer', { type: 'string', value: OPTIMIZER_NAMES.join('|'), default: d.optimizer, help: 'Optimiser.' }),
+  'learning-rate': sets('learningRate', { type: 'number', default: d.learningRate, help: "Adam's step size (L-BFGS uses 1 unless given)." }),
+  'history-size': sets('historySize', { type: 'number', default: d.historySize, help: 'L-BFGS history length m.' }),
+  'line-search': sets('lineSearch', {
+    type: 'string',
+    value: LINE_SEARCH_KINDS.join('|'),
     default: d.lineSearch,
     help: 'L-BFGS step length: none (take the step) or strong-wolfe (torch\'s line search; several evaluations per iteration).',
-  },
-  'content-weight': { type: 'number', min: 0, default: d.contentWeight, help: 'Content loss weight.' },
-  'style-weight': { type: 'number', min: 0, default: d.styleWeight, help: 'Style loss weight.' },
-  'tv-weight': { type: 'number', min: 0, default: d.tvWeight, help: 'Total-variation weight (smoothness).' },
-  'content-layers': { type: 'list', value: 'LAYERS', default: d.contentLayers, help: 'Comma-separated content layers (relu4_2, conv4_2 means the same).' },
-  'style-layers': { type: 'list', value: 'LAYERS', default: d.styleLayers, help: 'Comma-separated style layers.' },
-  'style-layer-weights': { type: 'numberList', value: 'W,W,...', help: 'One weight per style layer (default 1 each).' },
-  init: { type: 'choice', choices: ['content', 'noise', 'random'], default: d.init, help: 'Initial image: the content, content blended with noise, or near-zero noise.' },
-  'noise-ratio': { type: 'number', min: 0, max: 1, default: d.noiseRatio, help: 'With --init noise: share of uniform noise in [-20, 20].' },
-  seed: { type: 'integer', min: 0, default: d.seed, help: 'Random seed for --init noise/random.' },
-  'style-blend-weights': { type: 'numberList', value: 'W,W,...', help: 'Blend of the style images (one weight per --style).' },
-  'style-scale': { type: 'number', min: 0, exclusiveMin: true, default: d.styleScale, help: "Style images' size relative to the output size." },
-  'original-colors': { type: 'flag', default: false, help: "Keep the content's colours (luminance-only transfer)." },
-  pooling: { type: 'choice', choices: ['max', 'avg'], default: d.pooling, help: 'Pooling in VGG-19.' },
-  'weight-storage': WEIGHT_STORAGE_OPTION,
-  'normalize-gradients': { type: 'flag', default: false, help: "Divide each content/style term's gradient by its L1 norm (neural-style)." },
-  scales: { type: 'numberList', value: 'N,N,...', help: 'Coarse-to-fine sizes, e.g. 256,512 (each runs --iterations).' },
-  preset: { type: 'choice', choices: Object.keys(PRESETS), help: 'neural-style (jcjohnson defaults) or course (deeplearning.ai settings); explicit options win.' },
-  'print-every': { type: 'integer', min: 0, default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' },
+  }),
+  'content-weight': sets('contentWeight', { type: 'number', default: d.contentWeight, help: 'Content loss weight.' }),
+  'style-weight': sets('styleWeight', { type: 'number', default: d.styleWeight, help: 'Style loss weight.' }),
+  'tv-weight': sets('tvWeight', { type: 'number', default: d.tvWeight, help: 'Total-variation weight (smoothness).' }),
+  'content-layers': sets('contentLayers', { type: 'list', value: 'LAYERS', default: d.contentLayers, help: 'Comma-separated content layers (relu4_2, conv4_2 means the same).' }),
+  'style-layers': sets('styleLayers', { type: 'list', value: 'LAYERS', default: d.styleLayers, help: 'Comma-separated style layers.' }),
+  'style-layer-weights': sets('styleLayerWeights', { type: 'numberList', value: 'W,W,...', help: 'One weight per style layer (default 1 each).' }),
+  init: sets('init', { type: 'string', value: INIT_KINDS.join('|'), default: d.init, help: 'Initial image: the content, content blended with noise, or near-zero noise.' }),
+  'noise-ratio': sets('noiseRatio', { type: 'number', default: d.noiseRatio, help: 'With --init noise: share of uniform noise in [-20, 20].' }),
+  seed: sets('seed', { type: 'number', default: d.seed, help: 'Random seed for --init noise/random.' }),
+  'style-blend-weights': sets('styleBlendWeights', { type: 'numberList', value: 'W,W,...', help: 'Blend of the style images (one weight per --style).' }),
+  'style-scale': sets('styleScale', { type: 'number', default: d.styleScale, help: "Style images' size relative to the output size." }),
+  'original-colors': sets('originalColors', { type: 'flag', default: false, help: "Keep the content's colours (luminance-only transfer)." }),
+  pooling: sets('pooling', { type: 'string', value: POOLING_KINDS.join('|'), default: d.pooling, help: 'Pooling in VGG-19.' }),
+  'weight-storage': sets('weightStorage', { type: 'string', value: WEIGHT_STORAGES.join('|'), default: d.weightStorage, help: WEIGHT_STORAGE_OPTION.help }),
+  'normalize-gradients': sets('normalizeGradients', { type: 'flag', default: false, help: "Divide each content/style term's gradient by its L1 norm (neural-style)." }),
+  scales: sets('scales', { type: 'numberList', value: 'N,N,...', help: 'Coarse-to-fine sizes, e.g. 256,512 (each runs --iterations).' }),
+  preset: sets('preset', {
+    type: 'string',
+    value: PRESET_NAMES.join('|'),
+    help: 'neural-style (jcjohnson defaults) or course (deeplearning.ai settings); explicit options win.',
+  }),
+  'print-every': sets('printEvery', { type: 'number', default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' }),
   'save-every': { type: 'integer', min: 0, default: 0, help: 'Write the current image every N iterations as OUTPUT_NNNN.png (0: never).' },
   'log-json': { type: 'string', value: 'FILE', help: 'Write every iteration\'s losses and time as a JSON array.' },
-  'max-memory': { type: 'number', min: 1, value: 'MIB', help: 'Refuse sizes needing more GPU memory than this (MiB); the adapter\'s own limits always apply.' },
+  // MiB here, bytes in the engine: at least 1 MiB is the command line's own rule.
+  'max-memory': sets('memoryBudget', { type: 'number', min: 1, value: 'MIB', help: 'Refuse sizes needing more GPU memory than this (MiB); the adapter\'s own limits always apply.' }),
   weights: { type: 'string', value: 'DIR', help: 'VGG-19 weights directory (default: $STYLE_TRANSFER_WEIGHTS, then weights/).' },
   help: { type: 'flag', alias: 'h', help: 'Show this help.' },
 };
+
+/** Engine option -> the flag that sets it. */
+const FLAG_OF_OPTION: ReadonlyMap<string, string> = new Map(
+  Object.entries(STYLIZE_OPTIONS).flatMap(([flag, spec]) => (spec.option ? [[spec.option, `--${flag}`] as const] : [])),
+);
+
+/**
+ * The engine options from the parsed command line: only the flags given (the rest keep the preset's value, then
+ * the engine's default), validated by resolveOptions; an OptionError becomes a UsageError naming the flag.
+ */
+export function stylizeOptionsFromArgs(o: Record<string, ParsedValue>, given: ReadonlySet<string>, styleImages: number): StylizeOptions {
+  const input: Record<string, unknown> = {};
+  for (const [flag, spec] of Object.entries(STYLIZE_OPTIONS)) {
+    if (spec.option && given.has(flag)) input[spec.option] = o[flag];
+  }
+  if (typeof input.memoryBudget === 'number') input.memoryBudget = input.memoryBudget * 2 ** 20;
+  try {
+    return resolveOptions(input as StylizeOptionsInput, { styleImages });
+  } catch (e) {
+    if (e instanceof OptionError) throw new UsageError(e.describe(FLAG_OF_OPTION.get(e.option) ?? e.option), { cause: e });
+    throw e;
+  }
+}
 
 export const STYLIZE_USAGE =
   'Usage: style-transfer --content A --style B [--style C ...] -o out.png [options]\n' +
@@ -70,57 +115,19 @@ export function frameName(output: string, iteration: number): string {
 }
 
 export async function runStylize(argv: string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  const { options: o, given, positional } = parseArgs(argv, STYLIZE_OPTIONS);
+  if (o.help) {
     io.stdout(formatHelp(STYLIZE_USAGE, STYLIZE_OPTIONS));
     return 0;
   }
-  const { options: o, positional } = parseArgs(argv, STYLIZE_OPTIONS);
   if (positional.length > 0) throw new UsageError(`Unknown command or argument "${positional[0]}". Run with --help to see the options.`);
   const output = resolve(o.output as string);
   if (extname(output).toLowerCase() !== '.png') throw new UsageError(`The output must be a .png file, got "${o.output}".`);
   await access(dirname(output), constants.W_OK).catch(() => {
     throw new UsageError(`Cannot write into the output directory "${dirname(output)}".`);
   });
-
-  // Explicit CLI values override the preset; defaults from the table only apply where the preset is silent.
-  const given = (name: string) => argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`) || (name === 'output' && a === '-o'));
-  const pick = <T>(name: string): T | undefined => (given(name) || !o.preset ? (o[name] as T) : undefined);
-  let options: StylizeOptions;
-  try {
-    options = resolveOptions({
-      preset: o.preset as PresetName | undefined,
-      iterations: pick('iterations'),
-      size: pick('size'),
-      optimizer: pick('optimizer'),
-      learningRate: pick('learning-rate'),
-      historySize: pick('history-size'),
-      lineSearch: pick('line-search'),
-      contentWeight: pick('content-weight'),
-      styleWeight: pick('style-weight'),
-      tvWeight: pick('tv-weight'),
-      contentLayers: pick('content-layers'),
-      styleLayers: pick('style-layers'),
-      styleLayerWeights: pick('style-layer-weights'),
-      init: pick('init'),
-      noiseRatio: pick('noise-ratio'),
-      seed: pick('seed'),
-      styleBlendWeights: o['style-blend-weights'] as number[] | undefined,
-      styleScale: pick('style-scale'),
-      originalColors: pick('original-colors'),
-      pooling: pick('pooling'),
-      weightStorage: pick('weight-storage'),
-      normalizeGradients: pick('normalize-gradients'),
-      scales: o.scales as number[] | undefined,
-      printEvery: pick('print-every'),
-      memoryBudget: o['max-memory'] === undefined ? undefined : (o['max-memory'] as number) * 2 ** 20,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
   const stylePaths = o.style as string[];
-  if (options.styleBlendWeights && options.styleBlendWeights.length !== stylePaths.length) {
-    throw new UsageError(`--style-blend-weights has ${options.styleBlendWeights.length} values for ${stylePaths.length} --style images.`);
-  }
+  const options = stylizeOptionsFromArgs(o, given, stylePaths.length);
 
   const content = await readImageFile(o.content as string);
   const styles = await Promise.all(stylePaths.map((p) => readImageFile(p)));
@@ -150,7 +157,7 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       styles,
       options,
       // As in neural-style, L-BFGS keeps its natural step 1 unless a learning rate is asked for explicitly.
-      explicitLearningRate: given('learning-rate'),
+      explicitLearningRate: given.has('learning-rate'),
       signal: controller.signal,
       onProgress: (latest) => reporter.update(latest),
       onIteration: saveEvery > 0

@@ -38,15 +38,8 @@ export interface LossConfig {
   normalizeGradients?: boolean;
 }
 
-export const DEFAULT_LOSS: Readonly<Required<LossConfig>> = {
-  contentWeight: 5,
-  styleWeight: 100,
-  tvWeight: 1e-3,
-  contentLayers: ['relu4_2'],
-  styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
-  styleLayerWeights: [1, 1, 1, 1, 1],
-  normalizeGradients: false,
-};
+/** The loss defaults live with the other options (src/net/options.ts). */
+export { DEFAULT_LOSS } from './options.js';
 
 export interface LossValues {
   content: number;

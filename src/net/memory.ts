@@ -9,6 +9,7 @@ import { lbfgsMemoryBytes } from '../optim/lbfgs.js';
 import { lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import { lossDepth, type LossConfig } from './loss.js';
 import type { WeightStorage } from './network.js';
+import type { OptimizerName } from './options.js';
 import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 import { pad4 } from './weights.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
@@ -37,7 +38,7 @@ export interface RunShape {
   /** Size of the largest style image after scaling. */
   style: { width: number; height: number };
   config: LossConfig;
-  optimizer: 'adam' | 'lbfgs';
+  optimizer: OptimizerName;
   historySize: number;
   /** L-BFGS with the strong-Wolfe line search: one more vector (the line's origin) and a small readback. */
   lineSearch?: boolean;

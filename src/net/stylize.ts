@@ -6,7 +6,7 @@
  * One iteration is one queue submission (loss passes + optimiser step + a 16-byte copy of the loss values into a
  * GPU history buffer). The CPU never waits on a mapping inside the loop: at most two iterations are in flight
  * (it waits on onSubmittedWorkDone, which maps nothing), and progress is read asynchronously every `printEvery`
- * iterations from the history buffer.
+ * iterations from the history buffer. The options (types, defaults, presets, validation) are src/net/options.ts.
  */
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { AdamOptimizer } from '../optim/adam.js';
@@ -15,156 +15,14 @@ import { LbfgsLineSearch, lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import type { GpuOptimizer } from '../optim/optimizer.js';
 import { resizeTo, sizeForLongerSide } from '../io/rgbaImage.js';
 import { normalArray, uniformArray } from '../util/random.js';
-import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from './loss.js';
-import { minimumSizeFor, Vgg19Net, type WeightStorage } from './network.js';
+import { GatysLoss, lossDepth, type LossConfig } from './loss.js';
+import { minimumSizeFor, Vgg19Net } from './network.js';
+import { checkStyleBlendWeights, scaleSizes, type StylizeOptions } from './options.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
-import { featureChannels, featureIndex } from './vgg19.js';
 import { estimateMemory, largestFittingSize, memoryProblem, runDims, styleDims } from './memory.js';
 import { wantsImageLayerKernels } from './tiling.js';
 import type { WeightTensors } from './weights.js';
-import type { PoolingKind } from '../../shaders/pool.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
-
-export type OptimizerKind = 'lbfgs' | 'adam';
-export type LineSearchKind = 'none' | 'strong-wolfe';
-export type InitKind = 'content' | 'noise' | 'random';
-export type PresetName = 'neural-style' | 'course';
-
-/** Everything a run takes: the loss configuration (content/style/TV weights and layers) plus the optimisation. */
-export interface StylizeOptions extends LossConfig {
-  iterations: number;
-  /** Longer side of the output in pixels (the last scale when `scales` is set). */
-  size: number;
-  optimizer: OptimizerKind;
-  /** Step size: Adam's lr; L-BFGS's lr (torch default 1) when given explicitly. */
-  learningRate: number;
-  /** L-BFGS history (m). */
-  historySize: number;
-  /**
-   * L-BFGS only: 'strong-wolfe' searches each step length as torch's line_search_fn='strong_wolfe' (several loss
-   * evaluations per iteration, each read back); 'none' takes the step as is, with no readback (default).
-   */
-  lineSearch: LineSearchKind;
-  init: InitKind;
-  /** With init 'noise': x = (1 - r) content + r U(-20, 20). */
-  noiseRatio: number;
-  seed: number;
-  /** Weights blending the target Grams of several style images (normalised to sum 1). */
-  styleBlendWeights?: number[];
-  /** Style images are scaled to styleScale x the content's longer side. */
-  styleScale: number;
-  /** Keep the content's colours: only the luminance of the result is taken. */
-  originalColors: boolean;
-  pooling: PoolingKind;
-  normalizeGradients: boolean;
-  /** Conv weights in f32 or f16 storage buffers (f16: needs shader-f16; half the weight memory). */
-  weightStorage: WeightStorage;
-  /** Coarse-to-fine: longer sides to run in turn (each for `iterations`), result upsampled between them. */
-  scales?: number[];
-  /** Read progress every N iterations (0: only at the end). */
-  printEvery: number;
-  /** Refuse sizes whose GPU memory would exceed this many bytes (besides the adapter's own limits). */
-  memoryBudget?: number;
-}
-
-export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
-  iterations: 500,
-  size: 512,
-  optimizer: 'lbfgs',
-  learningRate: 10,
-  historySize: 100,
-  lineSearch: 'none',
-  contentWeight: DEFAULT_LOSS.contentWeight,
-  styleWeight: DEFAULT_LOSS.styleWeight,
-  tvWeight: DEFAULT_LOSS.tvWeight,
-  contentLayers: [...DEFAULT_LOSS.contentLayers],
-  styleLayers: [...DEFAULT_LOSS.styleLayers],
-  init: 'content',
-  noiseRatio: 0.6,
-  seed: 0,
-  styleScale: 1,
-  originalColors: false,
-  pooling: 'max',
-  normalizeGradients: false,
-  weightStorage: 'f32',
-  printEvery: 10,
-};
-
-const COURSE_STYLE_LAYERS = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
-
-/**
- * Presets. 'neural-style': jcjohnson/neural-style's defaults. 'course': the deeplearning.ai assignment, whose
- * losses 1/(4 nH nW nC) sum (a_C - a_G)^2 and 1/(4 nC^2 (nH nW)^2) sum (Gu_S - Gu_G)^2 (Gu = F F^T unnormalised)
- * are rewritten in this engine's normalisation: content weight alpha / 4 on the mean, and per style layer
- * beta * 0.2 * C^2 / 4 on the mean of (G - G_s)^2 with G = F F^T / (C H W).
- */
-export const PRESETS: Record<PresetName, Partial<StylizeOptions>> = {
-  'neural-style': {
-    iterations: 1000,
-    size: 512,
-    optimizer: 'lbfgs',
-    learningRate: 10,
-    contentWeight: 5,
-    styleWeight: 100,
-    tvWeight: 1e-3,
-    contentLayers: ['relu4_2'],
-    styleLayers: [...COURSE_STYLE_LAYERS],
-    init: 'random',
-    pooling: 'max',
-  },
-  course: {
-    iterations: 200,
-    optimizer: 'adam',
-    learningRate: 2,
-    contentWeight: 10 / 4,
-    styleWeight: 40,
-    tvWeight: 0,
-    contentLayers: ['relu4_2'],
-    styleLayers: [...COURSE_STYLE_LAYERS],
-    styleLayerWeights: COURSE_STYLE_LAYERS.map((l) => (0.2 * featureChannels(featureIndex(l)) ** 2) / 4),
-    init: 'noise',
-    noiseRatio: 0.6,
-  },
-};
-
-/** Defaults, then the preset, then explicit options; validated. */
-export function resolveOptions(explicit: Partial<StylizeOptions> & { preset?: PresetName }): StylizeOptions {
-  const { preset, ...rest } = explicit;
-  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<StylizeOptions>;
-  const options: StylizeOptions = { ...STYLIZE_DEFAULTS, ...(preset ? PRESETS[preset] : {}), ...defined };
-  if (preset && !PRESETS[preset]) throw new Error(`Unknown preset "${preset}" (use neural-style or course).`);
-  const positiveInt = (name: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a whole number of at least 1, got ${v}.`);
-  };
-  const nonNegative = (name: string, v: number) => {
-    if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, got ${v}.`);
-  };
-  if (!Number.isInteger(options.iterations) || options.iterations < 0) throw new Error(`iterations must be a whole number >= 0, got ${options.iterations}.`);
-  positiveInt('size', options.size);
-  positiveInt('historySize', options.historySize);
-  (options.scales ?? []).forEach((s) => positiveInt('scales', s));
-  nonNegative('contentWeight', options.contentWeight);
-  nonNegative('styleWeight', options.styleWeight);
-  nonNegative('tvWeight', options.tvWeight);
-  nonNegative('printEvery', options.printEvery);
-  if (!(options.learningRate > 0) || !Number.isFinite(options.learningRate)) throw new Error(`learningRate must be a number > 0, got ${options.learningRate}.`);
-  if (!(options.styleScale > 0) || !Number.isFinite(options.styleScale)) throw new Error(`styleScale must be a number > 0, got ${options.styleScale}.`);
-  if (!(options.noiseRatio >= 0 && options.noiseRatio <= 1)) throw new Error(`noiseRatio must be between 0 and 1, got ${options.noiseRatio}.`);
-  if (!['lbfgs', 'adam'].includes(options.optimizer)) throw new Error(`optimizer must be lbfgs or adam, got "${options.optimizer}".`);
-  if (!['none', 'strong-wolfe'].includes(options.lineSearch)) throw new Error(`lineSearch must be none or strong-wolfe, got "${options.lineSearch}".`);
-  if (options.lineSearch !== 'none' && options.optimizer !== 'lbfgs') throw new Error('A line search needs the lbfgs optimizer.');
-  if (!['content', 'noise', 'random'].includes(options.init)) throw new Error(`init must be content, noise or random, got "${options.init}".`);
-  if (!['max', 'avg'].includes(options.pooling)) throw new Error(`pooling must be max or avg, got "${options.pooling}".`);
-  if (!['f32', 'f16'].includes(options.weightStorage)) throw new Error(`weightStorage must be f32 or f16, got "${options.weightStorage}".`);
-  if (options.styleLayerWeights) {
-    options.styleLayerWeights.forEach((w) => nonNegative('style layer weight', w));
-    if (options.styleLayerWeights.length !== options.styleLayers.length) {
-      throw new Error(`${options.styleLayerWeights.length} style layer weights given for ${options.styleLayers.length} style layers.`);
-    }
-  }
-  for (const layer of [...options.contentLayers, ...options.styleLayers]) featureIndex(layer);
-  return options;
-}
 
 export interface IterationRecord {
   /** 1-based over the whole run (all scales). */
@@ -207,11 +65,6 @@ export interface StylizeResult {
 
 export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
-}
-
-/** Output sizes per scale (longer side), in order. */
-export function scaleSizes(options: StylizeOptions): number[] {
-  return options.scales && options.scales.length ? options.scales : [options.size];
 }
 
 function makeOptimizer(gpu: GpuRuntime, loss: GatysLoss, options: StylizeOptions, explicitLr: boolean): GpuOptimizer {
@@ -270,9 +123,7 @@ export function transferLuminance(result: Rgba8, content: Rgba8): Rgba8 {
 export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   const { gpu, options, signal } = request;
   if (request.styles.length === 0) throw new Error('At least one style image is needed.');
-  if (options.styleBlendWeights && options.styleBlendWeights.length !== request.styles.length) {
-    throw new Error(`${options.styleBlendWeights.length} style blend weights given for ${request.styles.length} style images.`);
-  }
+  checkStyleBlendWeights(options.styleBlendWeights, request.styles.length);
   const config: LossConfig = options;
   const depth = lossDepth(config);
   const minimum = minimumSizeFor(depth);

@@ -5,7 +5,9 @@
  * bind group, writes nothing from the CPU and reads nothing back.
  */
 
-export type OptimizerName = 'adam' | 'lbfgs';
+import type { OptimizerName } from '../net/options.js';
+
+export type { OptimizerName };
 
 export interface GpuOptimizer {
   readonly name: OptimizerName;

@@ -4,8 +4,15 @@
  * done by its controllers: WeightsController (download, cache) and RunController (GPU, images, the run).
  */
 import { html, LitElement, nothing, type PropertyDeclarations, type PropertyValues } from 'lit';
-import type { WeightStorage } from '../net/network.js';
-import type { OptimizerKind, PresetName } from '../net/stylize.js';
+import {
+  formatOptionValue,
+  type OptionError,
+  type OptionName,
+  type OptimizerName,
+  type PresetName,
+  type StylizeOptionsInput,
+  type WeightStorage,
+} from '../net/options.js';
 import { RunController } from './controllers/run-controller.js';
 import { WeightsController } from './controllers/weights-controller.js';
 import type { ImageSource } from './image-source.js';
@@ -25,16 +32,24 @@ const numberConverter = {
   fromAttribute: (value: string | null): number | undefined => (value === null || !value.trim() ? undefined : Number(value)),
 };
 
-/** Options set by attribute, as resolveOptions names them in its messages -> the attribute. */
-const OPTION_ATTRIBUTES: ReadonlyArray<[name: string, attribute: string]> = [
-  ['size', 'size'],
-  ['iterations', 'iterations'],
-  ['contentWeight', 'content-weight'],
-  ['styleWeight', 'style-weight'],
-  ['tvWeight', 'tv-weight'],
-  ['style layer weight', 'style-layer-weights'],
-  ['weightStorage', 'weight-storage'],
-];
+/** The options the element sets from its attributes: option (as OptionError names it) -> attribute. */
+const OPTION_ATTRIBUTES = {
+  preset: 'preset',
+  size: 'size',
+  iterations: 'iterations',
+  optimizer: 'optimizer',
+  contentWeight: 'content-weight',
+  styleWeight: 'style-weight',
+  tvWeight: 'tv-weight',
+  styleLayerWeights: 'style-layer-weights',
+  originalColors: 'original-colors',
+  weightStorage: 'weight-storage',
+} as const satisfies Partial<Record<OptionName, string>>;
+
+type ElementOption = keyof typeof OPTION_ATTRIBUTES;
+
+/** Whether a value holds a NaN (a number attribute whose text is not a number). */
+const hasNaN = (value: unknown): boolean => (Array.isArray(value) ? value.some(hasNaN) : Number.isNaN(value));
 
 /** A number property set from script as a string ("32"), as an attribute would give it. */
 function toNumber(value: unknown): number | undefined {
@@ -132,7 +147,7 @@ export class StyleTransferElement extends LitElement {
   /** Optimisation steps; unset: the preset's or 500. */
   declare iterations: number | null | undefined;
   /** 'lbfgs' or 'adam'; unset: the preset's or 'lbfgs'. */
-  declare optimizer: OptimizerKind | null | undefined;
+  declare optimizer: OptimizerName | null | undefined;
   declare contentWeight: number | null | undefined;
   declare styleWeight: number | null | undefined;
   declare tvWeight: number | null | undefined;
@@ -170,23 +185,24 @@ export class StyleTransferElement extends LitElement {
    * resolves when the run ends and never rejects: the outcome is the complete or the error event.
    */
   start(): Promise<void> {
+    const options: { [K in ElementOption]: StylizeOptionsInput[K] } = {
+      preset: this.preset || undefined,
+      size: toNumber(this.size),
+      iterations: toNumber(this.iterations),
+      optimizer: this.optimizer || undefined,
+      contentWeight: toNumber(this.contentWeight),
+      styleWeight: toNumber(this.styleWeight),
+      tvWeight: toNumber(this.tvWeight),
+      styleLayerWeights: this.styleLayerWeights ?? undefined,
+      originalColors: this.originalColors,
+      weightStorage: this.weightStorage || undefined,
+    };
     return this.run.start({
       content: this.contentSrc,
       style: this.styleSrc,
       weightsSrc: this.weightsSrc ?? '',
-      options: {
-        preset: this.preset || undefined,
-        size: toNumber(this.size),
-        iterations: toNumber(this.iterations),
-        optimizer: this.optimizer || undefined,
-        contentWeight: toNumber(this.contentWeight),
-        styleWeight: toNumber(this.styleWeight),
-        tvWeight: toNumber(this.tvWeight),
-        styleLayerWeights: this.styleLayerWeights ?? undefined,
-        originalColors: this.originalColors,
-        weightStorage: this.weightStorage || undefined,
-      },
-      describeOptionError: (message) => this.describeOptionError(message),
+      options,
+      describeOptionError: (error) => this.describeOptionError(error),
     });
   }
 
@@ -223,17 +239,15 @@ export class StyleTransferElement extends LitElement {
     await this.start();
   }
 
-  /** resolveOptions names options as the engine does ("styleWeight ... got NaN."): name the attribute and its text. */
-  private describeOptionError(message: string): string {
-    for (const [name, attribute] of OPTION_ATTRIBUTES) {
-      if (!message.startsWith(`${name} `)) continue;
-      let text = attribute + message.slice(name.length);
-      if (attribute === 'style-layer-weights') text = text.replace('must be a number', 'must be numbers');
-      const raw = this.getAttribute(attribute);
-      if (raw !== null && text.endsWith(' got NaN.')) text = `${text.slice(0, -'NaN.'.length)}${JSON.stringify(raw)}.`;
-      return text;
-    }
-    return message;
+  /**
+   * The engine's sentence naming the attribute instead of the option ("style-weight must be a number >= 0, ..."),
+   * and the attribute's text where the value cannot show it (a number attribute that is not a number).
+   */
+  private describeOptionError(error: OptionError): string {
+    const attribute = (OPTION_ATTRIBUTES as Partial<Record<OptionName, string>>)[error.option];
+    if (attribute === undefined) return error.message;
+    const raw = this.getAttribute(attribute);
+    return error.describe(attribute, raw !== null && hasNaN(error.value) ? formatOptionValue(raw) : undefined);
   }
 
   private previewRenderer(): PreviewRenderer {

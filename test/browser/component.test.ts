@@ -61,6 +61,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
         html: elementPage(`content-src="${crossOrigin.origin}/chelsea.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart`),
         headers: { 'content-security-policy': `default-src 'self' ${crossOrigin.origin}; script-src 'self'` },
       },
+      { path: '/bad-option.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" style-weight="abc" autostart`), headers: STRICT_CSP },
     ];
     // Weights first: the repository's own weights/ holds only a README.
     server = await startServer([['/weights/', weightsDir!], ['/', repoRoot]], pages);
@@ -251,6 +252,49 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
   it('an image from another origin without CORS: the message says so', async () => {
     const message = await expectError('/no-cors.html', [/content image/, /CORS/]);
     console.log(`no CORS: ${message}`);
+  }, 180_000);
+
+  it('a bad option attribute: one error event whose detail is { message }, the engine\'s sentence naming the attribute', async () => {
+    const message = await expectError('/bad-option.html', []);
+    expect(message).toBe('style-weight must be a number >= 0, got "abc".');
+    // More attributes on one page, each on its own (the OptionError's option -> the attribute, not the text).
+    const page = await openPage('/bad-option.html');
+    await waitForEnd(page, 120_000);
+    const outcomes = await page.evaluate(async (cases) => {
+      const element = document.querySelector('style-transfer')!;
+      element.removeAttribute('style-weight');
+      const results: Array<{ keys: string[]; message: string }> = [];
+      for (const [name, value] of cases) {
+        element.setAttribute(name, value);
+        const ended = new Promise<CustomEvent>((resolve) => {
+          element.addEventListener('style-transfer-complete', (e) => resolve(e), { once: true });
+          element.addEventListener('style-transfer-error', (e) => resolve(e), { once: true });
+        });
+        await element.start();
+        const event = await ended;
+        results.push({ keys: Object.keys(event.detail), message: `${event.type}: ${event.detail.message}` });
+        element.removeAttribute(name);
+      }
+      return results;
+    }, [
+      ['content-weight', '-1'],
+      ['tv-weight', '1e'],
+      ['iterations', '2.5'],
+      ['optimizer', 'sgd'],
+      ['preset', 'fast'],
+      ['style-layer-weights', '1 2'],
+      ['style-layer-weights', '1,-2,1,1,1'],
+    ]);
+    expect(outcomes).toEqual([
+      { keys: ['message'], message: 'style-transfer-error: content-weight must be a number >= 0, got -1.' },
+      { keys: ['message'], message: 'style-transfer-error: tv-weight must be a number >= 0, got "1e".' },
+      { keys: ['message'], message: 'style-transfer-error: iterations must be a whole number >= 0, got 2.5.' },
+      { keys: ['message'], message: 'style-transfer-error: optimizer must be lbfgs or adam, got "sgd".' },
+      { keys: ['message'], message: 'style-transfer-error: preset must be neural-style or course, got "fast".' },
+      { keys: ['message'], message: 'style-transfer-error: 2 style layer weights given for 5 style layers.' },
+      { keys: ['message'], message: 'style-transfer-error: style-layer-weights must be numbers >= 0, got [1, -2, 1, 1, 1].' },
+    ]);
+    await page.close();
   }, 180_000);
 
   it('no WebGPU: the message says what is needed', async () => {

@@ -12,7 +12,7 @@
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImageBytes, resizeTo } from '../../src/io/image.js';
-import { resolveOptions } from '../../src/net/stylize.js';
+import { resolveOptions } from '../../src/net/options.js';
 import type { ImageSource } from '../../src/ui/image-source.js';
 import type { GpuBufferStats } from '../../src/ui/style-transfer.js';
 import {

@@ -7,7 +7,8 @@
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { GpuDeviceLostError } from '../../gpu/runtime.js';
-import { resolveOptions, scaleSizes, stylize, type PresetName, type StylizeOptions } from '../../net/stylize.js';
+import { OptionError, resolveOptions, scaleSizes, type StylizeOptions, type StylizeOptionsInput } from '../../net/options.js';
+import { stylize } from '../../net/stylize.js';
 import { COMPLETE_EVENT, emit, ERROR_EVENT, PROGRESS_EVENT } from '../events.js';
 import { loadRgbaImage, type ImageSource } from '../image-source.js';
 import { pageGpu } from '../page-gpu.js';
@@ -20,9 +21,9 @@ export interface RunInput {
   content: ImageSource | null | undefined;
   style: ImageSource | null | undefined;
   weightsSrc: string;
-  options: Partial<StylizeOptions> & { preset?: PresetName };
-  /** Rewords resolveOptions' message for the element (attribute names, the attribute's text). */
-  describeOptionError?: (message: string) => string;
+  options: StylizeOptionsInput;
+  /** The message of resolveOptions' OptionError in the element's terms (the attribute's name and text). */
+  describeOptionError?: (error: OptionError) => string;
 }
 
 class Aborted extends Error {}
@@ -102,10 +103,10 @@ export class RunController implements ReactiveController {
       // Every iteration's losses are read (asynchronously: the loop does not wait), so progress is per iteration.
       let options: StylizeOptions;
       try {
-        options = resolveOptions({ ...input.options, printEvery: 1 });
+        options = resolveOptions({ ...input.options, printEvery: 1 }, { styleImages: 1 });
       } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
-        throw new Error(input.describeOptionError?.(message) ?? message, { cause: e });
+        if (e instanceof OptionError && input.describeOptionError) throw new Error(input.describeOptionError(e), { cause: e });
+        throw e;
       }
       const sizes = scaleSizes(options);
       this.setState({ iterations: options.iterations * sizes.length });
