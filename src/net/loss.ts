@@ -21,6 +21,7 @@ import { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { FeatureMaps, type Vgg19Net } from './network.js';
 import { imageToX, type Rgba8 } from './preprocess.js';
+import { checkStyleBlendWeights } from './options.js';
 import { featureIndex, VGG19 } from './vgg19.js';
 
 export interface LossConfig {
@@ -280,9 +281,9 @@ export class GatysLoss {
    */
   async setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void> {
     const gpu = this.net.gpu;
+    checkStyleBlendWeights(blend, styles.length);
     const weights = blend ?? styles.map(() => 1);
     const sum = weights.reduce((a, b) => a + b, 0);
-    if (weights.length !== styles.length || !(sum > 0)) throw new Error('style blend weights must match the style images and sum to more than 0');
     const layers = this.styleLayerIndices;
     const accumulated = layers.map((_, k) => new Float32Array(this.styleTargets[k].size / 4));
     for (const [s, style] of styles.entries()) {
