@@ -7,12 +7,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GpuRuntime } from '../src/gpu/runtime.js';
 import { readImageFile } from '../src/io/image.js';
 import type { RgbaImage } from '../src/io/rgbaImage.js';
-import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
+import { randomVggWeights } from '../bench/inputs.js';
+import { pooledBytes } from '../src/gpu/buffers.js';
+import { DEFAULT_LOSS, GatysLoss, lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from '../src/net/loss.js';
+import { featureMapsBytes, networkWeightBytes, Vgg19Net } from '../src/net/network.js';
 import { VGG19 } from '../src/net/vgg19.js';
 import { estimateMemory, largestFittingSize, memoryProblem } from '../src/net/memory.js';
 import { resolveOptions } from '../src/net/options.js';
 import { stylize } from '../src/net/stylize.js';
-import { realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
+import { randomArray, realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
 
 const golden = join(repoRoot, 'test/fixtures/golden');
 
@@ -74,6 +77,72 @@ describe('memory planning', () => {
   });
 });
 
+describe('each owner holds exactly the bytes it exports (memory.ts adds these up)', () => {
+  const weights = randomVggWeights();
+  // A fresh runtime per case: its pool's live bytes (less uniform blocks) are exactly what the owners hold.
+  const freshGpu = async () => new GpuRuntime((await testGpu()).context);
+  const dataBytes = (gpu: GpuRuntime) => {
+    const stats = gpu.buffers.getStats();
+    return stats.liveBytes - stats.uniformBytes;
+  };
+
+  it.for([
+    ['direct', 'f32', true],
+    ['direct', 'f32', false],
+    ['winograd', 'f32', true],
+    ['winograd', 'f16', true],
+    ['direct', 'f16', false],
+  ] as const)('network weights: %s convs, %s storage, image-layer kernels %s', async ([convAlgorithm, weightStorage, imageLayerKernels], ctx) => {
+    const gpu = await freshGpu();
+    if (weightStorage === 'f16' && !gpu.context.f16) ctx.skip();
+    for (const depth of [lossDepth(DEFAULT_LOSS), VGG19.length]) {
+      const net = new Vgg19Net(gpu, weights, { depth, convAlgorithm, weightStorage, imageLayerKernels });
+      const counted = networkWeightBytes({ depth, convAlgorithm, weightStorage, imageLayerKernels });
+      expect(net.heldBytes).toBe(counted.total);
+      expect(dataBytes(gpu)).toBe(counted.total);
+      net.dispose();
+      gpu.buffers.trim();
+    }
+    gpu.buffers.destroy();
+  });
+
+  const configs: Array<[string, number, number, LossConfig]> = [
+    ['default loss', 32, 24, { ...DEFAULT_LOSS }],
+    ['odd sides, normalised gradients', 37, 23, { ...DEFAULT_LOSS, normalizeGradients: true }],
+    ['two content layers, shallow style', 40, 34, { ...DEFAULT_LOSS, contentLayers: ['relu2_2', 'relu4_2'], styleLayers: ['relu1_1', 'relu2_1'], styleLayerWeights: [1, 2] }],
+  ];
+  it.each(configs)('the plan of one size and its style-target pass: %s (%i x %i)', async (_, width, height, config) => {
+    const gpu = await freshGpu();
+    for (const convAlgorithm of ['direct', 'winograd'] as const) {
+      const depth = lossDepth(config);
+      const net = new Vgg19Net(gpu, weights, { depth, convAlgorithm });
+      const netBytes = dataBytes(gpu);
+      const loss = new GatysLoss(net, width, height, config);
+      const counted = lossPlanBytes(width, height, config, gpu.parallelism);
+      const own = [counted.x, counted.grad, counted.losses, counted.partials, counted.gramScratch, counted.table, counted.normalizeScratch, counted.normalizePartials, counted.normalizeNorms]
+        .filter((b) => b > 0)
+        .concat(counted.contentTargets, ...counted.grams.map((g) => [g, g, g]), [counted.gradient, counted.gradient])
+        .reduce((sum, b) => sum + pooledBytes(b), 0);
+      expect(loss.ownBytes).toBe(own);
+      const maps = featureMapsBytes(width, height, depth, { convAlgorithm, imageGradientColumns: net.imageLayerKernels });
+      expect(loss.maps.heldBytes).toBe(maps);
+      expect(dataBytes(gpu) - netBytes).toBe(own + maps);
+      // One style image at another size: x uploaded first, then the transient pass (kept in the pool until trimmed).
+      const style = { width: height + 3, height: width };
+      const x = gpu.upload(randomArray(3 * style.width * style.height, 5, -100, 100), 'style x');
+      const before = dataBytes(gpu);
+      await loss.setStyleTargets([{ x, ...style }]);
+      expect(dataBytes(gpu) - before).toBe(styleTargetBytes(style.width, style.height, config, gpu.parallelism, convAlgorithm));
+      gpu.buffers.release(x);
+      loss.dispose();
+      net.dispose();
+      gpu.buffers.trim();
+      expect(gpu.buffers.getStats().liveBytes).toBe(0);
+    }
+    gpu.buffers.destroy();
+  });
+});
+
 describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
   let content: RgbaImage;
   let style: RgbaImage;
@@ -82,27 +151,27 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     style = await readImageFile(join(golden, 'style.png'));
   });
 
-  it.each(['adam', 'lbfgs'] as const)('the estimate matches the peak a %s run holds (within 10 percent)', async (optimizer) => {
+  it.each(['adam', 'lbfgs'] as const)('the estimate is the peak a %s run holds but for its uniform blocks', async (optimizer) => {
     const shared = await testGpu();
     const gpu = new GpuRuntime(shared.context); // fresh pool: its peak is this run's alone
     const options = resolveOptions({ size: 32, iterations: 2, optimizer, historySize: 5, printEvery: 0 });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
     const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer, historySize: 5, parallelism: gpu.parallelism });
-    expect(estimate.totalBytes / result.peakBytes).toBeGreaterThan(0.9);
-    expect(estimate.totalBytes / result.peakBytes).toBeLessThan(1.1);
+    // Left out: one 16-32 byte uniform block per recorded dispatch (a few hundred) and short-lived uploads.
+    expect(result.peakBytes - estimate.totalBytes).toBeGreaterThanOrEqual(0);
+    expect(result.peakBytes - estimate.totalBytes).toBeLessThan(16 * 1024);
     gpu.buffers.destroy();
   });
 
-  it('the f16-weight estimate matches the peak an f16 run holds (within 10 percent)', async (ctx) => {
+  it('the f16-weight estimate is the peak an f16 run holds but for its uniform blocks', async (ctx) => {
     const shared = await testGpu();
     if (!shared.context.f16) ctx.skip();
     const gpu = new GpuRuntime(shared.context);
     const options = resolveOptions({ size: 32, iterations: 2, optimizer: 'adam', printEvery: 0, weightStorage: 'f16' });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
     const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, weightStorage: 'f16', parallelism: gpu.parallelism });
-    console.log(`f16 weight storage: peak ${(result.peakBytes / 2 ** 20).toFixed(1)} MiB, estimate ${(estimate.totalBytes / 2 ** 20).toFixed(1)} MiB`);
-    expect(estimate.totalBytes / result.peakBytes).toBeGreaterThan(0.9);
-    expect(estimate.totalBytes / result.peakBytes).toBeLessThan(1.1);
+    expect(result.peakBytes - estimate.totalBytes).toBeGreaterThanOrEqual(0);
+    expect(result.peakBytes - estimate.totalBytes).toBeLessThan(16 * 1024);
     gpu.buffers.destroy();
   });
 

@@ -11,18 +11,25 @@ export interface BufferStats {
   /** Buffers held in the free list for reuse (counted in liveBytes: they still hold GPU memory). */
   pooled: number;
   created: number;
+  /** Of liveBytes, the uniform blocks (one small buffer per recorded dispatch; memory estimates leave them out). */
+  uniformBytes: number;
+}
+
+/** Bytes the pool allocates for a request of `size` bytes (rounded up to 16, at least 16). */
+export function pooledBytes(size: number): number {
+  return Math.max(16, Math.ceil(size / 16) * 16);
 }
 
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly sizes = new Map<GPUBuffer, string>();
-  private stats: BufferStats = { live: 0, liveBytes: 0, peakBytes: 0, pooled: 0, created: 0 };
+  private stats: BufferStats = { live: 0, liveBytes: 0, peakBytes: 0, pooled: 0, created: 0, uniformBytes: 0 };
 
   constructor(private readonly device: GPUDevice) {}
 
   /** A buffer of at least `size` bytes (rounded up to 16) with exactly `usage`; reused when one is free. */
   acquire(size: number, usage: GPUBufferUsageFlags, label = 'buffer'): GPUBuffer {
-    const bytes = Math.max(16, Math.ceil(size / 16) * 16);
+    const bytes = pooledBytes(size);
     const key = `${bytes}:${usage}`;
     const list = this.free.get(key);
     const reused = list?.pop();
@@ -35,6 +42,7 @@ export class BufferPool {
     this.sizes.set(buffer, key);
     this.stats.live++;
     this.stats.liveBytes += bytes;
+    if (usage & GPUBufferUsage.UNIFORM) this.stats.uniformBytes += bytes;
     this.stats.created++;
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes);
     return buffer;
@@ -84,8 +92,10 @@ export class BufferPool {
     const key = this.sizes.get(buffer);
     if (key === undefined) return;
     this.sizes.delete(buffer);
+    const [bytes, usage] = key.split(':').map(Number);
     this.stats.live--;
-    this.stats.liveBytes -= Number(key.split(':')[0]);
+    this.stats.liveBytes -= bytes;
+    if (usage & GPUBufferUsage.UNIFORM) this.stats.uniformBytes -= bytes;
     buffer.destroy();
   }
 }

@@ -15,14 +15,16 @@
 import { conv1x1, convDispatchSize, convParams } from '../../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
 import { CATEGORY_INDEX, contentGrad, l1Finalize, l1Partials, LOSS_HEADER, lossTotal, normalizedAccumulate, squaredDiffPartials, tvGrad, tvPartials, type LossCategory } from '../../shaders/loss.js';
-import { dotProductSums, FILL_INVOCATIONS } from '../gpu/parallelism.js';
+import { pooledBytes } from '../gpu/buffers.js';
+import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
 import { storedSums, type PartialSums } from '../../shaders/common.js';
 import { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
-import { FeatureMaps, type Vgg19Net } from './network.js';
+import { FeatureMaps, featureMapsBytes, type FeatureShape, type Vgg19Net } from './network.js';
 import { imageToX, type Rgba8 } from './preprocess.js';
 import { checkStyleBlendWeights } from './options.js';
-import { featureIndex, VGG19 } from './vgg19.js';
+import type { ConvAlgorithm } from './tiling.js';
+import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 
 export interface LossConfig {
   contentWeight: number;
@@ -87,8 +89,8 @@ function termsOf(config: LossConfig): Term[] {
 /** Workgroup size of the loss partial-sum kernels. */
 const PARTIALS_WORKGROUP = 64;
 
-/** Pixel splits of a Gram matrix, as many as fill this adapter (src/gpu/parallelism.ts). */
-const gramSplitsOn = (gpu: GpuRuntime, pixels: number, channels: number) => gramSplits(pixels, channels, FILL_INVOCATIONS[gpu.parallelism]);
+/** Pixel splits of a Gram matrix, as many as fill an adapter of this parallelism (src/gpu/parallelism.ts). */
+const gramSplitsOn = (parallelism: Parallelism, pixels: number, channels: number) => gramSplits(pixels, channels, FILL_INVOCATIONS[parallelism]);
 
 /** Records Gram matrices of `layers` of `maps` into `grams` (one C x C f32 buffer each). */
 export function encodeGrams(passes: PassList, maps: FeatureMaps, layers: number[], grams: GPUBuffer[], scratch: GPUBuffer): void {
@@ -96,7 +98,7 @@ export function encodeGrams(passes: PassList, maps: FeatureMaps, layers: number[
   layers.forEach((layer, k) => {
     const { width, height, channels } = maps.shapes[layer];
     const pixels = width * height;
-    const splits = gramSplitsOn(gpu, pixels, channels);
+    const splits = gramSplitsOn(gpu.parallelism, pixels, channels);
     const partial = gramPartialParams(pixels, channels, splits);
     const flops = pixels * channels * channels + 4 * pixels * channels; // upper triangle only
     passes.add(gramPartial(), { params: partial.values, features: maps.buffers[layer], partials: scratch }, partial.invocations, flops);
@@ -105,14 +107,89 @@ export function encodeGrams(passes: PassList, maps: FeatureMaps, layers: number[
   });
 }
 
-/** Bytes of Gram split scratch the given layers need. */
-export function gramScratchBytes(maps: FeatureMaps, layers: number[]): number {
+/** Bytes of Gram split scratch the given layers of these feature shapes need. */
+export function gramScratchBytes(shapes: readonly FeatureShape[], layers: readonly number[], parallelism: Parallelism): number {
   let bytes = 16;
   for (const layer of layers) {
-    const { width, height, channels } = maps.shapes[layer];
-    bytes = Math.max(bytes, gramSplitsOn(maps.net.gpu, width * height, channels) * channels * channels * 4);
+    const { width, height, channels } = shapes[layer];
+    bytes = Math.max(bytes, gramSplitsOn(parallelism, width * height, channels) * channels * channels * 4);
   }
   return bytes;
+}
+
+/**
+ * The buffers a GatysLoss allocates besides its FeatureMaps, by role, in bytes as requested from the pool: the
+ * constructor allocates exactly these, and memory.ts adds them up for its estimate.
+ */
+export interface LossPlanBytes {
+  x: number;
+  grad: number;
+  losses: number;
+  partials: number;
+  gramScratch: number;
+  /** --normalize-gradients: gradient scratch, L1 partials, L1 norms (0 otherwise). */
+  normalizeScratch: number;
+  normalizePartials: number;
+  normalizeNorms: number;
+  /** One per content term. */
+  contentTargets: number[];
+  /** One per style term: its Gram, target and difference each take this. */
+  grams: number[];
+  table: number;
+  /** Each of the two gradient ping-pong buffers. */
+  gradient: number;
+}
+
+/** How the loss sums split (dotProductSums of the longest reduction of the plan) and what each stores. */
+function lossPartialSums(terms: readonly Term[], shapes: readonly FeatureShape[], width: number, height: number, normalize: boolean, parallelism: Parallelism) {
+  // The longest reduction: the first layers' gradients when normalised, else the content features or the TV.
+  const bytes = (i: number) => shapes[i].width * shapes[i].height * shapes[i].channels * 4;
+  const walked = terms.map((t) => (t.category === 'tv' ? 3 * width * height : t.category === 'style' ? shapes[t.layer].channels ** 2 / 4 : bytes(t.layer) / 16));
+  if (normalize) walked.push(...terms.filter((t) => t.layer >= 0).map((t) => bytes(t.layer) / 16));
+  const sums = dotProductSums(Math.max(...walked), parallelism);
+  return { sums, stored: storedSums(sums, PARTIALS_WORKGROUP) };
+}
+
+/** The bytes of every buffer a GatysLoss for this size and configuration allocates, besides its FeatureMaps. */
+export function lossPlanBytes(width: number, height: number, config: LossConfig, parallelism: Parallelism): LossPlanBytes {
+  const terms = termsOf(config);
+  const shapes = featureSizes(width, height, lossDepth(config));
+  const { stored } = lossPartialSums(terms, shapes, width, height, !!config.normalizeGradients, parallelism);
+  const largest = Math.max(...shapes.map((s) => s.width * s.height * s.channels * 4));
+  const normalize = !!config.normalizeGradients;
+  const styleLayers = terms.filter((t) => t.category === 'style').map((t) => t.layer);
+  return {
+    x: 3 * width * height * 4,
+    grad: 3 * width * height * 4,
+    losses: (LOSS_HEADER + terms.length) * 4,
+    partials: terms.length * stored * 4,
+    gramScratch: gramScratchBytes(shapes, styleLayers, parallelism),
+    normalizeScratch: normalize ? largest : 0,
+    normalizePartials: normalize ? stored * 4 : 0,
+    normalizeNorms: normalize ? terms.length * 4 : 0,
+    contentTargets: terms.filter((t) => t.category === 'content').map((t) => shapes[t.layer].width * shapes[t.layer].height * shapes[t.layer].channels * 4),
+    grams: styleLayers.map((l) => shapes[l].channels ** 2 * 4),
+    table: terms.length * 4 * 4,
+    gradient: largest,
+  };
+}
+
+/**
+ * The buffers `setStyleTargets` holds while it computes one style image's Grams (besides the image's x): its
+ * FeatureMaps, one Gram per style layer, the split scratch and a readback copy per Gram size (the pool keeps each
+ * for reuse until it is trimmed). Freed afterwards.
+ */
+export function styleTargetBytes(width: number, height: number, config: LossConfig, parallelism: Parallelism, convAlgorithm: ConvAlgorithm): number {
+  const layers = config.styleLayers.map(featureIndex);
+  const depth = layers.length ? Math.max(...layers) + 1 : 1;
+  const shapes = featureSizes(width, height, depth);
+  const grams = layers.map((l) => pooledBytes(shapes[l].channels ** 2 * 4));
+  return (
+    featureMapsBytes(width, height, depth, { convAlgorithm, imageGradientColumns: false }) +
+    grams.reduce((a, b) => a + b, 0) +
+    pooledBytes(gramScratchBytes(shapes, layers, parallelism)) +
+    [...new Set(grams)].reduce((a, b) => a + b, 0)
+  );
 }
 
 /**
@@ -155,28 +232,24 @@ export class GatysLoss {
     const depth = lossDepth(config);
     if (depth > net.depth) throw new Error(`the loss needs ${depth} layers, the network has ${net.depth}`);
     this.maps = new FeatureMaps(net, width, height, depth);
-    const planeBytes = width * height * 4;
-    this.x = this.own(gpu.buffers.storage(3 * planeBytes, 'x'));
-    this.grad = this.own(gpu.buffers.storage(3 * planeBytes, 'grad x'));
-    this.losses = this.own(gpu.buffers.storage((LOSS_HEADER + this.terms.length) * 4, 'losses'));
-    // One partial-sum shape for every reduction of the plan, sized by the longest one (the first layers' gradients
-    // when normalised, else the content features or the image's total variation).
-    const walked = this.terms.map((t) => (t.category === 'tv' ? 3 * width * height : t.category === 'style' ? this.maps.shapes[t.layer].channels ** 2 / 4 : this.maps.bytes(t.layer) / 16));
-    if (config.normalizeGradients) walked.push(...this.terms.filter((t) => t.layer >= 0).map((t) => this.maps.bytes(t.layer) / 16));
-    const sums = (this.partialSums = dotProductSums(Math.max(...walked), gpu.parallelism));
+    const bytes = lossPlanBytes(width, height, config, gpu.parallelism);
+    this.x = this.own(gpu.buffers.storage(bytes.x, 'x'));
+    this.grad = this.own(gpu.buffers.storage(bytes.grad, 'grad x'));
+    this.losses = this.own(gpu.buffers.storage(bytes.losses, 'losses'));
+    const split = lossPartialSums(this.terms, this.maps.shapes, width, height, !!config.normalizeGradients, gpu.parallelism);
+    const sums = (this.partialSums = split.sums);
     const P = sums.invocations;
-    const S = (this.storedSums = storedSums(sums, PARTIALS_WORKGROUP));
-    const partials = this.own(gpu.buffers.storage(this.terms.length * S * 4, 'loss partials'));
+    const S = (this.storedSums = split.stored);
+    const partials = this.own(gpu.buffers.storage(bytes.partials, 'loss partials'));
     this.styleLayerIndices = this.terms.filter((t) => t.category === 'style').map((t) => t.layer);
-    this.gramScratch = this.own(gpu.buffers.storage(gramScratchBytes(this.maps, this.styleLayerIndices), 'gram scratch'));
+    this.gramScratch = this.own(gpu.buffers.storage(bytes.gramScratch, 'gram scratch'));
 
     const passes = (this.passes = new PassList(gpu));
     const shapes = this.maps.shapes;
-    const maxBytes = Math.max(...shapes.map((_, i) => this.maps.bytes(i)));
     if (config.normalizeGradients) {
-      this.normalizeScratch = this.own(gpu.buffers.storage(maxBytes, 'normalised gradient scratch'));
-      this.normalizePartials = this.own(gpu.buffers.storage(S * 4, 'L1 partials'));
-      this.normalizeNorms = this.own(gpu.buffers.storage(this.terms.length * 4, 'L1 norms'));
+      this.normalizeScratch = this.own(gpu.buffers.storage(bytes.normalizeScratch, 'normalised gradient scratch'));
+      this.normalizePartials = this.own(gpu.buffers.storage(bytes.normalizePartials, 'L1 partials'));
+      this.normalizeNorms = this.own(gpu.buffers.storage(bytes.normalizeNorms, 'L1 norms'));
     }
     this.maps.encodeForward(passes, this.x);
 
@@ -185,15 +258,16 @@ export class GatysLoss {
     for (const [t, term] of this.terms.entries()) {
       const offset = t * S;
       if (term.category === 'content') {
-        const target = this.own(gpu.buffers.storage(this.maps.bytes(term.layer), `content target ${term.key}`));
+        const target = this.own(gpu.buffers.storage(bytes.contentTargets[this.contentTargets.length], `content target ${term.key}`));
         this.contentTargets.push(target);
         const count = this.maps.bytes(term.layer) / 16;
         passes.add(squaredDiffPartials(false, sums, PARTIALS_WORKGROUP), { params: { count, offset }, a: this.maps.buffers[term.layer], b: target, partials }, P);
       } else if (term.category === 'style') {
         const c = shapes[term.layer].channels;
-        const gram = this.own(gpu.buffers.storage(c * c * 4, `gram ${term.key}`));
-        const target = this.own(gpu.buffers.storage(c * c * 4, `style target ${term.key}`));
-        const diff = this.own(gpu.buffers.storage(c * c * 4, `gram difference ${term.key}`));
+        const gramBytes = bytes.grams[this.styleTargets.length];
+        const gram = this.own(gpu.buffers.storage(gramBytes, `gram ${term.key}`));
+        const target = this.own(gpu.buffers.storage(gramBytes, `style target ${term.key}`));
+        const diff = this.own(gpu.buffers.storage(gramBytes, `gram difference ${term.key}`));
         this.styleTargets.push(target);
         styleState.set(t, { gram, diff });
         encodeGrams(passes, this.maps, [term.layer], [gram], this.gramScratch);
@@ -214,7 +288,7 @@ export class GatysLoss {
     passes.add(lossTotal(S), { params: { terms: this.terms.length }, table: this.own(gpu.upload(table, 'loss table')), partials, losses: this.losses }, 1);
 
     // Backward, from the deepest loss layer to the image.
-    const ping = [this.own(gpu.buffers.storage(maxBytes, 'grad ping')), this.own(gpu.buffers.storage(maxBytes, 'grad pong'))];
+    const ping = [this.own(gpu.buffers.storage(bytes.gradient, 'grad ping')), this.own(gpu.buffers.storage(bytes.gradient, 'grad pong'))];
     let current = 0;
     const isConv = (i: number) => i >= 0 && VGG19[i].kind === 'conv';
     const termsAt = (i: number) => this.terms.map((term, t) => ({ term, t })).filter(({ term }) => term.layer === i);
@@ -289,7 +363,7 @@ export class GatysLoss {
     for (const [s, style] of styles.entries()) {
       const maps = new FeatureMaps(this.net, style.width, style.height, layers.length ? Math.max(...layers) + 1 : 1);
       const grams = layers.map((l) => gpu.buffers.storage(maps.shapes[l].channels ** 2 * 4, 'style gram'));
-      const scratch = gpu.buffers.storage(gramScratchBytes(maps, layers), 'style gram scratch');
+      const scratch = gpu.buffers.storage(gramScratchBytes(maps.shapes, layers, gpu.parallelism), 'style gram scratch');
       const passes = new PassList(gpu);
       try {
         maps.encodeForward(passes, style.x);
@@ -349,6 +423,11 @@ export class GatysLoss {
     const terms: Record<string, number> = {};
     this.terms.forEach((t, k) => (terms[t.key] = values[LOSS_HEADER + k]));
     return { content: values[0], style: values[1], tv: values[2], total: values[3], terms };
+  }
+
+  /** Bytes of the buffers this plan holds besides its FeatureMaps (as lossPlanBytes counts them). */
+  get ownBytes(): number {
+    return this.owned.reduce((sum, b) => sum + b.size, 0);
   }
 
   dispose(): void {

@@ -3,20 +3,18 @@
  * whose largest buffer exceeds the adapter's maxBufferSize / maxStorageBufferBindingSize, or whose total exceeds
  * the memory budget, is refused with the largest size (same aspect ratio) that fits.
  */
-import { gramSplits } from '../../shaders/gram.js';
-import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
+import { pooledBytes } from '../gpu/buffers.js';
+import { dotProductSums, type Parallelism } from '../gpu/parallelism.js';
+import { adamMemoryBytes } from '../optim/adam.js';
 import { lbfgsMemoryBytes } from '../optim/lbfgs.js';
 import { lineSearchBytes } from '../optim/lbfgsLineSearch.js';
-import { lossDepth, type LossConfig } from './loss.js';
-import type { WeightStorage } from './network.js';
-import type { OptimizerName } from './options.js';
-import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
-import { pad4 } from './weights.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
-import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
+import { lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from './loss.js';
+import { featureMapsBytes, networkWeightBytes, type WeightStorage } from './network.js';
+import type { OptimizerName } from './options.js';
 import { convAlgorithmFor, type ConvAlgorithm } from './tiling.js';
-import { isWinogradLayer, winogradScratchBytes } from './winograd.js';
-import { WINOGRAD_POSITIONS } from '../../shaders/winograd.js';
+import { featureSizes } from './vgg19.js';
+import { winogradScratchBytes } from './winograd.js';
 
 export interface MemoryPlan {
   /** Bytes held at the peak (network weights, one size's plan, the style-target pass, optimiser state). */
@@ -55,76 +53,40 @@ export interface RunShape {
   convAlgorithm?: ConvAlgorithm;
 }
 
-const round16 = (n: number) => Math.max(16, Math.ceil(n / 16) * 16);
-
-function featureBytes(width: number, height: number, depth: number): { sum: number; max: number; each: number[] } {
-  const each = featureSizes(width, height, depth).map((s) => round16(s.width * s.height * s.channels * 4));
-  return { sum: each.reduce((a, b) => a + b, 0), max: Math.max(...each), each };
-}
-
+/**
+ * The estimate adds up the byte counts each owner of GPU memory exports, the same counts its allocations are made
+ * from (tests check each owner holds exactly its count): the network's weights (networkWeightBytes), one size's
+ * plan (featureMapsBytes + lossPlanBytes), and the larger of the two phases that follow each other, the style
+ * targets (the images' x, one style's styleTargetBytes; the pool is trimmed after them) and the optimiser
+ * (adamMemoryBytes / lbfgsMemoryBytes + lineSearchBytes). What the estimate leaves out is small and short-lived:
+ * uniform blocks, readback copies of the loss values, the RGBA upload of an image.
+ */
 export function estimateMemory(shape: RunShape): MemoryPlan {
   const { width, height, config } = shape;
   const imageLayerKernels = shape.imageLayerKernels ?? true;
   const depth = lossDepth(config);
-  const algorithm = shape.convAlgorithm ?? convAlgorithmFor(shape.parallelism);
-  let weights = 0;
-  let largestWeight = 0;
-  for (let i = 0; i < depth; i++) {
-    const layer = VGG19[i];
-    if (layer.kind !== 'conv') continue;
-    // f16 storage halves every layer's weights but the first (Vgg19Net keeps its 3-channel kernels f32).
-    const bytesPerWeight = shape.weightStorage === 'f16' && layer.inChannels > 3 ? 2 : 4;
-    const bias = round16(layer.outChannels * 4);
-    if (isWinogradLayer(i, algorithm)) {
-      // One transformed array (16 positions) serves both directions.
-      const transformed = round16(WINOGRAD_POSITIONS * layer.inChannels * layer.outChannels * bytesPerWeight);
-      weights += transformed + bias;
-      largestWeight = Math.max(largestWeight, transformed);
-      continue;
-    }
-    const kernel = round16(9 * pad4(layer.inChannels) * layer.outChannels * bytesPerWeight);
-    const gradientWeights = layer.inChannels === 3 && imageLayerKernels ? round16(layer.outChannels * IMAGE_GRADIENT_COLUMNS * 4) : kernel;
-    weights += kernel + gradientWeights + bias;
-    largestWeight = Math.max(largestWeight, kernel);
-  }
-  const maps = featureBytes(width, height, depth);
-  const plane = round16(3 * width * height * 4);
-  const styleLayers = config.styleLayers.map(featureIndex);
-  const contentLayers = config.contentLayers.map(featureIndex);
-  const sizes = featureSizes(width, height, depth);
-  const gramScratch = (w: number, h: number) =>
-    Math.max(16, ...styleLayers.map((l) => {
-      const s = featureSizes(w, h, l + 1)[l];
-      return gramSplits(s.width * s.height, s.channels, FILL_INVOCATIONS[shape.parallelism]) * s.channels * s.channels * 4;
-    }));
-  // Winograd V and M of one set of feature maps (network.ts FeatureMaps).
-  const winogradScratch = (w: number, h: number, d: number) => {
-    const bytes = winogradScratchBytes(w, h, d, algorithm);
-    return bytes > 0 ? 2 * round16(bytes) : 0;
-  };
-  // Activations, x and its gradient, two gradient ping-pong buffers, Gram scratch, the image-gradient columns.
-  let plan =
-    maps.sum +
-    2 * plane +
-    2 * maps.max +
-    gramScratch(width, height) +
-    (imageLayerKernels ? round16(width * height * IMAGE_GRADIENT_COLUMNS * 4) : 0) +
-    winogradScratch(width, height, depth);
-  if (config.normalizeGradients) plan += maps.max;
-  for (const l of contentLayers) plan += maps.each[l];
-  for (const l of styleLayers) plan += 3 * round16(sizes[l].channels ** 2 * 4);
-  // Style targets are computed while the plan exists: one more set of activations at the style size.
-  const styleDims = shape.style;
-  const styleDepth = styleLayers.length ? Math.max(...styleLayers) + 1 : 1;
-  const styleMaps = featureBytes(styleDims.width, styleDims.height, styleDepth);
-  const styleTransient = styleMaps.sum + gramScratch(styleDims.width, styleDims.height) + plane + winogradScratch(styleDims.width, styleDims.height, styleDepth);
+  const convAlgorithm = shape.convAlgorithm ?? convAlgorithmFor(shape.parallelism);
+  const weights = networkWeightBytes({ depth, weightStorage: shape.weightStorage ?? 'f32', convAlgorithm, imageLayerKernels });
+  const lossBytes = lossPlanBytes(width, height, config, shape.parallelism);
+  const plan =
+    featureMapsBytes(width, height, depth, { convAlgorithm, imageGradientColumns: imageLayerKernels }) +
+    [lossBytes.x, lossBytes.grad, lossBytes.losses, lossBytes.partials, lossBytes.gramScratch, lossBytes.table, lossBytes.normalizeScratch, lossBytes.normalizePartials, lossBytes.normalizeNorms]
+      .filter((b) => b > 0)
+      .reduce((sum, b) => sum + pooledBytes(b), 0) +
+    lossBytes.contentTargets.reduce((sum, b) => sum + pooledBytes(b), 0) +
+    lossBytes.grams.reduce((sum, b) => sum + 3 * pooledBytes(b), 0) +
+    2 * pooledBytes(lossBytes.gradient);
+  // Style targets: the content's and the style's x, one style's Gram pass.
+  const styleTargets = pooledBytes(lossBytes.x) + pooledBytes(3 * shape.style.width * shape.style.height * 4) + styleTargetBytes(shape.style.width, shape.style.height, config, shape.parallelism, convAlgorithm);
   const n = 3 * width * height;
   const optimizer =
-    shape.optimizer === 'adam' ? 2 * round16(n * 4) + 64 : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? round16(lineSearchBytes(n)) : 0);
+    shape.optimizer === 'adam' ? adamMemoryBytes(n) : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? lineSearchBytes(n) : 0);
+  const maps = featureSizes(width, height, depth).map((s) => s.width * s.height * s.channels * 4);
+  const styleMaps = featureSizes(shape.style.width, shape.style.height, depth).map((s) => s.width * s.height * s.channels * 4);
   return {
-    totalBytes: weights + plan + Math.max(styleTransient, optimizer),
+    totalBytes: weights.total + plan + Math.max(styleTargets, optimizer),
     // The Winograd scratch never exceeds the largest activation of its maps (winogradScratchBytes) but a tile.
-    largestBufferBytes: Math.max(largestWeight, maps.max, styleMaps.max, plane, winogradScratchBytes(width, height, depth, algorithm)),
+    largestBufferBytes: Math.max(weights.largest, ...maps, ...styleMaps, lossBytes.x, winogradScratchBytes(width, height, depth, convAlgorithm)),
   };
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../../shaders/conv.js';
 import { poolBackward, poolBackwardReadsInput, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
 import { WINOGRAD_POSITIONS, winogradInputTransform, winogradOutputTransform, winogradParams } from '../../shaders/winograd.js';
+import { pooledBytes } from '../gpu/buffers.js';
 import type { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import {
@@ -70,6 +71,40 @@ export interface Vgg19Options {
   weightStorage?: WeightStorage;
   /** How the 3x3 layers past the first are computed (tiling.ts); default convAlgorithmFor(the adapter's parallelism). */
   convAlgorithm?: ConvAlgorithm;
+}
+
+/** What decides the bytes of a network's weights. */
+export interface NetworkWeightsShape {
+  depth: number;
+  weightStorage: WeightStorage;
+  convAlgorithm: ConvAlgorithm;
+  imageLayerKernels: boolean;
+}
+
+/**
+ * Bytes (as the pool allocates them) of the weight buffers a Vgg19Net uploads, and its largest buffer: per conv
+ * layer the bias and either the forward and backward 9-tap layouts (the first layer's backward is its HW x 28 tap
+ * matrix with its own kernels) or one Winograd array; f16 storage halves all but the first layer's.
+ */
+export function networkWeightBytes(o: NetworkWeightsShape): { total: number; largest: number } {
+  let total = 0;
+  let largest = 0;
+  for (let i = 0; i < o.depth; i++) {
+    const layer = VGG19[i];
+    if (layer.kind !== 'conv') continue;
+    const bytesPerWeight = o.weightStorage === 'f16' && layer.inChannels > 3 ? 2 : 4;
+    const buffers = isWinogradLayer(i, o.convAlgorithm)
+      ? [WINOGRAD_POSITIONS * layer.inChannels * layer.outChannels * bytesPerWeight]
+      : [
+          9 * pad4(layer.inChannels) * layer.outChannels * bytesPerWeight,
+          layer.inChannels === 3 && o.imageLayerKernels ? layer.outChannels * IMAGE_GRADIENT_COLUMNS * 4 : 9 * pad4(layer.inChannels) * layer.outChannels * bytesPerWeight,
+        ];
+    for (const bytes of [...buffers, layer.outChannels * 4].map(pooledBytes)) {
+      total += bytes;
+      largest = Math.max(largest, bytes);
+    }
+  }
+  return { total, largest };
 }
 
 export class Vgg19Net {
@@ -138,6 +173,13 @@ export class Vgg19Net {
     return c as Extract<UploadedConv, { algorithm: A }>;
   }
 
+  /** Bytes of the weight buffers held (what networkWeightBytes counts). */
+  get heldBytes(): number {
+    let bytes = 0;
+    for (const c of this.convs.values()) for (const b of c.algorithm === 'direct' ? [c.forward, c.backward, c.bias] : [c.winograd, c.bias]) bytes += b.size;
+    return bytes;
+  }
+
   dispose(): void {
     for (const c of this.convs.values()) {
       for (const b of c.algorithm === 'direct' ? [c.forward, c.backward, c.bias] : [c.winograd, c.bias]) this.gpu.buffers.release(b);
@@ -150,6 +192,22 @@ export interface FeatureShape {
   width: number;
   height: number;
   channels: number;
+}
+
+/** Bytes of the activation of a feature shape (HWC f32). */
+const activationBytes = (s: FeatureShape) => s.width * s.height * s.channels * 4;
+/** Bytes of the first layer's tap-column scratch (HW x 28 f32) for the image gradient. */
+const imageColumnsBytes = (width: number, height: number) => width * height * IMAGE_GRADIENT_COLUMNS * 4;
+
+/**
+ * Bytes (as the pool allocates them) a FeatureMaps of this size holds once recorded: its activations, the Winograd
+ * V and M when a layer runs as Winograd, and, with `imageGradientColumns`, the tap columns a backward step through
+ * the first layer's own kernels makes. The constructor and the recording allocate exactly these.
+ */
+export function featureMapsBytes(width: number, height: number, depth: number, o: { convAlgorithm: ConvAlgorithm; imageGradientColumns: boolean }): number {
+  const activations = featureSizes(width, height, depth).reduce((sum, s) => sum + pooledBytes(activationBytes(s)), 0);
+  const winograd = winogradScratchBytes(width, height, depth, o.convAlgorithm);
+  return activations + (winograd > 0 ? 2 * pooledBytes(winograd) : 0) + (o.imageGradientColumns ? pooledBytes(imageColumnsBytes(width, height)) : 0);
 }
 
 /** Activations of one image size, layers [0, depth). Buffers are HWC vec4 (channels are multiples of 4). */
@@ -179,7 +237,7 @@ export class FeatureMaps {
         );
       }
     });
-    this.buffers = this.shapes.map((s, i) => net.gpu.buffers.storage(s.width * s.height * s.channels * 4, VGG19[i].feature));
+    this.buffers = this.shapes.map((s, i) => net.gpu.buffers.storage(activationBytes(s), VGG19[i].feature));
   }
 
   /** Records the forward pass from planar image x [3][H][W]. */
@@ -273,7 +331,7 @@ export class FeatureMaps {
     const { gpu } = this.net;
     const layer = VGG19[0] as ConvLayer;
     const { width, height } = this.shapes[0];
-    const columns = (this.imageColumns ??= this.own(gpu.buffers.storage(width * height * IMAGE_GRADIENT_COLUMNS * 4, 'image gradient columns')));
+    const columns = (this.imageColumns ??= this.own(gpu.buffers.storage(imageColumnsBytes(width, height), 'image gradient columns')));
     const cout4 = IMAGE_GRADIENT_COLUMNS / 4;
     const tiling = imageLayerTuning.gradient(width, height);
     const params = convParams(width, height, layer.outChannels / 4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
@@ -346,8 +404,12 @@ export class FeatureMaps {
 
   /** Bytes of the activation of layer i. */
   bytes(i: number): number {
-    const s = this.shapes[i];
-    return s.width * s.height * s.channels * 4;
+    return activationBytes(this.shapes[i]);
+  }
+
+  /** Bytes of every buffer these maps hold now (what featureMapsBytes counts once recording is done). */
+  get heldBytes(): number {
+    return [...this.buffers, ...this.owned].reduce((sum, b) => sum + b.size, 0);
   }
 
   own(buffer: GPUBuffer): GPUBuffer {

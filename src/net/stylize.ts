@@ -157,6 +157,9 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
       let optimizer: GpuOptimizer | undefined;
       try {
         await loss.setTargetImages(content, styles, options.styleBlendWeights);
+        // The target pass's buffers go back to the GPU before the optimiser allocates, so the peak is the larger of
+        // the two phases, as estimateMemory counts it, not their sum.
+        gpu.buffers.trim();
         if (current) imageToX(gpu, resizeTo(current, dims.width, dims.height), loss.x);
         else initialX(gpu, loss, content, options);
         optimizer = makeOptimizer(gpu, loss, options, request.explicitLearningRate ?? false);

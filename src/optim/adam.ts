@@ -11,6 +11,7 @@
  * f32 rounding where 1 - pow(b, t) in f32 would lose digits (1 - b2^t is 1e-3 at t = 1).
  */
 import { ADAM_PARAMS, ADAM_STATE_FLOATS, adamStep, adamUpdate } from '../../shaders/optim.js';
+import { pooledBytes } from '../gpu/buffers.js';
 import { createDispatch, encodeDispatch, releaseDispatch, type Dispatch } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import type { GpuOptimizer } from './optimizer.js';
@@ -23,6 +24,11 @@ export interface AdamOptions {
   beta2?: number;
   /** Default 1e-8. */
   eps?: number;
+}
+
+/** Bytes Adam holds for n floats: the moments m and v, the step state and its uniform (what the constructor makes). */
+export function adamMemoryBytes(n: number): number {
+  return 2 * pooledBytes(n * 4) + pooledBytes(ADAM_STATE_FLOATS * 4) + ADAM_PARAMS.byteSize;
 }
 
 export class AdamOptimizer implements GpuOptimizer {

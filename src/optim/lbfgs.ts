@@ -55,6 +55,7 @@ import {
   SCALED_ADD_PARAMS,
   type LbfgsReduction,
 } from '../../shaders/optim.js';
+import { pooledBytes } from '../gpu/buffers.js';
 import { createDispatch, encodeDispatch, releaseDispatch, type Dispatch } from '../gpu/passes.js';
 import type { PartialSums } from '../../shaders/common.js';
 import { dotProductSums } from '../gpu/parallelism.js';
@@ -101,12 +102,10 @@ export function lbfgsDispatchCount(step: number, historySize: number): number {
   return step === 0 ? 3 : 4 * Math.min(step, historySize) + 1;
 }
 
-const padded = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
-
 /** Bytes an optimiser for n floats and history m holds: (2m + 2) n 4 + scalar buffer + m slot uniforms + scaled_add's. */
 export function lbfgsMemoryBytes(n: number, historySize: number, sums: PartialSums): number {
   return (
-    (2 * historySize + 2) * padded(n * 4) + padded(lbfgsScalarFloats(historySize, sums) * 4) + historySize * LBFGS_PARAMS.byteSize + SCALED_ADD_PARAMS.byteSize
+    (2 * historySize + 2) * pooledBytes(n * 4) + pooledBytes(lbfgsScalarFloats(historySize, sums) * 4) + historySize * LBFGS_PARAMS.byteSize + SCALED_ADD_PARAMS.byteSize
   );
 }
 

@@ -18,6 +18,7 @@
  */
 import { LBFGS_SCALARS } from '../../shaders/optim.js';
 import type { QueueWaiter } from '../gpu/queueWait.js';
+import { pooledBytes } from '../gpu/buffers.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import type { LbfgsOptimizer } from './lbfgs.js';
 import { strongWolfe, type StrongWolfeOptions } from './strongWolfe.js';
@@ -46,9 +47,9 @@ export interface LineSearchIteration {
   converged: boolean;
 }
 
-/** GPU bytes a line search over n variables holds: the origin and the readback buffer. */
+/** GPU bytes (as the pool allocates them) a line search over n variables holds: the origin and the readback buffer. */
 export function lineSearchBytes(n: number): number {
-  return n * 4 + READBACK_FLOATS * 4;
+  return pooledBytes(n * 4) + pooledBytes(READBACK_FLOATS * 4);
 }
 
 export class LbfgsLineSearch {
