@@ -115,6 +115,6 @@ export async function openGpu(gpu: GPU | undefined, options: OpenGpuOptions = {}
 
 /** Browser entry: the page's own WebGPU. */
 export function openBrowserGpu(options?: OpenGpuOptions): Promise<GpuContext> {
-  const gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
+  const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
   return openGpu(gpu, options);
 }

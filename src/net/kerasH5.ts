@@ -81,7 +81,7 @@ function attributeStrings(obj: Group, name: string): string[] | null {
   if (!Object.prototype.hasOwnProperty.call(obj.attrs, name)) return null;
   const v = obj.attrs[name].value;
   if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
   return null;
 }
 

@@ -38,7 +38,7 @@ let cachedWeights: WeightTensors | undefined;
 export function realWeights(): WeightTensors {
   if (!weightsDir) throw new Error(WEIGHTS_SKIP_REASON);
   if (!cachedWeights) {
-    const manifest = JSON.parse(readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.json'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.json'), 'utf8')) as Pick<WeightTensors, 'tensors'>;
     const bin = readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.bin'));
     cachedWeights = { tensors: manifest.tensors, data: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) };
   }
