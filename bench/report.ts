@@ -53,7 +53,7 @@ export interface OursSize {
   setupPeakBytes: number;
 }
 
-export interface PeerSize {
+interface PeerSize {
   firstMs: number;
   ms: number;
   runs: number[];

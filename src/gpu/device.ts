@@ -10,7 +10,7 @@ export class GpuUnavailableError extends Error {
 }
 
 /** What the engine needs at least; every WebGPU adapter offers this, so failing here means a broken setup. */
-export const REQUIRED_LIMITS = {
+const REQUIRED_LIMITS = {
   maxStorageBuffersPerShaderStage: 6,
   maxComputeInvocationsPerWorkgroup: 64,
   maxComputeWorkgroupSizeX: 64,
@@ -49,7 +49,7 @@ export interface OpenGpuOptions {
   pollingWaits?: boolean;
 }
 
-export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
+function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const limits: Record<string, number> = {};
   // GPUSupportedLimits keeps its values as prototype getters, so Object.keys sees nothing.

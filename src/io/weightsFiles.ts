@@ -38,7 +38,7 @@ export interface WeightsPaths {
  * Finds the manifest and its .bin in `dir`: the default vgg19_conv_hwio_f32.json if present, otherwise the only
  * *.json there; the .bin has the same base name. Throws a one-sentence Error for a missing directory or file.
  */
-export async function findWeightsFiles(dir: string): Promise<WeightsPaths> {
+async function findWeightsFiles(dir: string): Promise<WeightsPaths> {
   let entries: string[];
   try {
     const st = await fsp.stat(dir);

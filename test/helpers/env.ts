@@ -18,10 +18,8 @@ function firstExisting(candidates: Array<string | undefined>): string | undefine
 }
 
 export const weightsDir = firstExisting([process.env.STYLE_TRANSFER_WEIGHTS, join(repoRoot, '../shared/weights/vgg19')]);
-export const samplesDir = firstExisting([process.env.STYLE_TRANSFER_SAMPLES, join(repoRoot, '../shared/samples')]);
 
-export const WEIGHTS_SKIP_REASON =
-  'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.json/.bin; .ci/run sets it)';
+const WEIGHTS_SKIP_REASON = 'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.json/.bin; .ci/run sets it)';
 
 if (!weightsDir) console.warn(WEIGHTS_SKIP_REASON);
 
