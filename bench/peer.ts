@@ -108,7 +108,7 @@ export class TfjsPeer {
     let h = x;
     for (let i = 0; i < this.depth; i++) {
       const conv = this.convs.get(i);
-      h = conv ? tf.relu(tf.add(tf.conv2d(h, conv.kernel, 1, 'same'), conv.bias) as TF.Tensor4D) : tf.maxPool(h, 2, 2, 'valid');
+      h = conv ? tf.relu(tf.add<TF.Tensor4D>(tf.conv2d(h, conv.kernel, 1, 'same'), conv.bias)) : tf.maxPool(h, 2, 2, 'valid');
       out.push(h);
     }
     return out;
@@ -117,7 +117,7 @@ export class TfjsPeer {
   gram(f: TF.Tensor4D): TF.Tensor2D {
     const tf = this.tf;
     const [, height, width, channels] = f.shape;
-    const m = tf.reshape(f, [height * width, channels]) as TF.Tensor2D;
+    const m = tf.reshape<TF.Rank.R2>(f, [height * width, channels]);
     return tf.div(tf.matMul(m, m, true, false), channels * height * width);
   }
 

@@ -53,7 +53,7 @@ export interface OursSize {
   setupPeakBytes: number;
 }
 
-export interface PeerSize {
+interface PeerSize {
   firstMs: number;
   ms: number;
   runs: number[];
@@ -259,7 +259,7 @@ export function renderText(r: BenchReport): string {
   if (r.sweep?.rows.length) {
     const S = r.sweep;
     out.push(`Conv register blocks at ${S.size}x${S.size} (--conv-blocks): fastest GPU ms, forward + backward, every layer with the same block`);
-    const total = (row: BlockSweep['rows'][number], k: number) => (row.forward[k] !== null && row.backward[k] !== null ? row.forward[k]! + row.backward[k]! : null);
+    const total = (row: BlockSweep['rows'][number], k: number) => (row.forward[k] !== null && row.backward[k] !== null ? row.forward[k] + row.backward[k] : null);
     const rows = S.rows.map((row) => {
       const sums = S.blocks.map((_, k) => total(row, k));
       const valid = sums.filter((v): v is number => v !== null);

@@ -137,7 +137,7 @@ export function registerLossGradients(tf: Tf): void {
         const [x, y] = saved;
         const { filterSize, strides, pad } = attrs;
         return {
-          x: () => tf.engine().runKernel('MaxPoolGrad', { dy: dy as TF.Tensor, input: x, output: y }, { filterSize, strides, pad, dimRoundingMode: undefined as unknown as string }) as TF.Tensor,
+          x: () => tf.engine().runKernel<TF.Tensor>('MaxPoolGrad', { dy: dy as TF.Tensor, input: x, output: y }, { filterSize, strides, pad, dimRoundingMode: undefined as unknown as string }),
         };
       },
     },
@@ -151,8 +151,8 @@ export function registerLossGradients(tf: Tf): void {
         if (!one(dilations)) throw new Error('conv2D gradient with dilations > 1 is not supported');
         const common = { strides, pad, dataFormat, dimRoundingMode } as TF.NamedAttrMap;
         return {
-          x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy: dy as TF.Tensor, filter }, { ...common, inputShape: x.shape }) as TF.Tensor,
-          filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: dy as TF.Tensor }, { ...common, filterShape: filter.shape }) as TF.Tensor,
+          x: () => tf.engine().runKernel<TF.Tensor>('Conv2DBackpropInput', { dy: dy as TF.Tensor, filter }, { ...common, inputShape: x.shape }),
+          filter: () => tf.engine().runKernel<TF.Tensor>('Conv2DBackpropFilter', { x, dy: dy as TF.Tensor }, { ...common, filterShape: filter.shape }),
         };
       },
     },

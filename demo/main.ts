@@ -239,12 +239,13 @@ stylizer.addEventListener('style-transfer-error', () => {
   runNote.textContent = 'The run failed: see the message on the result.';
 });
 
-download.addEventListener('click', async () => {
+async function downloadResult(): Promise<void> {
   const blob = await stylizer.toBlob('image/png');
   const link = Object.assign(document.createElement('a'), { href: URL.createObjectURL(blob), download: 'style-transfer.png' });
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-});
+}
+download.addEventListener('click', () => void downloadResult());
 
 // ---------------------------------------------------------------------------------------------------------------
 // Start state

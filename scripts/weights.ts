@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { errorCode } from '../src/io/atomicWrite.js';
 import { loadWeightsDirectory, TEMP_PREFIX, writeWeightsDirectory } from '../src/io/weightsFiles.js';
 import {
   convertKerasH5,
@@ -373,7 +374,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     return 0;
   } catch (e) {
     let msg = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim();
-    if (String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) msg += ' (see --help)';
+    if (errorCode(e)?.startsWith('ERR_PARSE_ARGS')) msg += ' (see --help)';
     stderr.write(`weights: error: ${msg}\n`);
     if ((options.env ?? process.env).STYLE_TRANSFER_DEBUG && e instanceof Error && e.stack) stderr.write(`${e.stack}\n`);
     return 1;

@@ -468,7 +468,7 @@ describe('input errors', () => {
   });
 
   it('honours maxPixels', async () => {
-    const path = await tmpFile('ten.png', makePng(10, 10, 8, 0, Array.from({ length: 10 }, () => Array(10).fill(7))));
+    const path = await tmpFile('ten.png', makePng(10, 10, 8, 0, Array.from({ length: 10 }, () => Array<number>(10).fill(7))));
     await expectInputError(readImageFile(path, { maxPixels: 99 }), 'too-large', /declares 10x10 pixels; the limit is 99 pixels/);
     expect((await readImageFile(path, { maxPixels: 100 })).width).toBe(10);
     // JPEG: exactly at the limit is accepted, one pixel over is refused (jpeg-js' own MP guard must agree).

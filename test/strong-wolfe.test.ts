@@ -31,7 +31,7 @@ const OBJECTIVES: Record<Case['function'], (x: number[]) => [number, number[]]> 
   linear: ([a, b]) => [2 * a - 3 * b, [2, -3]],
 };
 
-const cases: Case[] = JSON.parse(readFileSync(join(repoRoot, 'test/fixtures/strong_wolfe.json'), 'utf8'));
+const cases = JSON.parse(readFileSync(join(repoRoot, 'test/fixtures/strong_wolfe.json'), 'utf8')) as Case[];
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
 

@@ -176,7 +176,7 @@ describe('layer table and manifest', () => {
   });
 
   it('names the problem when the manifest does not fit', () => {
-    const good = () => buildManifest(TINY, 'a'.repeat(64)) as WeightsManifest;
+    const good = () => buildManifest(TINY, 'a'.repeat(64));
     const n = weightsByteLength(TINY);
     expect(() => validateManifest(good(), n - 4, TINY)).toThrow(/\.bin is 1924 bytes but the manifest says 1928/);
     const missing = good();

@@ -10,7 +10,7 @@ export class GpuUnavailableError extends Error {
 }
 
 /** What the engine needs at least; every WebGPU adapter offers this, so failing here means a broken setup. */
-export const REQUIRED_LIMITS = {
+const REQUIRED_LIMITS = {
   maxStorageBuffersPerShaderStage: 6,
   maxComputeInvocationsPerWorkgroup: 64,
   maxComputeWorkgroupSizeX: 64,
@@ -49,7 +49,7 @@ export interface OpenGpuOptions {
   pollingWaits?: boolean;
 }
 
-export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
+function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const limits: Record<string, number> = {};
   // GPUSupportedLimits keeps its values as prototype getters, so Object.keys sees nothing.
@@ -115,6 +115,6 @@ export async function openGpu(gpu: GPU | undefined, options: OpenGpuOptions = {}
 
 /** Browser entry: the page's own WebGPU. */
 export function openBrowserGpu(options?: OpenGpuOptions): Promise<GpuContext> {
-  const gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
+  const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
   return openGpu(gpu, options);
 }

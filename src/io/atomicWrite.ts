@@ -9,7 +9,7 @@ import { quoteSource } from './rgbaImage.js';
 
 /** The `code` of a Node system error (ENOENT, EACCES, ...), if any. */
 export function errorCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
 }
 
 /**

@@ -23,17 +23,8 @@ import {
   type RgbaImage,
 } from './rgbaImage.js';
 
-export {
-  DEFAULT_MAX_PIXELS,
-  ImageInputError,
-  applyExifOrientation,
-  readImageHeader,
-  resizeTo,
-  resizeToLongerSide,
-  sizeForLongerSide,
-  sniffImageFormat,
-} from './rgbaImage.js';
-export type { ImageFormat, ImageHeader, ImageInputErrorKind, RgbaImage } from './rgbaImage.js';
+export { ImageInputError, resizeTo } from './rgbaImage.js';
+export type { ImageInputErrorKind, RgbaImage } from './rgbaImage.js';
 
 export type ReadImageOptions = {
   /** Refuse images whose header declares more pixels than this (default 50 megapixels). */

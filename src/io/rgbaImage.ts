@@ -72,12 +72,12 @@ function assertPositiveInteger(value: number, name: string): void {
 // Header sniffing
 // ---------------------------------------------------------------------------------------------------------------
 
-export type ImageFormat = 'png' | 'jpeg';
+type ImageFormat = 'png' | 'jpeg';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Identifies PNG or JPEG by magic bytes (never by file name); null for anything else. */
-export function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
+function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
   if (bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   return null;
@@ -90,7 +90,7 @@ function ascii(bytes: Uint8Array, start: number, length: number): string {
 }
 
 /** A best-effort name for a common non-PNG/JPEG format, to make the "unsupported" message more helpful. */
-export function describeOtherFormat(bytes: Uint8Array): string | null {
+function describeOtherFormat(bytes: Uint8Array): string | null {
   const head = ascii(bytes, 0, 16);
   if (head.startsWith('GIF87a') || head.startsWith('GIF89a')) return 'a GIF image';
   if (head.startsWith('RIFF') && ascii(bytes, 8, 4) === 'WEBP') return 'a WebP image';

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
+import { errorCode } from './atomicWrite.js';
 import {
   parseManifest,
   VGG19_CONV_LAYERS,
@@ -19,10 +20,6 @@ export function sha256Hex(data: ArrayBuffer | ArrayBufferView): string {
     ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
     : new Uint8Array(data);
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function errnoCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
 }
 
 /** Temp names start with this so they are hidden and recognisable; they never collide with a real output name. */
@@ -41,14 +38,14 @@ export interface WeightsPaths {
  * Finds the manifest and its .bin in `dir`: the default vgg19_conv_hwio_f32.json if present, otherwise the only
  * *.json there; the .bin has the same base name. Throws a one-sentence Error for a missing directory or file.
  */
-export async function findWeightsFiles(dir: string): Promise<WeightsPaths> {
+async function findWeightsFiles(dir: string): Promise<WeightsPaths> {
   let entries: string[];
   try {
     const st = await fsp.stat(dir);
     if (!st.isDirectory()) throw new Error(`weights path ${dir} is not a directory.`);
     entries = await fsp.readdir(dir);
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') throw new Error(`weights directory ${dir} does not exist (run "npm run weights").`);
+    if (errorCode(e) === 'ENOENT') throw new Error(`weights directory ${dir} does not exist (run "npm run weights").`);
     throw e;
   }
   let manifestName: string;
@@ -146,7 +143,7 @@ export async function writeWeightsDirectory(dir: string, manifestText: string, b
         await fsp.rename(from, to);
         moved.push([to, from]);
       } catch (e) {
-        if (errnoCode(e) !== 'ENOENT') throw e;
+        if (errorCode(e) !== 'ENOENT') throw e;
       }
     }
     await fsp.rename(tmpBin, finalBin);

@@ -50,7 +50,7 @@ export function kerasGroupName(layer: string): string {
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** True when the file starts with the HDF5 signature (at 0, or after a user block of 512, 1024, 2048, ... bytes). */
-export async function isHdf5File(file: string): Promise<boolean> {
+async function isHdf5File(file: string): Promise<boolean> {
   const fh = await fsp.open(file, 'r');
   try {
     const { size } = await fh.stat();
@@ -81,7 +81,7 @@ function attributeStrings(obj: Group, name: string): string[] | null {
   if (!Object.prototype.hasOwnProperty.call(obj.attrs, name)) return null;
   const v = obj.attrs[name].value;
   if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
   return null;
 }
 

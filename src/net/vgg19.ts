@@ -13,7 +13,7 @@ export interface ConvLayer {
   outChannels: number;
 }
 
-export interface PoolLayer {
+interface PoolLayer {
   kind: 'pool';
   name: string;
   feature: string;
@@ -47,7 +47,7 @@ export const VGG19: readonly VggLayer[] = buildVgg19();
 export const VGG19_CONV_LAYERS: readonly ConvLayer[] = VGG19.filter((l): l is ConvLayer => l.kind === 'conv');
 
 /** Feature names a loss may use: relu*_* and pool*. */
-export const VGG19_FEATURES: readonly string[] = VGG19.map((l) => l.feature);
+const VGG19_FEATURES: readonly string[] = VGG19.map((l) => l.feature);
 
 /**
  * Index of a feature in VGG19. `conv4_2` is accepted for `relu4_2`: Keras-style code (and the deeplearning.ai

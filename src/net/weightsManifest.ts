@@ -9,7 +9,7 @@
 import { VGG19_CONV_LAYERS as NETWORK_CONV_LAYERS } from './vgg19.js';
 
 /** One tensor's entry in the manifest. Extra fields (e.g. provenance notes) are allowed and preserved. */
-export interface TensorEntry {
+interface TensorEntry {
   name: string;
   shape: number[];
   dtype: 'float32';
@@ -47,7 +47,7 @@ export interface ExpectedTensor {
   shape: readonly number[];
 }
 
-export const WEIGHTS_BASENAME = 'vgg19_conv_hwio_f32';
+const WEIGHTS_BASENAME = 'vgg19_conv_hwio_f32';
 export const WEIGHTS_MANIFEST_FILE = `${WEIGHTS_BASENAME}.json`;
 export const WEIGHTS_BIN_FILE = `${WEIGHTS_BASENAME}.bin`;
 
@@ -59,11 +59,11 @@ export const VGG19_CONV_LAYERS: readonly ConvLayerSpec[] = Object.freeze(
 /** Total .bin size of the VGG-19 weights: 80,097,536 bytes. */
 export const VGG19_TOTAL_BYTES = weightsByteLength(VGG19_CONV_LAYERS);
 
-export function kernelName(layer: string): string {
+function kernelName(layer: string): string {
   return `${layer}/kernel`;
 }
 
-export function biasName(layer: string): string {
+function biasName(layer: string): string {
   return `${layer}/bias`;
 }
 
@@ -81,7 +81,7 @@ export function expectedTensors(layers: readonly ConvLayerSpec[] = VGG19_CONV_LA
   return out;
 }
 
-export function elementCount(shape: readonly number[]): number {
+function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
@@ -101,7 +101,7 @@ function isVgg19(layers: readonly ConvLayerSpec[]): boolean {
 }
 
 /** The descriptive fields of a manifest (model, layout, input, order) for `layers`. */
-export function manifestDescription(layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS): Pick<WeightsManifest, 'model' | 'layout' | 'input' | 'order'> {
+function manifestDescription(layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS): Pick<WeightsManifest, 'model' | 'layout' | 'input' | 'order'> {
   const first = layers[0]?.name ?? '';
   const last = layers[layers.length - 1]?.name ?? '';
   const second = layers[1]?.name;
@@ -240,7 +240,7 @@ function assertLittleEndianHost(): void {
 }
 
 /** A zero-copy Float32Array view of one tensor of a validated manifest. */
-export function tensorData(manifest: WeightsManifest, data: ArrayBuffer, name: string): Float32Array {
+function tensorData(manifest: WeightsManifest, data: ArrayBuffer, name: string): Float32Array {
   assertLittleEndianHost();
   const t = manifest.tensors.find((x) => x.name === name);
   if (!t) throw new Error(`weights have no tensor "${name}".`);

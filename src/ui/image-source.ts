@@ -22,7 +22,7 @@ import {
 export type ImageSource = string | Blob | ImageBitmap | HTMLImageElement;
 
 /** An image that cannot be used; `message` is meant for the user as is. (Decoding failures are ImageInputError.) */
-export class ImageSourceError extends Error {
+class ImageSourceError extends Error {
   override name = 'ImageSourceError';
 }
 
@@ -79,7 +79,7 @@ function loadsWithoutCors(url: string): Promise<boolean> {
  * JPEG, truncated or broken header, declared size above the pixel limit, truncated data. `name` is the URL or file
  * name the messages quote. Exported for tests.
  */
-export function checkImageBytes(bytes: Uint8Array, name: string): ImageHeader {
+function checkImageBytes(bytes: Uint8Array, name: string): ImageHeader {
   const header = readImageHeader(bytes, name);
   checkDeclaredSize(header, name);
   const truncated =

@@ -47,7 +47,7 @@ async function open(): Promise<PageGpu> {
   });
   let firstError: string | undefined;
   runtime.device.addEventListener('uncapturederror', (event) => {
-    const message = (event as GPUUncapturedErrorEvent).error.message;
+    const message = event.error.message;
     console.error(`style-transfer: GPU error: ${message}`);
     firstError ??= message;
   });

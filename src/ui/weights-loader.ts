@@ -17,17 +17,17 @@ export interface WeightsProgress {
 }
 
 /** Weights that cannot be used; `message` is meant for the user as is. */
-export class WeightsLoadError extends Error {
+class WeightsLoadError extends Error {
   override name = 'WeightsLoadError';
 }
 
-export const WEIGHTS_CACHE_NAME = 'style-transfer-weights-v1';
+const WEIGHTS_CACHE_NAME = 'style-transfer-weights-v1';
 /** Header under which a cached .bin remembers the SHA-256 it was verified against. */
 const SHA_HEADER = 'x-style-transfer-sha256';
 
 const HINT = 'weights-src must be the URL of the directory written by `npm run weights`';
 
-export function weightsUrls(base: string): { manifest: string; bin: string } {
+function weightsUrls(base: string): { manifest: string; bin: string } {
   const dir = new URL(base.endsWith('/') ? base : `${base}/`, document.baseURI);
   return { manifest: new URL(WEIGHTS_MANIFEST_FILE, dir).href, bin: new URL(WEIGHTS_BIN_FILE, dir).href };
 }

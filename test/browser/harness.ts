@@ -13,7 +13,7 @@ import { repoRoot, weightsDir } from '../helpers/env.js';
 
 export { repoRoot, weightsDir };
 
-export const CHROMIUM = process.env.STYLE_TRANSFER_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM = process.env.STYLE_TRANSFER_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Why the browser suite does not run here, or undefined when it can. */
 export const BROWSER_SKIP_REASON = !existsSync(CHROMIUM)
@@ -124,7 +124,7 @@ export async function startServer(mounts: Array<[string, string]>, pages: Inline
  *   frames, for a canvas configured 'rgba8unorm' with STORAGE_BINDING usage as well as through a texture copy.
  *   (drawImage of the WebGPU canvas into a 2D canvas still reads zeros there; the tests use toBlob.)
  */
-export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'];
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'];
 
 export interface TestBrowser {
   browser: Browser;

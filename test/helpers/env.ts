@@ -18,10 +18,8 @@ function firstExisting(candidates: Array<string | undefined>): string | undefine
 }
 
 export const weightsDir = firstExisting([process.env.STYLE_TRANSFER_WEIGHTS, join(repoRoot, '../shared/weights/vgg19')]);
-export const samplesDir = firstExisting([process.env.STYLE_TRANSFER_SAMPLES, join(repoRoot, '../shared/samples')]);
 
-export const WEIGHTS_SKIP_REASON =
-  'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.json/.bin; .ci/run sets it)';
+const WEIGHTS_SKIP_REASON = 'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.json/.bin; .ci/run sets it)';
 
 if (!weightsDir) console.warn(WEIGHTS_SKIP_REASON);
 
@@ -38,7 +36,7 @@ let cachedWeights: WeightTensors | undefined;
 export function realWeights(): WeightTensors {
   if (!weightsDir) throw new Error(WEIGHTS_SKIP_REASON);
   if (!cachedWeights) {
-    const manifest = JSON.parse(readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.json'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.json'), 'utf8')) as Pick<WeightTensors, 'tensors'>;
     const bin = readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.bin'));
     cachedWeights = { tensors: manifest.tensors, data: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) };
   }
