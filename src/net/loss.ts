@@ -19,7 +19,6 @@ import { pooledBytes } from '../gpu/buffers.js';
 import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
 import { storedSums, type PartialSums } from '../../shaders/common.js';
 import { PassList } from '../gpu/passes.js';
-import type { GpuRuntime } from '../gpu/runtime.js';
 import { FeatureMaps, featureMapsBytes, type FeatureShape, type Vgg19Net } from './network.js';
 import { imageToX, type Rgba8 } from './preprocess.js';
 import { checkStyleBlendWeights } from './options.js';
@@ -301,7 +300,7 @@ export class GatysLoss {
         const count = this.maps.bytes(i) / 16;
         // With normalisation the term's gradient goes to a scratch buffer first, then in scaled by w / |g|_1.
         const normalize = this.normalizeScratch !== undefined;
-        const out = normalize ? this.normalizeScratch! : ping[current];
+        const out = this.normalizeScratch ?? ping[current];
         const direct = { accumulate: normalize ? false : accumulate, mask: normalize ? false : mask };
         if (term.category === 'content') {
           const scale = (2 * term.weight) / (s.width * s.height * s.channels);

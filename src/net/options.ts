@@ -221,7 +221,7 @@ export function resolveOptions(input: StylizeOptionsInput, context: ResolveConte
   const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<StylizeOptions>;
   const merged: StylizeOptions = { ...STYLIZE_DEFAULTS, ...(preset ? PRESETS[preset] : {}), ...defined };
   // Lists are copied, so changing a result changes neither the defaults, the presets nor the caller's arrays.
-  const options = Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, Array.isArray(v) ? [...v] : v])) as unknown as StylizeOptions;
+  const options = Object.fromEntries(Object.entries(merged).map(([k, v]: [string, unknown]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v])) as unknown as StylizeOptions;
 
   const check = (option: OptionName, valid: boolean, rule: string) => {
     if (!valid) throw new OptionError(option, options[option as keyof StylizeOptions], rule);

@@ -121,7 +121,7 @@ export function transferLuminance(result: Rgba8, content: Rgba8): Rgba8 {
 
 /** Runs the optimisation; resolves with the image (also when stopped by the signal: the last image is kept). */
 export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
-  const { gpu, options, signal } = request;
+  const { gpu, options } = request;
   if (request.styles.length === 0) throw new Error('At least one style image is needed.');
   checkStyleBlendWeights(options.styleBlendWeights, request.styles.length);
   const config: LossConfig = options;
