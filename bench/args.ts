@@ -1,4 +1,5 @@
 /** Command-line options of `npm run bench`. */
+import { PARALLELISM_ENV, parallelismFromEnv } from '../src/gpu/nodeDevice.js';
 import type { Parallelism } from '../src/gpu/parallelism.js';
 import { CONV_ALGORITHMS, type ConvAlgorithm, type ConvBlock } from '../src/net/tiling.js';
 
@@ -29,7 +30,10 @@ export interface BenchOptions {
    * where Dawn's polling would take a core from a CPU adapter (src/gpu/queueWait.ts); 'poll' awaits at once.
    */
   wait: 'sleep' | 'poll';
-  /** Overrides the adapter's parallelism (src/gpu/parallelism.ts): the reductions sized for a CPU or a GPU. */
+  /**
+   * Overrides the adapter's parallelism (src/gpu/parallelism.ts): the reductions sized for a CPU or a GPU
+   * (--parallelism, else $STYLE_TRANSFER_PARALLELISM; unset: the adapter's).
+   */
   parallelism?: Parallelism;
   /** Register blocks to sweep at the per-layer size (--conv-blocks); empty: no sweep. */
   convBlocks: ConvBlock[];
@@ -69,7 +73,8 @@ Options:
   --parallelism cpu|gpu
                       Size the split reductions (Gram pixel splits, loss and L-BFGS partial sums) and make the conv
                       choices (register blocks, algorithm) for a CPU or a GPU adapter instead of the one found
-                      (default: by the adapter), to measure what the choice buys.
+                      (default: $STYLE_TRANSFER_PARALLELISM, else by the adapter), to measure what the
+                      choice buys.
   --conv-algorithm direct|winograd
                       Compute the 3x3 layers (all but the first) with the direct register-blocked kernel or as
                       Winograd F(2x2,3x3) instead of the adapter's default (Winograd on a CPU adapter, direct on a
@@ -93,7 +98,8 @@ function positiveInt(name: string, value: string | undefined): number {
   return n;
 }
 
-export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
+/** `env`: where STYLE_TRANSFER_PARALLELISM, the default of --parallelism, is read (tests pass their own). */
+export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions | 'help' {
   const o: Partial<BenchOptions> & { layers: boolean; peer: boolean; optim: boolean; f16: boolean; json: boolean } = {
     layers: true,
     peer: true,
@@ -231,8 +237,16 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     matmulSizes: o.matmulSizes ?? 'auto',
     weights: o.weights,
     randomWeights: o.randomWeights ?? false,
-    parallelism: o.parallelism,
+    parallelism: o.parallelism ?? parallelismFromEnvOption(env),
     convBlocks: o.convBlocks ?? [],
     convAlgorithm: o.convAlgorithm,
   };
+}
+
+function parallelismFromEnvOption(env: NodeJS.ProcessEnv): Parallelism | undefined {
+  try {
+    return parallelismFromEnv(env);
+  } catch (e) {
+    throw new BenchUsageError(`${(e as Error).message} (${PARALLELISM_ENV} is --parallelism's default)`);
+  }
 }

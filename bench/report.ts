@@ -97,7 +97,8 @@ export interface BenchReport {
   node: string;
   /**
    * sleepBeforeWaits: timed waits (both sides) slept before polling (BenchOptions.wait on a CPU adapter);
-   * parallelism: what the split reductions were sized for (the adapter's, or --parallelism).
+   * parallelism: what the split reductions were sized for (the adapter's, or --parallelism / $STYLE_TRANSFER_PARALLELISM,
+   * which options.parallelism then holds).
    */
   adapter: { name: string; timestamps: boolean; info: AdapterDescription; sleepBeforeWaits: boolean; parallelism: Parallelism; convAlgorithm: ConvAlgorithm };
   options: BenchOptions;
@@ -164,7 +165,8 @@ export function renderText(r: BenchReport): string {
   const out: string[] = [];
   out.push(`style-transfer benchmark  ${r.date}  node ${r.node}`);
   out.push(
-    `adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; split work sized for a ${r.adapter.parallelism.toUpperCase()}; ` +
+    `adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; parallelism ${r.adapter.parallelism} (${r.options?.parallelism ? 'from --parallelism or $STYLE_TRANSFER_PARALLELISM' : "the adapter's"}): ` +
+      `split work sized for a ${r.adapter.parallelism.toUpperCase()}; ` +
       `3x3 layers past the first: ${r.adapter.convAlgorithm === 'winograd' ? 'Winograd F(2x2,3x3)' : 'direct'})`,
   );
   out.push(

@@ -50,7 +50,7 @@ describe('bench statistics', () => {
 
 describe('bench options', () => {
   it('defaults: sizes 64,128,256 with the per-layer table at 128', () => {
-    const o = parseBenchArgs([]);
+    const o = parseBenchArgs([], {});
     if (o === 'help') throw new Error('unexpected help');
     expect(o.sizes).toEqual([64, 128, 256]);
     expect(o.layerSize).toBe(128);
@@ -58,7 +58,7 @@ describe('bench options', () => {
   });
 
   it('the per-layer size follows --sizes without 128, and --layer-size wins', () => {
-    const a = parseBenchArgs(['--sizes', '64,256']);
+    const a = parseBenchArgs(['--sizes', '64,256'], {});
     const b = parseBenchArgs(['--sizes=64,256', '--layer-size', '64', '--no-peer', '--no-f16', '--json']);
     if (a === 'help' || b === 'help') throw new Error('unexpected help');
     expect(a.layerSize).toBe(256);
@@ -66,6 +66,11 @@ describe('bench options', () => {
     const c = parseBenchArgs(['--parallelism', 'cpu']);
     if (c === 'help') throw new Error('unexpected help');
     expect([a.parallelism, c.parallelism]).toEqual([undefined, 'cpu']);
+    // STYLE_TRANSFER_PARALLELISM is --parallelism's default; the option wins over it.
+    const fromEnv = parseBenchArgs([], { STYLE_TRANSFER_PARALLELISM: 'gpu' });
+    const optionWins = parseBenchArgs(['--parallelism', 'cpu'], { STYLE_TRANSFER_PARALLELISM: 'gpu' });
+    if (fromEnv === 'help' || optionWins === 'help') throw new Error('unexpected help');
+    expect([fromEnv.parallelism, optionWins.parallelism]).toEqual(['gpu', 'cpu']);
     const d = parseBenchArgs(['--conv-algorithm', 'direct']);
     if (d === 'help') throw new Error('unexpected help');
     expect([a.convAlgorithm, d.convAlgorithm]).toEqual([undefined, 'direct']);
@@ -77,6 +82,8 @@ describe('bench options', () => {
     expect(() => parseBenchArgs(['--matmul-size', '100'])).toThrow(/multiples of 32/);
     expect(() => parseBenchArgs(['--wait', 'spin'])).toThrow(/sleep or poll/);
     expect(() => parseBenchArgs(['--parallelism', 'tpu'])).toThrow(/--parallelism must be cpu or gpu, got tpu/);
+    expect(() => parseBenchArgs([], { STYLE_TRANSFER_PARALLELISM: 'GPU' })).toThrow(BenchUsageError);
+    expect(() => parseBenchArgs([], { STYLE_TRANSFER_PARALLELISM: 'GPU' })).toThrow(/STYLE_TRANSFER_PARALLELISM must be cpu or gpu .*got "GPU"/);
     expect(() => parseBenchArgs(['--conv-algorithm', 'fft'])).toThrow(/--conv-algorithm must be direct or winograd, got fft/);
     expect(() => parseBenchArgs(['--budget', '0'])).toThrow(/--budget/);
     expect(() => parseBenchArgs(['--frobnicate'])).toThrow(/Unknown option "--frobnicate"/);
@@ -205,7 +212,8 @@ describe('bench text', () => {
     expect(text).toContain('3x3 layers past the first: Winograd F(2x2,3x3)');
     expect(text).toContain("eff: a direct conv's FLOPs over the same time");
     expect(text).toContain('f16 weight storage: not measured (--no-f16)');
-    expect(text).toContain('split work sized for a GPU');
+    expect(text).toContain("parallelism gpu (the adapter's): split work sized for a GPU");
+    expect(renderText({ ...report, options: { parallelism: 'gpu' } } as unknown as BenchReport)).toContain('parallelism gpu (from --parallelism or $STYLE_TRANSFER_PARALLELISM)');
 
     const withF16 = renderText({
       ...report,

@@ -80,7 +80,10 @@ describe('memory planning', () => {
 describe('each owner holds exactly the bytes it exports (memory.ts adds these up)', () => {
   const weights = randomVggWeights();
   // A fresh runtime per case: its pool's live bytes (less uniform blocks) are exactly what the owners hold.
-  const freshGpu = async () => new GpuRuntime((await testGpu()).context);
+  const freshGpu = async () => {
+    const shared = await testGpu();
+    return new GpuRuntime(shared.context, { parallelism: shared.parallelism });
+  };
   const dataBytes = (gpu: GpuRuntime) => {
     const stats = gpu.buffers.getStats();
     return stats.liveBytes - stats.uniformBytes;
@@ -153,7 +156,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
 
   it.each(['adam', 'lbfgs'] as const)('the estimate is the peak a %s run holds but for its uniform blocks', async (optimizer) => {
     const shared = await testGpu();
-    const gpu = new GpuRuntime(shared.context); // fresh pool: its peak is this run's alone
+    const gpu = new GpuRuntime(shared.context, { parallelism: shared.parallelism }); // fresh pool: its peak is this run's alone
     const options = resolveOptions({ size: 32, iterations: 2, optimizer, historySize: 5, printEvery: 0 });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
     const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer, historySize: 5, parallelism: gpu.parallelism });
@@ -166,7 +169,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
   it('the f16-weight estimate is the peak an f16 run holds but for its uniform blocks', async (ctx) => {
     const shared = await testGpu();
     if (!shared.context.f16) ctx.skip();
-    const gpu = new GpuRuntime(shared.context);
+    const gpu = new GpuRuntime(shared.context, { parallelism: shared.parallelism });
     const options = resolveOptions({ size: 32, iterations: 2, optimizer: 'adam', printEvery: 0, weightStorage: 'f16' });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
     const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, weightStorage: 'f16', parallelism: gpu.parallelism });

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openNodeGpu } from '../gpu/nodeDevice.js';
+import { openNodeRuntime } from '../gpu/nodeDevice.js';
 import { GpuRuntime } from '../gpu/runtime.js';
 import { readImageFile } from '../io/image.js';
 import { resizeTo, resizeToLongerSide, type RgbaImage } from '../io/rgbaImage.js';
@@ -50,8 +50,9 @@ export async function readExact(path: string, width: number, height: number): Pr
   return resizeTo(await readImageFile(path), width, height);
 }
 
+/** The GPU runtime, honouring STYLE_TRANSFER_PARALLELISM (src/gpu/nodeDevice.ts). */
 export async function openRuntime(): Promise<GpuRuntime> {
-  return new GpuRuntime(await openNodeGpu());
+  return openNodeRuntime();
 }
 
 /** `--weight-storage`, the same for stylize and evaluate. */

@@ -1,8 +1,11 @@
 /**
  * Node entry: WebGPU through Dawn (`webgpu` npm package). Kept apart from device.ts so browser bundles never
- * import the native addon.
+ * import the native addon. Also the one place Node code reads STYLE_TRANSFER_PARALLELISM (browsers have no
+ * environment: there the adapter alone decides).
  */
 import { GpuUnavailableError, openGpu, type GpuContext, type OpenGpuOptions } from './device.js';
+import type { Parallelism } from './parallelism.js';
+import { GpuRuntime } from './runtime.js';
 
 let dawn: GPU | undefined;
 
@@ -19,4 +22,25 @@ export async function openNodeGpu(options?: OpenGpuOptions): Promise<GpuContext>
     dawn = mod.create([]);
   }
   return openGpu(dawn, { pollingWaits: true, ...options });
+}
+
+/** The environment variable that overrides the adapter's parallelism (src/gpu/parallelism.ts) in Node. */
+export const PARALLELISM_ENV = 'STYLE_TRANSFER_PARALLELISM';
+
+/**
+ * STYLE_TRANSFER_PARALLELISM: `cpu` or `gpu` makes the choices for that kind of adapter (split reductions, conv
+ * blocks and algorithm) whatever the adapter is, e.g. the GPU ones on lavapipe in CI; unset or empty: the
+ * adapter's. Anything else throws, naming the variable.
+ */
+export function parallelismFromEnv(env: NodeJS.ProcessEnv = process.env): Parallelism | undefined {
+  const value = env[PARALLELISM_ENV]?.trim();
+  if (!value) return undefined;
+  if (value !== 'cpu' && value !== 'gpu') throw new Error(`${PARALLELISM_ENV} must be cpu or gpu (or unset: the adapter decides), got "${value}".`);
+  return value;
+}
+
+/** The Node GPU runtime: Dawn's device, with the parallelism STYLE_TRANSFER_PARALLELISM asks for, if any. */
+export async function openNodeRuntime(options?: OpenGpuOptions): Promise<GpuRuntime> {
+  const parallelism = parallelismFromEnv(); // an invalid value fails before the device is opened
+  return new GpuRuntime(await openNodeGpu(options), { parallelism });
 }

@@ -85,11 +85,6 @@ export class AdamOptimizer implements GpuOptimizer {
     pass.end();
   }
 
-  /** Zeroes m, v and t (a submission of clearBuffer commands; ordered with the caller's submissions). */
-  reset(): void {
-    this.clear();
-  }
-
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -97,8 +92,9 @@ export class AdamOptimizer implements GpuOptimizer {
     for (const b of [this.m, this.v, this.state, this.params]) this.gpu.buffers.release(b);
   }
 
+  /** Zeroes m, v and t (a submission of clearBuffer commands; ordered with the caller's submissions). */
   private clear(): void {
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'adam reset' });
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'adam clear' });
     encoder.clearBuffer(this.m);
     encoder.clearBuffer(this.v);
     encoder.clearBuffer(this.state);

@@ -16,8 +16,8 @@
  * scaled_add. Total (2m + 2) n 4 bytes + scalars + uniforms; with the caller's x and grad that is the (2m + 4) n 4
  * bound.
  *
- * Ring positions follow from the iteration number alone: iteration k >= 1 (counted since construction or the last
- * reset) pushes into slot (k - 1) mod m and the history is the min(k, m) slots before it, so the CPU picks
+ * Ring positions follow from the iteration number alone: iteration k >= 1 (counted from the first step encoded)
+ * pushes into slot (k - 1) mod m and the history is the min(k, m) slots before it, so the CPU picks
  * precreated dispatches (every bind group is made in the constructor) without reading anything back.
  *
  * Dispatches per iteration, in one compute pass, with h = min(k, m) pairs:
@@ -90,16 +90,9 @@ export interface LbfgsState {
 }
 
 /** Where the history sits after `step` steps since the start (`step` >= 1): pushed slot and ring extent. */
-export function lbfgsRing(step: number, historySize: number): { newest: number; count: number; oldest: number } {
+export function lbfgsRing(step: number, historySize: number): { newest: number; count: number } {
   const m = historySize;
-  const newest = (step - 1) % m;
-  const count = Math.min(step, m);
-  return { newest, count, oldest: (newest - count + 1 + m) % m };
-}
-
-/** Dispatches of the step with index `step` (since the start or the last reset). */
-export function lbfgsDispatchCount(step: number, historySize: number): number {
-  return step === 0 ? 3 : 4 * Math.min(step, historySize) + 1;
+  return { newest: (step - 1) % m, count: Math.min(step, m) };
 }
 
 /** Bytes an optimiser for n floats and history m holds: (2m + 2) n 4 + scalar buffer + m slot uniforms + scaled_add's. */
@@ -131,7 +124,7 @@ export class LbfgsOptimizer implements GpuOptimizer {
   private readonly probe: Dispatch[];
   private readonly moveAlongDirection: Dispatch;
   private readonly owned: GPUBuffer[] = [];
-  /** The caller's iteration number that counts as step 0 (set by the first step after construction or reset). */
+  /** The caller's iteration number that counts as step 0 (set by the first step encoded). */
   private base: number | undefined;
   private nextIteration = 0;
   private disposed = false;
@@ -208,14 +201,14 @@ export class LbfgsOptimizer implements GpuOptimizer {
   }
 
   /**
-   * `iteration` must follow the previous call's by one; the first call after construction or `reset` may pass any
-   * number and starts a fresh history (iteration 0 of torch's loop).
+   * `iteration` must follow the previous call's by one; the first call may pass any number and starts the history
+   * (iteration 0 of torch's loop).
    */
   encodeStep(encoder: GPUCommandEncoder, iteration: number): void {
     if (this.disposed) throw new Error('L-BFGS: encodeStep after dispose');
     if (this.base === undefined) this.base = iteration;
     else if (iteration !== this.nextIteration) {
-      throw new Error(`L-BFGS: step ${iteration} encoded after step ${this.nextIteration - 1}; steps must be consecutive (reset() to restart)`);
+      throw new Error(`L-BFGS: step ${iteration} encoded after step ${this.nextIteration - 1}; steps must be consecutive`);
     }
     this.nextIteration = iteration + 1;
     const step = iteration - this.base;
@@ -264,16 +257,6 @@ export class LbfgsOptimizer implements GpuOptimizer {
   /** Line search support: the step length t the next push takes as s = t d (and encodeMoveFrom moves by). */
   setStepLength(t: number): void {
     this.gpu.device.queue.writeBuffer(this.state.scalars, LBFGS_SCALARS.t * 4, new Float32Array([t]));
-  }
-
-  /**
-   * Forgets the history: the next step is iteration 0 again (d = -g, t from |g|_1, H_diag = 1). Only the scalar
-   * buffer is rewritten (by writeBuffer): the first step overwrites d and g_prev, and ring slots are read only after
-   * being pushed again, so non-finite values left in y, s by a bad gradient are never read.
-   */
-  reset(): void {
-    this.clearScalars();
-    this.base = undefined;
   }
 
   dispose(): void {

@@ -18,7 +18,5 @@ export interface GpuOptimizer {
   encodeStep(encoder: GPUCommandEncoder, iteration: number): void;
   /** Bytes of GPU memory the optimiser holds (its own buffers, not x or grad). */
   readonly memoryBytes: number;
-  /** Clears history/moments (e.g. after a non-finite loss) — recorded on the GPU or by writeBuffer, no readback. */
-  reset(): void;
   dispose(): void;
 }

@@ -1,13 +1,14 @@
 /**
- * Test environment: the Node GPU (Dawn on lavapipe in CI), and where the shared data lives.
+ * Test environment: the Node GPU (Dawn on lavapipe in CI; STYLE_TRANSFER_PARALLELISM=cpu|gpu picks the choices
+ * it is sized for), and where the shared data lives.
  * Tests that need the real VGG-19 weights skip with a clear message when STYLE_TRANSFER_WEIGHTS is unset and
  * ../shared/weights/vgg19 does not exist.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openNodeGpu } from '../../src/gpu/nodeDevice.js';
-import { GpuRuntime } from '../../src/gpu/runtime.js';
+import { openNodeRuntime } from '../../src/gpu/nodeDevice.js';
+import type { GpuRuntime } from '../../src/gpu/runtime.js';
 import type { WeightTensors } from '../../src/net/weights.js';
 import { uniformArray } from '../../src/util/random.js';
 
@@ -25,9 +26,13 @@ if (!weightsDir) console.warn(WEIGHTS_SKIP_REASON);
 
 let shared: GpuRuntime | undefined;
 
-/** One GPU runtime per test file (device creation on lavapipe takes a while). */
+/**
+ * One GPU runtime per test file (device creation on lavapipe takes a while), with the parallelism
+ * STYLE_TRANSFER_PARALLELISM asks for (the adapter's when unset): tests derive their expectations from
+ * `gpu.parallelism`, so they hold on any adapter and under either override.
+ */
 export async function testGpu(): Promise<GpuRuntime> {
-  if (!shared) shared = new GpuRuntime(await openNodeGpu());
+  if (!shared) shared = await openNodeRuntime();
   return shared;
 }
 
