@@ -55,11 +55,12 @@ async function openDawn(): Promise<{ gpu: GPU; context: GpuContext }> {
 }
 
 /** Held for the whole process: once the GPU object is garbage-collected, Dawn's instance goes and devices crash. */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- written only to keep Dawn's instance reachable
 let dawnInstance: GPU | undefined;
 
 function watchErrors(device: GPUDevice, errors: string[], who: string): void {
   const onError = (event: Event) => {
-    if (errors.length < 20) errors.push(`${who} GPU error: ${(event as GPUUncapturedErrorEvent).error?.message ?? String(event)}`);
+    if (errors.length < 20) errors.push(`${who} GPU error: ${(event as GPUUncapturedErrorEvent).error?.message ?? event.type}`);
   };
   if (typeof device.addEventListener === 'function') device.addEventListener('uncapturederror', onError);
   else device.onuncapturederror = onError;
@@ -220,7 +221,7 @@ async function run(options: BenchOptions): Promise<BenchReport> {
             // As for the engine: one untimed evaluation teaches the waiter the duration.
             const waiter = new QueueWaiter(peer.queue, context.waitsCompeteWithShaders, undefined, PRIMED);
             await peer.timedEvaluation(waiter);
-            peerReady = { first, timed: () => peer!.timedEvaluation(waiter) };
+            peerReady = { first, timed: () => peer.timedEvaluation(waiter) };
           } catch (e) {
             report.peerError = message(e);
             errors.push(`tfjs at ${size} px: ${message(e)}`);

@@ -22,7 +22,6 @@ import {
   WEIGHT_STORAGES,
   type OptionName,
   type StylizeOptions,
-  type StylizeOptionsInput,
 } from '../net/options.js';
 import { stylize } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionSpec, type OptionTable, type ParsedValue } from './args.js';
@@ -96,7 +95,7 @@ export function stylizeOptionsFromArgs(o: Record<string, ParsedValue>, given: Re
   }
   if (typeof input.memoryBudget === 'number') input.memoryBudget = input.memoryBudget * 2 ** 20;
   try {
-    return resolveOptions(input as StylizeOptionsInput, { styleImages });
+    return resolveOptions(input, { styleImages });
   } catch (e) {
     if (e instanceof OptionError) throw new UsageError(e.describe(FLAG_OF_OPTION.get(e.option) ?? e.option), { cause: e });
     throw e;

@@ -58,7 +58,7 @@ export function uniformStruct<const F extends StructFields>(name: string, fields
       names.forEach((field, i) => {
         const value = given[field];
         const type = fields[field];
-        if (typeof value !== 'number' || Number.isNaN(value)) throw new BindingError(`${where}: field '${field}' (${type}) is ${value === undefined ? 'not given' : `not a number: ${String(value)}`}`);
+        if (typeof value !== 'number' || Number.isNaN(value)) throw new BindingError(`${where}: field '${field}' (${type}) is ${value === undefined ? 'not given' : `not a number: ${JSON.stringify(value)}`}`);
         if (type === 'f32') {
           f32[i] = value;
         } else if (!Number.isInteger(value) || (type === 'u32' ? value < 0 || value > U32_MAX : value < -(2 ** 31) || value >= 2 ** 31)) {

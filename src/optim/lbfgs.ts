@@ -262,7 +262,7 @@ export class LbfgsOptimizer implements GpuOptimizer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const dispatches = [...this.first, ...this.probe, this.moveAlongDirection, ...this.slots.flatMap((slot) => Object.values(slot))];
+    const dispatches: Dispatch[] = [...this.first, ...this.probe, this.moveAlongDirection, ...this.slots.flatMap((slot) => Object.values(slot as unknown as Record<string, Dispatch>))];
     for (const d of dispatches) releaseDispatch(this.gpu, d);
     for (const b of this.owned) this.gpu.buffers.release(b);
     this.owned.length = 0;
