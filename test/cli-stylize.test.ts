@@ -11,6 +11,7 @@ import { parseArgs, UsageError } from '../src/cli/args.js';
 import { STYLIZE_OPTIONS, stylizeOptionsFromArgs } from '../src/cli/stylize.js';
 import { OptionError, resolveOptions, STYLIZE_DEFAULTS } from '../src/net/options.js';
 import { encodePng, readImageFile } from '../src/io/image.js';
+import type { IterationRecord } from '../src/net/stylize.js';
 import { repoRoot, weightsDir } from './helpers/env.js';
 
 const golden = join(repoRoot, 'test/fixtures/golden');
@@ -108,7 +109,7 @@ describe('style-transfer (stylise) command line', () => {
     expect(r.code).toBe(0);
     const image = await readImageFile(out);
     expect([image.width, image.height]).toEqual([32, 24]);
-    const records = JSON.parse(readFileSync(log, 'utf8'));
+    const records = JSON.parse(readFileSync(log, 'utf8')) as IterationRecord[];
     expect(records).toHaveLength(4);
     for (const [k, rec] of records.entries()) {
       expect(Object.keys(rec)).toEqual(['iteration', 'content', 'style', 'tv', 'total', 'ms']);
@@ -125,7 +126,7 @@ describe('style-transfer (stylise) command line', () => {
     const shallow = quick.slice(0, quick.indexOf('--optimizer'));
     const r = await run(['--content', content, '--style', style, ...shallow, '--iterations', '4', '--line-search', 'strong-wolfe', '--log-json', log, '-o', out, '--weights', weightsDir!]);
     expect(r.code).toBe(0);
-    const totals = JSON.parse(readFileSync(log, 'utf8')).map((rec: { total: number }) => rec.total);
+    const totals = (JSON.parse(readFileSync(log, 'utf8')) as IterationRecord[]).map((rec) => rec.total);
     expect(totals).toHaveLength(4);
     for (let k = 1; k < totals.length; k++) expect(totals[k]).toBeLessThan(totals[k - 1]);
   });

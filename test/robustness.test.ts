@@ -42,9 +42,7 @@ describe.skipIf(!weightsDir)('runs in one process', () => {
   it('an extreme learning rate stops with a clear message instead of producing garbage', async () => {
     const gpu = await testGpu();
     const options = resolveOptions({ ...shallow, size: 32, iterations: 6, learningRate: 1e38, printEvery: 1 });
-    await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(
-      new NonFiniteLossError('x').constructor as typeof Error,
-    );
+    await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(NonFiniteLossError);
     await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(/The loss became (NaN|Infinity|-Infinity) at iteration \d+; stopping/);
   });
 

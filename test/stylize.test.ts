@@ -141,7 +141,7 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
 
   it('f16 weight storage on an adapter without shader-f16: one clear error, nothing allocated', async () => {
     const without = new GpuRuntime({ ...gpu.context, f16: false }, { parallelism: gpu.parallelism });
-    const error = await stylize({ gpu: without, weights: realWeights(), content, styles: [style], options: resolveOptions({ ...quick, weightStorage: 'f16' }) }).catch((e: Error) => e);
+    const error = await stylize({ gpu: without, weights: realWeights(), content, styles: [style], options: resolveOptions({ ...quick, weightStorage: 'f16' }) }).then(() => undefined, (e: Error) => e);
     expect(String(error)).toMatch(/f16 weight storage needs the GPU feature shader-f16, which this adapter does not offer; use f32\./);
     expect(without.buffers.getStats().created).toBe(0);
     without.buffers.destroy();

@@ -21,6 +21,7 @@ import {
   type TestBrowser,
   type TestServer,
 } from './harness.js';
+import type { StyleTransferCompleteEvent, StyleTransferErrorEvent } from '../../src/ui/events.js';
 
 if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
 
@@ -135,7 +136,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     timings.push(`6 Adam iterations at 24 px (weights cached): ${((performance.now() - started) / 1000).toFixed(1)} s, ${iterationSeconds(progress)}`);
 
     const sequence = elementEvents(events);
-    expect(sequence.map((e) => e.type)).toEqual([...Array(6).fill('style-transfer-progress'), 'style-transfer-complete']);
+    expect(sequence.map((e) => e.type)).toEqual([...Array<string>(6).fill('style-transfer-progress'), 'style-transfer-complete']);
     expect(progress.map((e) => e.detail.iteration)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(sequence[6].detail).toMatchObject({ iterations: 6, stopped: false });
     expect(events.filter((e) => e.type === 'preview')).toHaveLength(6);
@@ -196,7 +197,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
           return device;
         };
         document.addEventListener('style-transfer-progress', (event) => {
-          if ((event as CustomEvent).detail.iteration === 2) w.devices[0].destroy();
+          if ((event as CustomEvent<{ iteration: number }>).detail.iteration === 2) w.devices[0].destroy();
         });
       });
     });
@@ -266,13 +267,13 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
       const results: Array<{ keys: string[]; message: string }> = [];
       for (const [name, value] of cases) {
         element.setAttribute(name, value);
-        const ended = new Promise<CustomEvent>((resolve) => {
+        const ended = new Promise<StyleTransferCompleteEvent | StyleTransferErrorEvent>((resolve) => {
           element.addEventListener('style-transfer-complete', (e) => resolve(e), { once: true });
           element.addEventListener('style-transfer-error', (e) => resolve(e), { once: true });
         });
         await element.start();
         const event = await ended;
-        results.push({ keys: Object.keys(event.detail), message: `${event.type}: ${event.detail.message}` });
+        results.push({ keys: Object.keys(event.detail), message: `${event.type}: ${'message' in event.detail ? event.detail.message : undefined}` });
         element.removeAttribute(name);
       }
       return results;

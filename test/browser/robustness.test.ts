@@ -116,9 +116,9 @@ function instrument(): void {
   window.createImageBitmap = function (source: ImageBitmapSource, ...rest: unknown[]) {
     if (source instanceof Blob) w.decodedBlobSizes.push(source.size);
     return (createImageBitmapOriginal as (...args: unknown[]) => Promise<ImageBitmap>).call(window, source, ...rest);
-  } as typeof window.createImageBitmap;
+  };
   document.addEventListener('style-transfer-progress', (event) => {
-    if ((event as CustomEvent).detail.iteration === 1) w.statsAtProgress1 = (event.target as HTMLElement & { gpuStats(): unknown }).gpuStats();
+    if ((event as CustomEvent<{ iteration: number }>).detail.iteration === 1) w.statsAtProgress1 = (event.target as HTMLElement & { gpuStats(): unknown }).gpuStats();
   });
 }
 
@@ -246,7 +246,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
     for (const { what, attributes, message } of cases) {
       const started = performance.now();
       const outcome = await run(page, attributes);
-      timings.push(`${what}: ${((performance.now() - started) / 1000).toFixed(2)} s -> ${outcome.events.at(-1)?.detail.message}`);
+      timings.push(`${what}: ${((performance.now() - started) / 1000).toFixed(2)} s -> ${outcome.events.at(-1)?.detail.message as string | undefined}`);
       expect(outcome.events.map((e) => e.type), what).toEqual(['style-transfer-error']);
       const got = outcome.events[0].detail.message as string;
       if (typeof message === 'string') expect(got, what).toBe(message);
