@@ -9,14 +9,7 @@ if (!process.env.VK_ICD_FILENAMES && existsSync(lavapipe)) process.env.VK_ICD_FI
 // splits, conv blocks and algorithm). `npm test` runs them a second time with STYLE_TRANSFER_PARALLELISM=gpu, so
 // the GPU choices run on whatever adapter this is (lavapipe in CI). When the variable is already set, everything
 // runs once under it.
-const PARALLELISM_SUITES = [
-  'test/parallelism.test.ts',
-  'test/optim.test.ts',
-  'test/memory.test.ts',
-  'test/golden.test.ts',
-  'test/gradcheck.test.ts',
-  'test/stylize.test.ts',
-];
+const PARALLELISM_SUITES = ['test/parallelism.test.ts', 'test/optim.test.ts', 'test/memory.test.ts', 'test/golden.test.ts', 'test/gradcheck.test.ts', 'test/stylize.test.ts'];
 const override = process.env.STYLE_TRANSFER_PARALLELISM;
 
 // GPU tests run on Mesa lavapipe (CPU): one worker at a time keeps them from fighting over the two cores (the

@@ -126,7 +126,10 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       case '--sizes': {
         const v = value();
         if (!v) throw new BenchUsageError('--sizes needs a list such as 64,128,256.');
-        o.sizes = v.split(',').filter((s) => s.trim() !== '').map((s) => positiveInt('--sizes', s.trim()));
+        o.sizes = v
+          .split(',')
+          .filter((s) => s.trim() !== '')
+          .map((s) => positiveInt('--sizes', s.trim()));
         if (o.sizes.length === 0) throw new BenchUsageError('--sizes needs at least one size.');
         break;
       }

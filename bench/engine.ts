@@ -237,13 +237,7 @@ export function byFamily(timings: PassTiming[]): KernelFamily[] {
  * own; a full forward pass fills the activations once, then only those layers' forward dispatches and their
  * backward steps (FeatureMaps.encodeBackwardStep, ReLU mask of the conv below applied) are timed.
  */
-export async function timeDeepConvs(
-  gpu: GpuRuntime,
-  weights: WeightTensors,
-  inputs: BenchInputs,
-  policy: RepeatPolicy,
-  convAlgorithm?: ConvAlgorithm,
-): Promise<ConvLayerTiming[]> {
+export async function timeDeepConvs(gpu: GpuRuntime, weights: WeightTensors, inputs: BenchInputs, policy: RepeatPolicy, convAlgorithm?: ConvAlgorithm): Promise<ConvLayerTiming[]> {
   const first = lossDepth(DEFAULT_LOSS);
   const deep = VGG19.map((layer, index) => ({ layer, index })).filter((e): e is { layer: ConvLayer; index: number } => e.index >= first && e.layer.kind === 'conv');
   if (deep.length === 0) return [];

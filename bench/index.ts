@@ -246,7 +246,9 @@ async function run(options: BenchOptions): Promise<BenchReport> {
             numTensorsAfter: 0,
           };
           report.ratio = report.peer.ms / report.ours.ms;
-          log(`${size} px: tfjs ${report.peer.ms.toFixed(0)} ms per evaluation (first ${first.firstMs.toFixed(0)} ms), loss differs by ${report.peer.lossRelDiff.toExponential(1)}`);
+          log(
+            `${size} px: tfjs ${report.peer.ms.toFixed(0)} ms per evaluation (first ${first.firstMs.toFixed(0)} ms), loss differs by ${report.peer.lossRelDiff.toExponential(1)}`,
+          );
         }
       } finally {
         if (peer) {
@@ -328,7 +330,14 @@ async function run(options: BenchOptions): Promise<BenchReport> {
     benchmark: 'style-transfer',
     date: new Date().toISOString(),
     node: process.version,
-    adapter: { name, timestamps: context.timestamps, info: context.adapterInfo, sleepBeforeWaits: context.waitsCompeteWithShaders, parallelism: gpu.parallelism, convAlgorithm: net.convAlgorithm },
+    adapter: {
+      name,
+      timestamps: context.timestamps,
+      info: context.adapterInfo,
+      sleepBeforeWaits: context.waitsCompeteWithShaders,
+      parallelism: gpu.parallelism,
+      convAlgorithm: net.convAlgorithm,
+    },
     options,
     matmul,
     layers,

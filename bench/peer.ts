@@ -95,7 +95,10 @@ export class TfjsPeer {
     await tf.ready();
     registerLossGradients(tf);
     const backend = tf.backend() as unknown as WebGpuBackendLike;
-    if (!backend.device || ['ensureCommandEncoderReady', 'endComputePassEncoder', 'submitQueue'].some((m) => typeof (backend as unknown as Record<string, unknown>)[m] !== 'function')) {
+    if (
+      !backend.device ||
+      ['ensureCommandEncoderReady', 'endComputePassEncoder', 'submitQueue'].some((m) => typeof (backend as unknown as Record<string, unknown>)[m] !== 'function')
+    ) {
       throw new Error('unexpected tfjs webgpu backend (no device / submitQueue)');
     }
     return new TfjsPeer(tf, backend, weights, config);

@@ -157,7 +157,11 @@ const sci = (v: number | null | undefined) => (v === null || v === undefined || 
 export function table(headers: string[], rows: Cell[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => fmt(c)))];
   const widths = headers.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
-  const line = (r: string[]) => r.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c])))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
 }
 
@@ -171,7 +175,7 @@ export function renderText(r: BenchReport): string {
   );
   out.push(
     r.adapter.sleepBeforeWaits
-      ? 'waits: CPU adapter under Dawn for Node: every timed wait, ours and tfjs\'s, sleeps through most of the expected time before polling (--wait poll to compare)'
+      ? "waits: CPU adapter under Dawn for Node: every timed wait, ours and tfjs's, sleeps through most of the expected time before polling (--wait poll to compare)"
       : 'waits: awaited at once (onSubmittedWorkDone)',
   );
   if (r.peer) out.push(`peer: ${r.peer.library} ${r.peer.version}, ${r.peer.backend} backend, same Dawn instance and adapter`);
@@ -189,7 +193,13 @@ export function renderText(r: BenchReport): string {
         const g = Math.max(v.gflops, ...later.map((w) => w.gflops));
         return `${v.variant.replace(/^matmul_/, '').replace(/_wg\d+$/, '')} ${g.toFixed(1)}${v.maxError < 1e-3 ? '' : ' (wrong)'}`;
       };
-      out.push(`  ${size}^3, GFLOP/s (fastest timed dispatch of all measurements): ` + M.variants.filter((v) => v.m === size).map(cell).join(', '));
+      out.push(
+        `  ${size}^3, GFLOP/s (fastest timed dispatch of all measurements): ` +
+          M.variants
+            .filter((v) => v.m === size)
+            .map(cell)
+            .join(', '),
+      );
     }
   }
   out.push('');
@@ -200,7 +210,7 @@ export function renderText(r: BenchReport): string {
       `Conv layers at ${L.size}x${L.size}: GPU time per dispatch (timestamp queries, ${L.reps} runs): fastest, median; GFLOP/s and % of the matmul peak from the fastest, as the peak is`,
     );
     if (L.rows.some((row) => row.algorithm === 'winograd')) {
-      out.push('  GFLOP/s: the arithmetic done (Winograd: the 16 GEMMs, 16/36 of a direct conv\'s); eff: a direct conv\'s FLOPs over the same time');
+      out.push("  GFLOP/s: the arithmetic done (Winograd: the 16 GEMMs, 16/36 of a direct conv's); eff: a direct conv's FLOPs over the same time");
     }
     if (!L.mapped) out.push(`  (the loss plan's dispatches could not be mapped onto layers: ${L.problem})`);
     const rows = L.rows.map((row) => [
@@ -305,22 +315,26 @@ export function renderText(r: BenchReport): string {
     out.push('runs: timed evaluations behind the medians (ours/tfjs).');
     out.push('');
 
-    const memRows = r.sizes.filter((s) => s.ours).map((s) => [
-      `${s.size}`,
-      mib(s.ours!.heldBytes),
-      mib(s.ours!.setupPeakBytes),
-      ...optNames.map((n) => mib(s.optimizers?.find((o) => o.name === n)?.bytes)),
-      mib(s.peer?.memory.peakTensorBytes),
-      mib(s.peer?.memory.numBytesInGPU),
-      mib(s.peer?.memory.numBytesAllocatedInGPU),
-    ]);
+    const memRows = r.sizes
+      .filter((s) => s.ours)
+      .map((s) => [
+        `${s.size}`,
+        mib(s.ours!.heldBytes),
+        mib(s.ours!.setupPeakBytes),
+        ...optNames.map((n) => mib(s.optimizers?.find((o) => o.name === n)?.bytes)),
+        mib(s.peer?.memory.peakTensorBytes),
+        mib(s.peer?.memory.numBytesInGPU),
+        mib(s.peer?.memory.numBytesAllocatedInGPU),
+      ]);
     if (memRows.length) {
       out.push('GPU memory (MiB)');
       out.push(table(['size', 'ours eval', 'ours setup peak', ...optNames.map((n) => `+${n}`), 'tfjs peak tensors', 'tfjs in GPU', 'tfjs allocated'], memRows));
       out.push('');
     }
 
-    const optRows = r.sizes.flatMap((s) => (s.optimizers ?? []).map((o) => [`${s.size}`, o.name, ms(o.iterationMs), ms(o.stepMs), `${o.iterationRuns.length}/${o.stepRuns.length}`]));
+    const optRows = r.sizes.flatMap((s) =>
+      (s.optimizers ?? []).map((o) => [`${s.size}`, o.name, ms(o.iterationMs), ms(o.stepMs), `${o.iterationRuns.length}/${o.stepRuns.length}`]),
+    );
     if (optRows.length) {
       out.push('Optimiser iteration (loss passes + step in one submission, as stylize runs it) and the step alone (wall ms, median)');
       out.push(table(['size', 'optimiser', 'iteration ms', 'step ms', 'runs'], optRows));
@@ -329,7 +343,9 @@ export function renderText(r: BenchReport): string {
       out.push('');
     }
 
-    const firstRows = r.sizes.filter((s) => s.ours).map((s) => [`${s.size}`, ms(s.ours!.firstMs), ms(s.peer?.firstMs), fmt(s.ours!.losses.total, 0), s.peer ? fmt(s.peer.loss, 0) : '-']);
+    const firstRows = r.sizes
+      .filter((s) => s.ours)
+      .map((s) => [`${s.size}`, ms(s.ours!.firstMs), ms(s.peer?.firstMs), fmt(s.ours!.losses.total, 0), s.peer ? fmt(s.peer.loss, 0) : '-']);
     out.push('First evaluation (includes shader compilation done at first use: lavapipe JIT-compiles at first dispatch) and the loss values');
     out.push(table(['size', 'ours first ms', 'tfjs first ms', 'ours loss', 'tfjs loss'], firstRows));
     out.push('');

@@ -137,7 +137,10 @@ export function registerLossGradients(tf: Tf): void {
         const [x, y] = saved;
         const { filterSize, strides, pad } = attrs;
         return {
-          x: () => tf.engine().runKernel<TF.Tensor>('MaxPoolGrad', { dy: dy as TF.Tensor, input: x, output: y }, { filterSize, strides, pad, dimRoundingMode: undefined as unknown as string }),
+          x: () =>
+            tf
+              .engine()
+              .runKernel<TF.Tensor>('MaxPoolGrad', { dy: dy as TF.Tensor, input: x, output: y }, { filterSize, strides, pad, dimRoundingMode: undefined as unknown as string }),
         };
       },
     },

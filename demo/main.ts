@@ -231,9 +231,7 @@ stylizer.addEventListener('style-transfer-progress', ({ detail }) => {
 });
 stylizer.addEventListener('style-transfer-complete', ({ detail }) => {
   const seconds = (detail.ms / 1000).toFixed(1);
-  runNote.textContent = detail.stopped
-    ? `Stopped after ${detail.iterations} iterations (${seconds} s).`
-    : `Done: ${detail.iterations} iterations in ${seconds} s.`;
+  runNote.textContent = detail.stopped ? `Stopped after ${detail.iterations} iterations (${seconds} s).` : `Done: ${detail.iterations} iterations in ${seconds} s.`;
 });
 stylizer.addEventListener('style-transfer-error', () => {
   runNote.textContent = 'The run failed: see the message on the result.';

@@ -16,13 +16,7 @@ import { parseArgs } from 'node:util';
 
 import { errorCode } from '../src/io/atomicWrite.js';
 import { loadWeightsDirectory, TEMP_PREFIX, writeWeightsDirectory } from '../src/io/weightsFiles.js';
-import {
-  convertKerasH5,
-  KERAS_VGG19_NOTOP_BYTES,
-  KERAS_VGG19_NOTOP_FILE,
-  KERAS_VGG19_NOTOP_MD5,
-  KERAS_VGG19_NOTOP_URL,
-} from '../src/net/kerasH5.js';
+import { convertKerasH5, KERAS_VGG19_NOTOP_BYTES, KERAS_VGG19_NOTOP_FILE, KERAS_VGG19_NOTOP_MD5, KERAS_VGG19_NOTOP_URL } from '../src/net/kerasH5.js';
 import { VGG19_CONV_LAYERS, type ConvLayerSpec } from '../src/net/weightsManifest.js';
 
 export const WEIGHTS_URL_ENV = 'STYLE_TRANSFER_WEIGHTS_URL';
@@ -136,12 +130,7 @@ function causeMessage(e: unknown): string {
 }
 
 /** Streams `url` into `dest`, returning the MD5 and SHA-256 of what was written. */
-async function download(
-  url: string,
-  dest: string,
-  out: TextSink,
-  stallTimeoutMs: number,
-): Promise<{ bytes: number; md5: string; sha256: string }> {
+async function download(url: string, dest: string, out: TextSink, stallTimeoutMs: number): Promise<{ bytes: number; md5: string; sha256: string }> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
@@ -293,9 +282,7 @@ async function run(argv: string[], options: MainOptions, stdout: TextSink): Prom
         throw new Error('--from and --out are the same directory.');
       }
       const written = await writeWeightsDirectory(outDir, loaded.manifestText, new Uint8Array(loaded.data));
-      stdout.write(
-        `copied ${loaded.manifest.tensors.length} tensors (${fmtMB(loaded.data.byteLength)} MB, sha256 ${loaded.manifest.sha256}) to ${written.binPath}\n`,
-      );
+      stdout.write(`copied ${loaded.manifest.tensors.length} tensors (${fmtMB(loaded.data.byteLength)} MB, sha256 ${loaded.manifest.sha256}) to ${written.binPath}\n`);
       return;
     }
     // --from FILE.h5: convert a local copy.
@@ -331,12 +318,8 @@ async function run(argv: string[], options: MainOptions, stdout: TextSink): Prom
       const got = await download(url, tmp, stdout, options.stallTimeoutMs ?? 60_000);
       if (!hashMatches(got, want)) {
         const sizeNote =
-          want.algorithm === 'md5' && !expected && got.bytes !== KERAS_VGG19_NOTOP_BYTES
-            ? `, and its size ${got.bytes} is not the official ${KERAS_VGG19_NOTOP_BYTES}`
-            : '';
-        throw new Error(
-          `downloaded file has ${hashLabel(want)} ${got[want.algorithm]} but ${want.hex} was expected${sizeNote}; deleted it (corrupted download or wrong URL).`,
-        );
+          want.algorithm === 'md5' && !expected && got.bytes !== KERAS_VGG19_NOTOP_BYTES ? `, and its size ${got.bytes} is not the official ${KERAS_VGG19_NOTOP_BYTES}` : '';
+        throw new Error(`downloaded file has ${hashLabel(want)} ${got[want.algorithm]} but ${want.hex} was expected${sizeNote}; deleted it (corrupted download or wrong URL).`);
       }
       stdout.write(`verified ${hashLabel(want)} ${want.hex}\n`);
       await fsp.rename(tmp, keptH5);
@@ -360,9 +343,7 @@ async function convertAndWrite(h5Path: string, outDir: string, layers: readonly 
   stdout.write(`converting ${h5Path}\n`);
   const converted = await convertKerasH5(h5Path, layers);
   const written = await writeWeightsDirectory(outDir, converted.manifestText, converted.data);
-  stdout.write(
-    `wrote ${converted.manifest.tensors.length} tensors (${fmtMB(converted.data.byteLength)} MB, sha256 ${converted.manifest.sha256}) to ${written.binPath}\n`,
-  );
+  stdout.write(`wrote ${converted.manifest.tensors.length} tensors (${fmtMB(converted.data.byteLength)} MB, sha256 ${converted.manifest.sha256}) to ${written.binPath}\n`);
 }
 
 /** Runs the command; returns the exit code (0 ok, 1 error). Never throws. */

@@ -130,9 +130,11 @@ export function storePartials(
 ): string {
   if (!p.perWorkgroup) return outputs.map((o) => `  ${o.at('id')} = ${o.value};`).join('\n');
   return outputs
-    .map(({ value, at, combine = (a, b) => `${a} + ${b}` }) => `  partialShares[lid] = ${value};
+    .map(
+      ({ value, at, combine = (a, b) => `${a} + ${b}` }) => `  partialShares[lid] = ${value};
 ${workgroupTree('partialShares', 'lid', workgroupSize, combine)}
   if (lid == 0u) { ${at(`id / ${workgroupSize}u`)} = partialShares[0]; }
-  workgroupBarrier();`)
+  workgroupBarrier();`,
+    )
     .join('\n');
 }

@@ -118,10 +118,13 @@ ${o.winogradBatch ? winogradBatchPrologue(o) : convPrologue(o)}
   let cout4 = params.cout4;
 ${unroll(pairs.length, (k) => `  var acc${pairs[k][0]}_${pairs[k][1]} = vec4f(0.0);`)}
 ${o.taps === 9 && o.reuseRowLoads ? rowReuseLoop(o) : tapLoop(o)}
-${unroll(bp, (i) => `  if (x0 + ${i}u < params.width) {
+${unroll(
+  bp,
+  (i) => `  if (x0 + ${i}u < params.width) {
     let p = y * params.width + x0 + ${i}u;
 ${unroll(bc, (j) => storeBlock(o, i, j))}
-  }`)}
+  }`,
+)}
 }
 `;
 }
@@ -184,14 +187,21 @@ function tapLoop(o: ConvKernelOptions): string {
     let iy = i32(y) + dy;
     if (iy < 0 || iy >= i32(params.height)) { continue; }
     let rowStart = u32(iy) * params.width;
-${unroll(bp, (i) => `    let ix${i} = i32(x0) + ${i} + dx;
+${unroll(
+  bp,
+  (i) => `    let ix${i} = i32(x0) + ${i} + dx;
     let ok${i} = ix${i} >= 0 && ix${i} < i32(params.width);
-    let p${i} = rowStart + u32(max(ix${i}, 0));`)}
+    let p${i} = rowStart + u32(max(ix${i}, 0));`,
+)}
 ${winogradMatrixBase(o)}
     for (var c4 = 0u; c4 < params.cin4; c4++) {
 ${unroll(bp, (i) => `      let a${i} = loadInput(p${i}, c4, ok${i});`)}
-${o.winogradBatch === 'backward' ? transposedWeightLoads(o) : `      let w0 = ${o.winogradBatch ? 'matrix + ' : ''}((tap * params.cin4 + c4) * 4u) * cout4 + co4;
-${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = ${weightLoad(o, `w0 + ${r}u * cout4 + ${j}u`)};`))}`}
+${
+  o.winogradBatch === 'backward'
+    ? transposedWeightLoads(o)
+    : `      let w0 = ${o.winogradBatch ? 'matrix + ' : ''}((tap * params.cin4 + c4) * 4u) * cout4 + co4;
+${unroll(4, (r) => unroll(bc, (j) => `      let w${r}_${j} = ${weightLoad(o, `w0 + ${r}u * cout4 + ${j}u`)};`))}`
+}
 ${unroll(pairs.length, (k) => {
   const [i, j] = pairs[k];
   return `      acc${i}_${j} = fma(vec4f(a${i}.x), w0_${j}, fma(vec4f(a${i}.y), w1_${j}, fma(vec4f(a${i}.z), w2_${j}, fma(vec4f(a${i}.w), w3_${j}, acc${i}_${j}))));`;
@@ -212,12 +222,17 @@ function rowReuseLoop(o: ConvKernelOptions): string {
     let iy = i32(y) + i32(ky) - 1;
     if (iy < 0 || iy >= i32(params.height)) { continue; }
     let rowStart = u32(iy) * params.width;
-${unroll(bp + 2, (q) => `    let ix${q} = i32(x0) + ${q - 1};
+${unroll(
+  bp + 2,
+  (q) => `    let ix${q} = i32(x0) + ${q - 1};
     let ok${q} = ix${q} >= 0 && ix${q} < i32(params.width);
-    let p${q} = rowStart + u32(max(ix${q}, 0));`)}
+    let p${q} = rowStart + u32(max(ix${q}, 0));`,
+)}
     for (var c4 = 0u; c4 < params.cin4; c4++) {
 ${unroll(bp + 2, (q) => `      let a${q} = loadInput(p${q}, c4, ok${q});`)}
-${unroll(3, (kx) => `      {
+${unroll(
+  3,
+  (kx) => `      {
         let w0 = (((ky * 3u + ${kx}u) * params.cin4 + c4) * 4u) * cout4 + co4;
 ${unroll(4, (r) => unroll(bc, (j) => `        let w${r}_${j} = ${weightLoad(o, `w0 + ${r}u * cout4 + ${j}u`)};`))}
 ${unroll(pairs.length, (k) => {
@@ -225,7 +240,8 @@ ${unroll(pairs.length, (k) => {
   const a = `a${i + kx}`;
   return `        acc${i}_${j} = fma(vec4f(${a}.x), w0_${j}, fma(vec4f(${a}.y), w1_${j}, fma(vec4f(${a}.z), w2_${j}, fma(vec4f(${a}.w), w3_${j}, acc${i}_${j}))));`;
 })}
-      }`)}
+      }`,
+)}
     }
   }`;
 }

@@ -30,7 +30,19 @@
  * scalars are indexed by slot in WGSL.
  */
 import { computeProgram, read, readWrite, uniform, uniformStruct, type BindingDeclarations } from '../src/gpu/program.js';
-import { laneReduction, laneShares, linearId, mainSignature, partialShares, partialsMain, partialSumsKey, reduceLanes, storedSums, storePartials, type PartialSums } from './common.js';
+import {
+  laneReduction,
+  laneShares,
+  linearId,
+  mainSignature,
+  partialShares,
+  partialsMain,
+  partialSumsKey,
+  reduceLanes,
+  storedSums,
+  storePartials,
+  type PartialSums,
+} from './common.js';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
 /** Adam's uniform (both kernels): the vector length, the betas, 1 - beta (rounded from float64), lr and eps. */
@@ -197,7 +209,11 @@ ${partialShares(sums, wg)}
 
 ${partialsMain(sums, wg)}
 ${loop}
-${storePartials(outputs.map((o, k) => ({ ...o, at: partialAt(k) })), sums, wg)}
+${storePartials(
+  outputs.map((o, k) => ({ ...o, at: partialAt(k) })),
+  sums,
+  wg,
+)}
 }
 `;
   return computeProgram({ key: `${name}_${reductionKey(reduction)}_wg${wg}`, label: name, workgroupSize: wg, bindings, body });

@@ -124,12 +124,7 @@ export function pooledSize(width: number, height: number): { width: number; heig
 }
 
 /** Packs the uniforms; `forward` selects the invocation count (outputs vs inputs). */
-export function poolParams(
-  inWidth: number,
-  inHeight: number,
-  c4: number,
-  forward: boolean,
-): { values: StructValues<typeof POOL_PARAMS.fields>; invocations: number } {
+export function poolParams(inWidth: number, inHeight: number, c4: number, forward: boolean): { values: StructValues<typeof POOL_PARAMS.fields>; invocations: number } {
   const out = pooledSize(inWidth, inHeight);
   const total = forward ? out.width * out.height * c4 : inWidth * inHeight * c4;
   return { values: { inWidth, inHeight, outWidth: out.width, outHeight: out.height, c4, total }, invocations: total };

@@ -71,14 +71,20 @@ ${TILE_OF_INVOCATION}
   let x0 = i32(tx * 2u) - 1;
 ${unroll(4, (r) => unroll(4, (s) => `  let d${r}${s} = patchValue(y0 + ${r}, x0 + ${s}, c4);`))}
   // B^T d (along rows), then (.) B (along columns).
-${unroll(4, (s) => `  let e0${s} = d0${s} - d2${s};
+${unroll(
+  4,
+  (s) => `  let e0${s} = d0${s} - d2${s};
   let e1${s} = d1${s} + d2${s};
   let e2${s} = d2${s} - d1${s};
-  let e3${s} = d1${s} - d3${s};`)}
-${unroll(4, (i) => `  transformed[${scratchIndex(`${4 * i}u`)}] = e${i}0 - e${i}2;
+  let e3${s} = d1${s} - d3${s};`,
+)}
+${unroll(
+  4,
+  (i) => `  transformed[${scratchIndex(`${4 * i}u`)}] = e${i}0 - e${i}2;
   transformed[${scratchIndex(`${4 * i + 1}u`)}] = e${i}1 + e${i}2;
   transformed[${scratchIndex(`${4 * i + 2}u`)}] = e${i}2 - e${i}1;
-  transformed[${scratchIndex(`${4 * i + 3}u`)}] = e${i}1 - e${i}3;`)}
+  transformed[${scratchIndex(`${4 * i + 3}u`)}] = e${i}1 - e${i}3;`,
+)}
 }
 `;
   const name = `winograd_input_wg${workgroupSize}`;
@@ -115,10 +121,16 @@ ${mainSignature(workgroupSize)} {
 ${TILE_OF_INVOCATION}
 ${unroll(16, (xi) => `  let m${Math.floor(xi / 4)}${xi % 4} = products[${scratchIndex(`${xi}u`)}];`)}
   // A^T m (along rows), then (.) A (along columns).
-${unroll(4, (j) => `  let s0${j} = m0${j} + m1${j} + m2${j};
-  let s1${j} = m1${j} - m2${j} - m3${j};`)}
-${unroll(2, (a) => `  let y${a}0 = s${a}0 + s${a}1 + s${a}2;
-  let y${a}1 = s${a}1 - s${a}2 - s${a}3;`)}
+${unroll(
+  4,
+  (j) => `  let s0${j} = m0${j} + m1${j} + m2${j};
+  let s1${j} = m1${j} - m2${j} - m3${j};`,
+)}
+${unroll(
+  2,
+  (a) => `  let y${a}0 = s${a}0 + s${a}1 + s${a}2;
+  let y${a}1 = s${a}1 - s${a}2 - s${a}3;`,
+)}
 ${unroll(4, (q) => {
   const a = Math.floor(q / 2);
   const b = q % 2;

@@ -54,7 +54,18 @@ describe('bench options', () => {
     if (o === 'help') throw new Error('unexpected help');
     expect(o.sizes).toEqual([64, 128, 256]);
     expect(o.layerSize).toBe(128);
-    expect([o.layers, o.peer, o.optim, o.f16, o.json, o.reps, o.layerReps, o.budgetSeconds, o.wait, o.matmulSizes]).toEqual([true, true, true, true, false, 3, 5, 30, 'sleep', 'auto']);
+    expect([o.layers, o.peer, o.optim, o.f16, o.json, o.reps, o.layerReps, o.budgetSeconds, o.wait, o.matmulSizes]).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+      3,
+      5,
+      30,
+      'sleep',
+      'auto',
+    ]);
   });
 
   it('the per-layer size follows --sizes without 128, and --layer-size wins', () => {
@@ -124,7 +135,11 @@ describe('per-layer mapping and rates', () => {
   });
 
   it('reports a plan whose FLOPs do not match the layer shapes as unmapped', () => {
-    const { mapped, problem } = mapLossConvs(timings((f) => f + 2), 64, 'direct');
+    const { mapped, problem } = mapLossConvs(
+      timings((f) => f + 2),
+      64,
+      'direct',
+    );
     expect(mapped).toBe(false);
     expect(problem).toMatch(/^conv1_1: dispatch FLOPs/);
   });
@@ -169,7 +184,15 @@ describe('per-layer mapping and rates', () => {
 
 describe('bench text', () => {
   it('aligns tables: first column left, the others right', () => {
-    expect(table(['a', 'bb'], [['xyz', 1.25], ['q', null]])).toBe(['a     bb', '---  ---', 'xyz  1.3', 'q      -'].join('\n'));
+    expect(
+      table(
+        ['a', 'bb'],
+        [
+          ['xyz', 1.25],
+          ['q', null],
+        ],
+      ),
+    ).toBe(['a     bb', '---  ---', 'xyz  1.3', 'q      -'].join('\n'));
   });
 
   it('the per-layer table shows fastest and median ms and the % of the peak from the fastest', () => {
@@ -239,7 +262,11 @@ describe('bench text', () => {
     }).split('\n');
     const header = withSweep.indexOf('Conv register blocks at 64x64 (--conv-blocks): fastest GPU ms, forward + backward, every layer with the same block');
     expect(header).toBeGreaterThan(0);
-    const sweepRow = (w: string) => withSweep.slice(header).find((l) => l.startsWith(w))?.split(/\s{2,}/);
+    const sweepRow = (w: string) =>
+      withSweep
+        .slice(header)
+        .find((l) => l.startsWith(w))
+        ?.split(/\s{2,}/);
     expect(sweepRow('conv1_2')).toEqual(['conv1_2', '64x64 64->64', '2.50', '4.50', '8x4']);
     expect(sweepRow('conv2_1')).toEqual(['conv2_1', '32x32 64->128', '-', '2.00', '2x2']);
     expect(sweepRow('conv layers')).toEqual(['conv layers', '-', '6.50', '4.50']);

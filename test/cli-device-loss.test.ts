@@ -38,9 +38,30 @@ describe.skipIf(!weightsDir)('device loss in the CLI', () => {
     const golden = join(repoRoot, 'test/fixtures/golden');
     const stderr: string[] = [];
     const code = await main(
-      ['--content', join(golden, 'content.png'), '--style', join(golden, 'style.png'), '--size', '32', '--iterations', '100',
-        '--optimizer', 'adam', '--content-layers', 'relu2_1', '--style-layers', 'relu1_1,relu2_1', '--save-every', '2',
-        '--print-every', '0', '--weights', weightsDir!, '-o', out],
+      [
+        '--content',
+        join(golden, 'content.png'),
+        '--style',
+        join(golden, 'style.png'),
+        '--size',
+        '32',
+        '--iterations',
+        '100',
+        '--optimizer',
+        'adam',
+        '--content-layers',
+        'relu2_1',
+        '--style-layers',
+        'relu1_1,relu2_1',
+        '--save-every',
+        '2',
+        '--print-every',
+        '0',
+        '--weights',
+        weightsDir!,
+        '-o',
+        out,
+      ],
       { stdout: () => undefined, stderr: (s) => stderr.push(s), progress: () => undefined, isTTY: false },
     );
     expect(code).toBe(1);

@@ -67,7 +67,19 @@ describe('evaluate: bad input gets one line and a non-zero exit', () => {
   it('prints help with every option', async () => {
     const r = await run(['evaluate', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--content', '--style', '--image', '--size', '--weights', '--grad-out', '--content-weight', '--style-weight', '--tv-weight', '--weight-storage', '--repeat']) {
+    for (const flag of [
+      '--content',
+      '--style',
+      '--image',
+      '--size',
+      '--weights',
+      '--grad-out',
+      '--content-weight',
+      '--style-weight',
+      '--tv-weight',
+      '--weight-storage',
+      '--repeat',
+    ]) {
       expect(r.stdout.join('\n')).toContain(flag);
     }
   });
@@ -78,8 +90,21 @@ describe.skipIf(!weightsDir)('evaluate with the real weights', () => {
     const gradOut = join(tmp, 'grad.npy');
     // Content 32x24 and style 24x32 both have the longer side 32: used as is, so the golden values apply.
     const r = await run([
-      'evaluate', '--content', join(golden, 'content.png'), '--style', join(golden, 'style.png'),
-      '--image', join(golden, 'image.png'), '--size', '32', '--grad-out', gradOut, '--repeat', '2', '--weights', weightsDir!,
+      'evaluate',
+      '--content',
+      join(golden, 'content.png'),
+      '--style',
+      join(golden, 'style.png'),
+      '--image',
+      join(golden, 'image.png'),
+      '--size',
+      '32',
+      '--grad-out',
+      gradOut,
+      '--repeat',
+      '2',
+      '--weights',
+      weightsDir!,
     ]);
     expect(r.stderr.filter((l) => !l.startsWith('evaluate:'))).toEqual([]);
     expect(r.code).toBe(0);
@@ -100,8 +125,21 @@ describe.skipIf(!weightsDir)('evaluate with the real weights', () => {
   it('--weight-storage f16: the golden losses within 1e-3, the gradient within 1e-2', async () => {
     const gradOut = join(tmp, 'grad16.npy');
     const r = await run([
-      'evaluate', '--content', join(golden, 'content.png'), '--style', join(golden, 'style.png'),
-      '--image', join(golden, 'image.png'), '--size', '32', '--grad-out', gradOut, '--weight-storage', 'f16', '--weights', weightsDir!,
+      'evaluate',
+      '--content',
+      join(golden, 'content.png'),
+      '--style',
+      join(golden, 'style.png'),
+      '--image',
+      join(golden, 'image.png'),
+      '--size',
+      '32',
+      '--grad-out',
+      gradOut,
+      '--weight-storage',
+      'f16',
+      '--weights',
+      weightsDir!,
     ]);
     expect(r.stderr).toEqual([]);
     expect(r.code).toBe(0);

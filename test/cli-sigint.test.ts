@@ -16,11 +16,33 @@ describe.skipIf(!weightsDir || !built)('SIGINT', () => {
   it('stops within one iteration, writes the last image and exits 130', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'st-sigint-')), 'out.png');
     const golden = join(repoRoot, 'test/fixtures/golden');
-    const child = spawn(process.execPath, [
-      join(repoRoot, 'bin/style-transfer.js'), '--content', join(golden, 'content.png'), '--style', join(golden, 'style.png'),
-      '--size', '32', '--iterations', '1000', '--print-every', '1', '--optimizer', 'adam',
-      '--content-layers', 'relu2_1', '--style-layers', 'relu1_1,relu2_1', '--weights', weightsDir!, '-o', out,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, 'bin/style-transfer.js'),
+        '--content',
+        join(golden, 'content.png'),
+        '--style',
+        join(golden, 'style.png'),
+        '--size',
+        '32',
+        '--iterations',
+        '1000',
+        '--print-every',
+        '1',
+        '--optimizer',
+        'adam',
+        '--content-layers',
+        'relu2_1',
+        '--style-layers',
+        'relu1_1,relu2_1',
+        '--weights',
+        weightsDir!,
+        '-o',
+        out,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     let signalledAt = 0;
     let lastIterationAtSignal = 0;

@@ -56,8 +56,16 @@ describe('style-transfer (stylise) command line', () => {
     ['bad optimizer', ['--content', content, '--style', style, '--optimizer', 'sgd'], /^style-transfer: --optimizer must be lbfgs or adam, got "sgd"\.$/],
     ['bad weight storage', ['--content', content, '--style', style, '--weight-storage', 'f8'], /^style-transfer: --weight-storage must be f32 or f16, got "f8"\.$/],
     ['no style', ['--content', content], /--style is required/],
-    ['blend weights count', ['--content', content, '--style', style, '--style-blend-weights', '1,2'], /^style-transfer: --style-blend-weights must have one weight per style image \(1\), got \[1, 2\]\.$/],
-    ['blend weights all 0', ['--content', content, '--style', style, '--style', style, '--style-blend-weights', '0,0'], /^style-transfer: --style-blend-weights must be numbers >= 0, not all 0, got \[0, 0\]\.$/],
+    [
+      'blend weights count',
+      ['--content', content, '--style', style, '--style-blend-weights', '1,2'],
+      /^style-transfer: --style-blend-weights must have one weight per style image \(1\), got \[1, 2\]\.$/,
+    ],
+    [
+      'blend weights all 0',
+      ['--content', content, '--style', style, '--style', style, '--style-blend-weights', '0,0'],
+      /^style-transfer: --style-blend-weights must be numbers >= 0, not all 0, got \[0, 0\]\.$/,
+    ],
     ['output not png', ['--content', content, '--style', style, '-o', join(tmp, 'x.jpg')], /must be a \.png/],
     ['output directory missing', ['--content', content, '--style', style, '-o', join(tmp, 'no/such/dir/x.png')], /Cannot write into the output directory/],
     ['missing content', ['--content', join(tmp, 'missing.png'), '--style', style, '-o', existing], /does not exist/],
@@ -97,14 +105,34 @@ describe('style-transfer (stylise) command line', () => {
     writeFileSync(thin, encodePng({ width: 40, height: 4, data: new Uint8ClampedArray(40 * 4 * 4).fill(200) }));
     const r = await run(['--content', thin, '--style', style, '--size', '32', '--weights', weightsDir!, '-o', existing]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toEqual(['style-transfer: At 32x3 the image is too small for the chosen layers: the shorter side must be at least 16 px (use a larger size or shallower layers).']);
+    expect(r.stderr).toEqual([
+      'style-transfer: At 32x3 the image is too small for the chosen layers: the shorter side must be at least 16 px (use a larger size or shallower layers).',
+    ]);
     expect(readFileSync(existing, 'utf8')).toBe('precious');
   });
 
   it.skipIf(!weightsDir)('writes the PNG, the JSON log and frames', async () => {
     const out = join(tmp, 'out.png');
     const log = join(tmp, 'log.json');
-    const r = await run(['--content', content, '--style', style, ...quick, '--iterations', '4', '--print-every', '2', '--save-every', '2', '--log-json', log, '-o', out, '--weights', weightsDir!]);
+    const r = await run([
+      '--content',
+      content,
+      '--style',
+      style,
+      ...quick,
+      '--iterations',
+      '4',
+      '--print-every',
+      '2',
+      '--save-every',
+      '2',
+      '--log-json',
+      log,
+      '-o',
+      out,
+      '--weights',
+      weightsDir!,
+    ]);
     expect(r.stderr.at(-1)).toMatch(/^done: 4 iterations/);
     expect(r.code).toBe(0);
     const image = await readImageFile(out);
@@ -124,7 +152,23 @@ describe('style-transfer (stylise) command line', () => {
     const out = join(tmp, 'wolfe.png');
     const log = join(tmp, 'wolfe.json');
     const shallow = quick.slice(0, quick.indexOf('--optimizer'));
-    const r = await run(['--content', content, '--style', style, ...shallow, '--iterations', '4', '--line-search', 'strong-wolfe', '--log-json', log, '-o', out, '--weights', weightsDir!]);
+    const r = await run([
+      '--content',
+      content,
+      '--style',
+      style,
+      ...shallow,
+      '--iterations',
+      '4',
+      '--line-search',
+      'strong-wolfe',
+      '--log-json',
+      log,
+      '-o',
+      out,
+      '--weights',
+      weightsDir!,
+    ]);
     expect(r.code).toBe(0);
     const totals = (JSON.parse(readFileSync(log, 'utf8')) as IterationRecord[]).map((rec) => rec.total);
     expect(totals).toHaveLength(4);
@@ -147,9 +191,7 @@ describe('command line -> engine options (parsed once)', () => {
 
   it('only the flags given reach the engine: a preset keeps its values where no flag overrides them', () => {
     expect(optionsOf([])).toEqual(STYLIZE_DEFAULTS);
-    expect(optionsOf(['--preset', 'course', '--learning-rate', '3', '--no-original-colors'])).toEqual(
-      resolveOptions({ preset: 'course', learningRate: 3, originalColors: false }),
-    );
+    expect(optionsOf(['--preset', 'course', '--learning-rate', '3', '--no-original-colors'])).toEqual(resolveOptions({ preset: 'course', learningRate: 3, originalColors: false }));
     const course = optionsOf(['--preset=course', '--iterations', '9']);
     expect([course.optimizer, course.iterations, course.tvWeight, course.init]).toEqual(['adam', 9, 0, 'noise']);
     expect(optionsOf(['--max-memory', '2', '--scales', '16,32', '--original-colors']).memoryBudget).toBe(2 * 2 ** 20);

@@ -21,7 +21,11 @@ describe.skipIf(!weightsDir)('device loss', () => {
     const gpu = new GpuRuntime(await openNodeGpu());
     const started = performance.now();
     const error = await stylize({
-      gpu, weights: realWeights(), content, styles: [style], options: resolveOptions({ ...quick, iterations: 50 }),
+      gpu,
+      weights: realWeights(),
+      content,
+      styles: [style],
+      options: resolveOptions({ ...quick, iterations: 50 }),
       onIteration: ({ iteration }) => {
         if (iteration === 2) gpu.device.destroy();
       },

@@ -124,7 +124,11 @@ describe.skipIf(!weightsDir).each(CONV_ALGORITHMS)('golden fixtures with f16 wei
     const errors: Record<string, number> = {};
     for (const key of ['content', 'style', 'tv', 'total'] as const) errors[key] = Math.abs(values[key] - meta[key]) / Math.abs(meta[key]);
     errors.gradient = relativeError(await gpu.readFloat32(loss.grad), npy('grad.npy').data);
-    console.log(`f16 weight storage vs float64 PyTorch (relative): ${Object.entries(errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+    console.log(
+      `f16 weight storage vs float64 PyTorch (relative): ${Object.entries(errors)
+        .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+        .join(', ')}`,
+    );
     for (const key of ['content', 'style', 'tv', 'total']) expect(errors[key], key).toBeLessThan(1e-3);
     expect(errors.gradient).toBeLessThan(1e-2);
     // The f32 gradient is within 2e-6 (above); f16 storage shows as a larger error, so it really is in use.

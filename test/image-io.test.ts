@@ -9,23 +9,8 @@ import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  ImageInputError,
-  decodeImageBytes,
-  encodePng,
-  readImageFile,
-  writePngFile,
-  type ImageInputErrorKind,
-  type RgbaImage,
-} from '../src/io/image.js';
-import {
-  applyExifOrientation,
-  parseExifOrientation,
-  readImageHeader,
-  resizeTo,
-  resizeToLongerSide,
-  sizeForLongerSide,
-} from '../src/io/rgbaImage.js';
+import { ImageInputError, decodeImageBytes, encodePng, readImageFile, writePngFile, type ImageInputErrorKind, type RgbaImage } from '../src/io/image.js';
+import { applyExifOrientation, parseExifOrientation, readImageHeader, resizeTo, resizeToLongerSide, sizeForLongerSide } from '../src/io/rgbaImage.js';
 import { ihdr, PNG_SIGNATURE, pngChunk } from './helpers/png.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,9 +26,7 @@ function findSamples(): { dir: string | null; message: string } {
   if (existsSync(candidate)) return { dir: candidate, message: '' };
   return {
     dir: null,
-    message:
-      `sample images not found at ${candidate}` +
-      (env ? ' (from STYLE_TRANSFER_SAMPLES)' : '; set STYLE_TRANSFER_SAMPLES to the samples directory'),
+    message: `sample images not found at ${candidate}` + (env ? ' (from STYLE_TRANSFER_SAMPLES)' : '; set STYLE_TRANSFER_SAMPLES to the samples directory'),
   };
 }
 
@@ -51,24 +34,10 @@ function findSamples(): { dir: string | null; message: string } {
 // Helpers to build images
 // ---------------------------------------------------------------------------------------------------------------
 
-
 /** A PNG built by hand: `rows` are raw scanlines (filter type 0 is prepended), `extra` chunks go before IDAT. */
-function makePng(
-  width: number,
-  height: number,
-  bitDepth: number,
-  colorType: number,
-  rows: number[][],
-  extra: Buffer[] = [],
-): Buffer {
+function makePng(width: number, height: number, bitDepth: number, colorType: number, rows: number[][], extra: Buffer[] = []): Buffer {
   const raw = Buffer.concat(rows.map((r) => Buffer.from([0, ...r])));
-  return Buffer.concat([
-    PNG_SIGNATURE,
-    ihdr(width, height, bitDepth, colorType),
-    ...extra,
-    pngChunk('IDAT', deflateSync(raw)),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
+  return Buffer.concat([PNG_SIGNATURE, ihdr(width, height, bitDepth, colorType), ...extra, pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array(0))]);
 }
 
 function image(width: number, height: number, fill: (x: number, y: number) => number[]): RgbaImage {
@@ -92,7 +61,7 @@ function expectClose(actual: number[], expected: number[], tolerance: number): v
 /** Pseudo-random noise (fixed seed), so JPEGs have a long entropy-coded segment. */
 function noise(width: number, height: number): RgbaImage {
   let s = 12345;
-  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 24);
+  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
   return image(width, height, () => [rnd(), rnd(), rnd(), 255]);
 }
 
@@ -144,11 +113,7 @@ function withSofSize(jpg: Buffer, width: number, height: number): Buffer {
   return out;
 }
 
-async function expectInputError(
-  promise: Promise<unknown>,
-  kind: ImageInputErrorKind,
-  message: RegExp,
-): Promise<ImageInputError> {
+async function expectInputError(promise: Promise<unknown>, kind: ImageInputErrorKind, message: RegExp): Promise<ImageInputError> {
   const error = await promise.then(
     () => {
       throw new Error('expected an ImageInputError, but the image was accepted');
@@ -206,17 +171,20 @@ describe('real sample images', () => {
 describe('PNG decoding', () => {
   it('8-bit RGB written by pngjs round-trips exactly', () => {
     const src = noise(7, 5);
-    const bytes = PNG.sync.write(
-      Object.assign(new PNG({ width: 7, height: 5 }), { data: Buffer.from(src.data) }),
-      { colorType: 2 },
-    );
+    const bytes = PNG.sync.write(Object.assign(new PNG({ width: 7, height: 5 }), { data: Buffer.from(src.data) }), { colorType: 2 });
     const img = decodeImageBytes(bytes, 'rgb.png');
     expect(img.width).toBe(7);
     expect(Array.from(img.data)).toEqual(Array.from(src.data));
   });
 
   it('8-bit grayscale becomes gray RGBA', () => {
-    const img = decodeImageBytes(makePng(2, 2, 8, 0, [[0, 100], [200, 255]]), 'gray.png');
+    const img = decodeImageBytes(
+      makePng(2, 2, 8, 0, [
+        [0, 100],
+        [200, 255],
+      ]),
+      'gray.png',
+    );
     expect(px(img, 0, 0)).toEqual([0, 0, 0, 255]);
     expect(px(img, 1, 0)).toEqual([100, 100, 100, 255]);
     expect(px(img, 0, 1)).toEqual([200, 200, 200, 255]);
@@ -443,19 +411,10 @@ describe('input errors', () => {
   it('refuses a PNG declaring 60000x60000 before decoding anything', async () => {
     // A valid signature and IHDR (correct CRC) declaring 60000x60000 RGBA, followed by an IDAT that is not even
     // valid zlib: decoding would fail differently, so the message proves the refusal came from the header check.
-    const bomb = Buffer.concat([
-      PNG_SIGNATURE,
-      ihdr(60000, 60000, 8, 6),
-      pngChunk('IDAT', Uint8Array.from([1, 2, 3, 4])),
-      pngChunk('IEND', new Uint8Array(0)),
-    ]);
+    const bomb = Buffer.concat([PNG_SIGNATURE, ihdr(60000, 60000, 8, 6), pngChunk('IDAT', Uint8Array.from([1, 2, 3, 4])), pngChunk('IEND', new Uint8Array(0))]);
     const path = await tmpFile('bomb.png', bomb);
     const t0 = performance.now();
-    const e = await expectInputError(
-      readImageFile(path),
-      'too-large',
-      /declares 60000x60000 pixels; the limit is 50000000 pixels \(50 megapixels\)/,
-    );
+    const e = await expectInputError(readImageFile(path), 'too-large', /declares 60000x60000 pixels; the limit is 50000000 pixels \(50 megapixels\)/);
     expect(performance.now() - t0).toBeLessThan(500);
     expect(e.message).toContain(path);
   });
@@ -468,7 +427,16 @@ describe('input errors', () => {
   });
 
   it('honours maxPixels', async () => {
-    const path = await tmpFile('ten.png', makePng(10, 10, 8, 0, Array.from({ length: 10 }, () => Array<number>(10).fill(7))));
+    const path = await tmpFile(
+      'ten.png',
+      makePng(
+        10,
+        10,
+        8,
+        0,
+        Array.from({ length: 10 }, () => Array<number>(10).fill(7)),
+      ),
+    );
     await expectInputError(readImageFile(path, { maxPixels: 99 }), 'too-large', /declares 10x10 pixels; the limit is 99 pixels/);
     expect((await readImageFile(path, { maxPixels: 100 })).width).toBe(10);
     // JPEG: exactly at the limit is accepted, one pixel over is refused (jpeg-js' own MP guard must agree).

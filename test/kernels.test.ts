@@ -275,7 +275,13 @@ describe('the image layer: conv3x3ImageForward and the two-pass image gradient (
         const bias = randomArray(s.cout, 33, -20, 20);
         const out = zeros(pixels * s.cout);
         const program = conv3x3ImageForward({ ...t, cout4: s.cout / 4 });
-        const bindings = { params: { width: s.width, height: s.height, cout4: s.cout / 4 }, image: upload(image), weights: upload(packForwardKernel(hwio, 3, s.cout)), bias: upload(bias), output: out };
+        const bindings = {
+          params: { width: s.width, height: s.height, cout4: s.cout / 4 },
+          image: upload(image),
+          weights: upload(packForwardKernel(hwio, 3, s.cout)),
+          bias: upload(bias),
+          output: out,
+        };
         run(program, bindings, { grid: [Math.ceil(s.width / t.pixelsPerWorkgroup), s.height] });
         const expected = ref.conv3x3(ref.planarToHwc(image, 3, s.height, s.width), s.height, s.width, 3, s.cout, hwio, bias, true);
         expectClose(await read(out, pixels * s.cout), expected, 1e-5, 'image forward');
@@ -294,7 +300,11 @@ describe('the image layer: conv3x3ImageForward and the two-pass image gradient (
     const params = convParams(s.width, s.height, s.cout / 4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
     const passes = new PassList(gpu);
     const weights = upload(packImageGradientMatrix(hwio, s.cout));
-    passes.add(conv1x1({ ...tiling, accumulate: false, mask: false }), { params: params.values, input: upload(gradOut), weights, output: columns }, convDispatchSize(tiling, s.width, s.height, cout4));
+    passes.add(
+      conv1x1({ ...tiling, accumulate: false, mask: false }),
+      { params: params.values, input: upload(gradOut), weights, output: columns },
+      convDispatchSize(tiling, s.width, s.height, cout4),
+    );
     passes.add(imageGradientGather(), { params: { width: s.width, height: s.height }, columns, output: out }, pixels);
     passes.submit();
     passes.dispose();
@@ -334,20 +344,33 @@ describe('Winograd F(2x2,3x3) conv, forward and input gradient (rel L2 < 1e-5)',
     `${k.cin}->${k.cout} ${k.width}x${k.height}, ${k.bandTiles} tiles per band, p${k.p} c${k.c}${k.wgco ? ' wgco' : ''}${k.accumulate ? ' acc' : ''}${k.mask ? ' mask' : ''}${k.f16 ? ' f16' : ''}`;
 
   /** Runs one Winograd conv from `source` (C_in channels) into `target` (C_out), as network.ts records it. */
-  function runWinograd(k: WinogradCase, role: 'forward' | 'backward', source: GPUBuffer, weights: GPUBuffer, epilogue: { bias?: GPUBuffer; maskActivation?: GPUBuffer }, target: GPUBuffer) {
+  function runWinograd(
+    k: WinogradCase,
+    role: 'forward' | 'backward',
+    source: GPUBuffer,
+    weights: GPUBuffer,
+    epilogue: { bias?: GPUBuffer; maskActivation?: GPUBuffer },
+    target: GPUBuffer,
+  ) {
     const cin4 = (role === 'forward' ? k.cin : k.cout) / 4;
     const cout4 = (role === 'forward' ? k.cout : k.cin) / 4;
     const tiles = Math.ceil(k.width / 2) * Math.ceil(k.height / 2);
     const transformed = zeros(16 * k.bandTiles * cin4 * 4);
     const products = zeros(16 * k.bandTiles * cout4 * 4);
-    const output = winogradOutputTransform(role === 'forward' ? { biasRelu: true, accumulate: false, mask: false } : { biasRelu: false, accumulate: !!k.accumulate, mask: !!k.mask });
+    const output = winogradOutputTransform(
+      role === 'forward' ? { biasRelu: true, accumulate: false, mask: false } : { biasRelu: false, accumulate: !!k.accumulate, mask: !!k.mask },
+    );
     for (let start = 0; start < tiles; start += k.bandTiles) {
       const band = Math.min(k.bandTiles, tiles - start);
       const inParams = winogradParams(k.width, k.height, cin4, start, band);
       run(winogradInputTransform(), { params: inParams.values, input: source, transformed }, inParams.invocations);
       const tiling = { pixelsPerThread: k.p, channelGroupsPerThread: k.c, workgroupSize: 64, channelBlockPerWorkgroup: k.wgco, winogradBatch: role };
       const params = convParams(band, 16, cin4, cout4, k.p, k.c);
-      run(conv1x1({ ...tiling, accumulate: false, mask: false, weightsF16: k.f16 }), { params: params.values, input: transformed, weights, output: products }, convDispatchSize(tiling, band, 16, cout4));
+      run(
+        conv1x1({ ...tiling, accumulate: false, mask: false, weightsF16: k.f16 }),
+        { params: params.values, input: transformed, weights, output: products },
+        convDispatchSize(tiling, band, 16, cout4),
+      );
       const outParams = winogradParams(k.width, k.height, cout4, start, band);
       run(output, { params: outParams.values, products, ...epilogue, output: target }, outParams.invocations);
     }
@@ -540,28 +563,27 @@ describe('gram (split-K partials + reduce, rel L2 < 1e-5)', () => {
     expect(gramSplits(13 * 11, 20, FILL_INVOCATIONS.cpu)).toBeGreaterThan(1);
     expect(gramSplits(7 * 5, 12, FILL_INVOCATIONS.cpu)).toBe(1);
   });
-  it.each(cases.map((k) => [`${k.width}x${k.height}x${k.channels} splits ${k.splits ?? `auto (${gramSplits(k.width * k.height, k.channels, FILL_INVOCATIONS.cpu)})`}`, k] as const))(
-    '%s',
-    async (name, k) => {
-      const pixels = k.width * k.height;
-      const splits = k.splits ?? gramSplits(pixels, k.channels, FILL_INVOCATIONS.cpu);
-      const features = randomArray(pixels * k.channels, 71 + k.channels, -1, 3);
-      const partial = gramPartialParams(pixels, k.channels, splits);
-      const reduce = gramReduceParams(pixels, k.channels, splits);
-      const scratch = upload(new Float32Array(splits * k.channels * k.channels).fill(NaN));
-      const out = zeros(k.channels * k.channels);
-      const passes = new PassList(gpu);
-      passes.add(gramPartial(), { params: partial.values, features: upload(features), partials: scratch }, partial.invocations);
-      passes.add(gramReduce(), { params: reduce.values, partials: scratch, gram: out }, reduce.invocations);
-      passes.submit();
-      passes.dispose();
-      const g = await read(out, k.channels * k.channels);
-      expectClose(g, ref.gram(features, pixels, k.channels), 1e-5, `gram ${name}`);
-      for (let a = 0; a < k.channels; a++) {
-        for (let b = 0; b < a; b++) expect(g[a * k.channels + b]).toBe(g[b * k.channels + a]);
-      }
-    },
-  );
+  it.each(
+    cases.map((k) => [`${k.width}x${k.height}x${k.channels} splits ${k.splits ?? `auto (${gramSplits(k.width * k.height, k.channels, FILL_INVOCATIONS.cpu)})`}`, k] as const),
+  )('%s', async (name, k) => {
+    const pixels = k.width * k.height;
+    const splits = k.splits ?? gramSplits(pixels, k.channels, FILL_INVOCATIONS.cpu);
+    const features = randomArray(pixels * k.channels, 71 + k.channels, -1, 3);
+    const partial = gramPartialParams(pixels, k.channels, splits);
+    const reduce = gramReduceParams(pixels, k.channels, splits);
+    const scratch = upload(new Float32Array(splits * k.channels * k.channels).fill(NaN));
+    const out = zeros(k.channels * k.channels);
+    const passes = new PassList(gpu);
+    passes.add(gramPartial(), { params: partial.values, features: upload(features), partials: scratch }, partial.invocations);
+    passes.add(gramReduce(), { params: reduce.values, partials: scratch, gram: out }, reduce.invocations);
+    passes.submit();
+    passes.dispose();
+    const g = await read(out, k.channels * k.channels);
+    expectClose(g, ref.gram(features, pixels, k.channels), 1e-5, `gram ${name}`);
+    for (let a = 0; a < k.channels; a++) {
+      for (let b = 0; b < a; b++) expect(g[a * k.channels + b]).toBe(g[b * k.channels + a]);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -601,7 +623,12 @@ describe('loss kernels', () => {
     const expected = expectedSums(sums, count, (v) => [0, 1, 2, 3].reduce((s, c) => s + (a[4 * v + c] - b[4 * v + c]) ** 2, 0));
     expectClose(got.subarray(offset, offset + stored), expected, 1e-5, `sqdiff partials count ${count} offset ${offset}`);
     for (let i = 0; i < partialsLength; i++) if (i < offset || i >= offset + stored) expect(got[i], `slot ${i}`).toBe(SENTINEL);
-    if (withDiff) expectExact(await read(diff, 4 * count), a.map((v, i) => v - b[i]), 'difference');
+    if (withDiff)
+      expectExact(
+        await read(diff, 4 * count),
+        a.map((v, i) => v - b[i]),
+        'difference',
+      );
     const total = got.subarray(offset, offset + stored).reduce((s, v) => s + v, 0);
     expect(Math.abs(total - ref.meanSquaredDiff(a, b) * 4 * count) / total).toBeLessThan(1e-5);
   });
@@ -776,7 +803,7 @@ describe('conv register blocks by adapter (tiling.ts)', () => {
     expect(convInvocations(gpu(shape(64, 512)), shape(64, 512))).toBe(32768);
   });
 
-  it('Winograd on a CPU adapter, direct on a GPU; the product\'s channel block per workgroup only when every lane has a pixel block', () => {
+  it("Winograd on a CPU adapter, direct on a GPU; the product's channel block per workgroup only when every lane has a pixel block", () => {
     expect([convAlgorithmFor('cpu'), convAlgorithmFor('gpu')]).toEqual(['winograd', 'direct']);
     // Not the 3-channel image layer (0), nor a pool (2); every other conv.
     expect([0, 1, 2, 3].map((i) => isWinogradLayer(i, 'winograd'))).toEqual([false, true, false, true]);
@@ -982,9 +1009,7 @@ describe('generated WGSL and program keys', () => {
     const programs = [
       poolForward('max'),
       poolForward('avg'),
-      ...(['max', 'avg'] as const).flatMap((kind) =>
-        [false, true].flatMap((accumulate) => [false, true].map((mask) => poolBackward({ kind, accumulate, mask }))),
-      ),
+      ...(['max', 'avg'] as const).flatMap((kind) => [false, true].flatMap((accumulate) => [false, true].map((mask) => poolBackward({ kind, accumulate, mask })))),
       squaredDiffPartials(false, cpuSums),
       squaredDiffPartials(true, cpuSums),
       squaredDiffPartials(true, { invocations: 4096, perWorkgroup: false }),

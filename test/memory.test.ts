@@ -38,19 +38,22 @@ describe('memory planning', () => {
   it.each([
     ['direct', 2 * 9],
     ['winograd', 16],
-  ] as const)('f16 weight storage halves every weight buffer but the first layer\'s (%s convs: %i weights per channel pair); generic first-layer kernels need no tap columns', (convAlgorithm, perPair) => {
-    const dims = { width: 64, height: 48, style: { width: 64, height: 48 }, convAlgorithm };
-    const f32 = estimateMemory({ ...shape, ...dims }).totalBytes;
-    const f16 = estimateMemory({ ...shape, ...dims, weightStorage: 'f16' }).totalBytes;
-    // conv1_2 .. conv5_1 (the default loss's depth): two 9-tap layouts each, or one 16-position Winograd array;
-    // 2 bytes saved per weight.
-    let saved = 0;
-    for (const layer of VGG19.slice(0, lossDepth(DEFAULT_LOSS))) if (layer.kind === 'conv' && layer.inChannels > 3) saved += perPair * layer.inChannels * layer.outChannels * 2;
-    expect(f32 - f16).toBe(saved);
-    const generic = estimateMemory({ ...shape, ...dims, imageLayerKernels: false }).totalBytes;
-    // No HW x 28 tap columns; conv1_1's backward weights are its flipped kernel (9 x 4 x 64) instead of 64 x 28.
-    expect(f32 - generic).toBe(64 * 48 * 28 * 4 + 64 * 28 * 4 - 9 * 4 * 64 * 4);
-  });
+  ] as const)(
+    "f16 weight storage halves every weight buffer but the first layer's (%s convs: %i weights per channel pair); generic first-layer kernels need no tap columns",
+    (convAlgorithm, perPair) => {
+      const dims = { width: 64, height: 48, style: { width: 64, height: 48 }, convAlgorithm };
+      const f32 = estimateMemory({ ...shape, ...dims }).totalBytes;
+      const f16 = estimateMemory({ ...shape, ...dims, weightStorage: 'f16' }).totalBytes;
+      // conv1_2 .. conv5_1 (the default loss's depth): two 9-tap layouts each, or one 16-position Winograd array;
+      // 2 bytes saved per weight.
+      let saved = 0;
+      for (const layer of VGG19.slice(0, lossDepth(DEFAULT_LOSS))) if (layer.kind === 'conv' && layer.inChannels > 3) saved += perPair * layer.inChannels * layer.outChannels * 2;
+      expect(f32 - f16).toBe(saved);
+      const generic = estimateMemory({ ...shape, ...dims, imageLayerKernels: false }).totalBytes;
+      // No HW x 28 tap columns; conv1_1's backward weights are its flipped kernel (9 x 4 x 64) instead of 64 x 28.
+      expect(f32 - generic).toBe(64 * 48 * 28 * 4 + 64 * 28 * 4 - 9 * 4 * 64 * 4);
+    },
+  );
 
   it('Winograd: 16 instead of 18 weights per channel pair, plus V and M of at most the largest activation each', () => {
     const dims = { width: 128, height: 128, style: { width: 128, height: 128 } };
@@ -122,7 +125,17 @@ describe('each owner holds exactly the bytes it exports (memory.ts adds these up
       const netBytes = dataBytes(gpu);
       const loss = new GatysLoss(net, width, height, config);
       const counted = lossPlanBytes(width, height, config, gpu.parallelism);
-      const own = [counted.x, counted.grad, counted.losses, counted.partials, counted.gramScratch, counted.table, counted.normalizeScratch, counted.normalizePartials, counted.normalizeNorms]
+      const own = [
+        counted.x,
+        counted.grad,
+        counted.losses,
+        counted.partials,
+        counted.gramScratch,
+        counted.table,
+        counted.normalizeScratch,
+        counted.normalizePartials,
+        counted.normalizeNorms,
+      ]
         .filter((b) => b > 0)
         .concat(counted.contentTargets, ...counted.grams.map((g) => [g, g, g]), [counted.gradient, counted.gradient])
         .reduce((sum, b) => sum + pooledBytes(b), 0);
@@ -159,7 +172,15 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const gpu = new GpuRuntime(shared.context, { parallelism: shared.parallelism }); // fresh pool: its peak is this run's alone
     const options = resolveOptions({ size: 32, iterations: 2, optimizer, historySize: 5, printEvery: 0 });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
-    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer, historySize: 5, parallelism: gpu.parallelism });
+    const estimate = estimateMemory({
+      width: 32,
+      height: 24,
+      style: { width: 24, height: 32 },
+      config: { ...DEFAULT_LOSS },
+      optimizer,
+      historySize: 5,
+      parallelism: gpu.parallelism,
+    });
     // Left out: one 16-32 byte uniform block per recorded dispatch (a few hundred) and short-lived uploads.
     expect(result.peakBytes - estimate.totalBytes).toBeGreaterThanOrEqual(0);
     expect(result.peakBytes - estimate.totalBytes).toBeLessThan(16 * 1024);
@@ -172,7 +193,16 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const gpu = new GpuRuntime(shared.context, { parallelism: shared.parallelism });
     const options = resolveOptions({ size: 32, iterations: 2, optimizer: 'adam', printEvery: 0, weightStorage: 'f16' });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
-    const estimate = estimateMemory({ width: 32, height: 24, style: { width: 24, height: 32 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, weightStorage: 'f16', parallelism: gpu.parallelism });
+    const estimate = estimateMemory({
+      width: 32,
+      height: 24,
+      style: { width: 24, height: 32 },
+      config: { ...DEFAULT_LOSS },
+      optimizer: 'adam',
+      historySize: 100,
+      weightStorage: 'f16',
+      parallelism: gpu.parallelism,
+    });
     expect(result.peakBytes - estimate.totalBytes).toBeGreaterThanOrEqual(0);
     expect(result.peakBytes - estimate.totalBytes).toBeLessThan(16 * 1024);
     gpu.buffers.destroy();
@@ -190,9 +220,20 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
 
   it('refuses a size over the memory budget', async () => {
     const gpu = await testGpu();
-    const budget = estimateMemory({ width: 24, height: 18, style: { width: 18, height: 24 }, config: { ...DEFAULT_LOSS }, optimizer: 'adam', historySize: 100, parallelism: gpu.parallelism }).totalBytes;
+    const budget = estimateMemory({
+      width: 24,
+      height: 18,
+      style: { width: 18, height: 24 },
+      config: { ...DEFAULT_LOSS },
+      optimizer: 'adam',
+      historySize: 100,
+      parallelism: gpu.parallelism,
+    }).totalBytes;
     const options = resolveOptions({ size: 32, iterations: 1, optimizer: 'adam', memoryBudget: budget });
-    const error = await stylize({ gpu, weights: realWeights(), content, styles: [style], options }).then(() => undefined, (e: Error) => e);
+    const error = await stylize({ gpu, weights: realWeights(), content, styles: [style], options }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(String(error)).toMatch(/more than the budget/);
     const fits = Number(/largest size that fits on this GPU is (\d+) px/.exec(String(error))?.[1]);
     expect(fits).toBeGreaterThanOrEqual(24);

@@ -14,8 +14,7 @@ import { NpyFormatError, decodeNpy, encodeNpyFloat32, readNpyFile, writeNpyFile 
  * 55 spaces and '\n': 128 bytes in all (0x76 = 118 header bytes after the 10-byte prefix), so the data starts at a
  * multiple of 64. The data that follows is the 24 float32 values 0..23, little-endian.
  */
-const NUMPY_HEADER_3_2_4 =
-  "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2, 4), }" + ' '.repeat(55) + '\n';
+const NUMPY_HEADER_3_2_4 = "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2, 4), }" + ' '.repeat(55) + '\n';
 
 /** Headers NumPy wrote for other shapes (same command, other arrays), every one padded to 128 bytes in total. */
 const NUMPY_DICTS: Array<[number[], string]> = [
@@ -28,8 +27,7 @@ const NUMPY_DICTS: Array<[number[], string]> = [
 /**
  * np.save(b, np.arange(3, dtype=np.float64)): a '<f8' file (header padded to 128 bytes, then 0.0, 1.0, 2.0).
  */
-const NUMPY_F8_HEADER =
-  "\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }" + ' '.repeat(60) + '\n';
+const NUMPY_F8_HEADER = "\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }" + ' '.repeat(60) + '\n';
 
 /**
  * numpy.lib.format.write_array(b, np.arange(6, dtype='<f4').reshape(2, 3), version=(2, 0)), as hex: a v2.0 header
@@ -159,8 +157,7 @@ describe('decodeNpy', () => {
   });
 
   it('rejects bad input with clear errors', () => {
-    const dict = (descr: string, fortran = 'False', shape = '(2,)') =>
-      `{'descr': ${descr}, 'fortran_order': ${fortran}, 'shape': ${shape}, }`;
+    const dict = (descr: string, fortran = 'False', shape = '(2,)') => `{'descr': ${descr}, 'fortran_order': ${fortran}, 'shape': ${shape}, }`;
     const two = f32bytes([1, 2]);
     const cases: Array<[Uint8Array, RegExp]> = [
       [latin1('hello world'), /not a \.npy file/],
@@ -210,9 +207,7 @@ describe('npy files', () => {
     const before = await readFile(path);
     await expect(writeNpyFile(path, Float32Array.from([1, 2]), [3])).rejects.toThrow(NpyFormatError);
     expect(await readFile(path)).toEqual(before);
-    await expect(writeNpyFile(join(tmp, 'missing', 'x.npy'), new Float32Array(1), [1])).rejects.toThrow(
-      /Could not write .*x\.npy.*: the directory .*missing.* does not exist/,
-    );
+    await expect(writeNpyFile(join(tmp, 'missing', 'x.npy'), new Float32Array(1), [1])).rejects.toThrow(/Could not write .*x\.npy.*: the directory .*missing.* does not exist/);
   });
 
   it('errors name the file', async () => {

@@ -299,81 +299,87 @@ describe('GPU optimisers', () => {
   // invocations in 4 workgroups, each storing one sum), more invocations than
   // one invocation adds (256 lanes and a workgroup tree; 300: no multiple of the lanes), and the GPU choice (each
   // workgroup of 64 stores one sum).
-  it.each([undefined, { invocations: 1024, perWorkgroup: false }, { invocations: 300, perWorkgroup: false }, { invocations: 4096, perWorkgroup: true }])('L-BFGS: 15 iterations on a tridiagonal quadratic match torch.optim.LBFGS in float64 (history 5 wraps; sums %o)', async (sums) => {
-    // Scaled so that |g0|_1 is about 4: torch's first step t = min(1, 1 / |g|_1) is then about 0.25. With
-    // |g0|_1 in the thousands, t would be ~5e-4 and y = g1 - g0 a near cancellation in f32 (about 1e-4 relative
-    // error in y, in torch's float32 as much as here), which the float64 reference does not share.
-    // diag in [2.5, 4] > 2 |off|: diagonally dominant, so A is positive definite (eigenvalues in about [0.1, 6.4],
-    // slow enough that 15 iterations stay above the f32 noise floor of the gradient).
-    const problem = new Quadratic(gpu, 1024, -1.2, 21, 2e-3);
-    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5, sums });
-    expect(lbfgs.reduction.sums).toEqual(sums ?? dotProductSums(problem.n, gpu.parallelism));
-    const reference = new LbfgsReference(1, 5);
-    const x = Float64Array.from(problem.x0);
-    const errors: number[] = [];
-    try {
-      for (let k = 0; k < 15; k++) {
-        problem.step(lbfgs, k);
-        reference.step(x, problem.gradient(x));
-        errors.push(relativeError(await problem.readX(), x));
-        if (k === 0) {
-          // The first step length is min(1, 1 / |g|_1) lr, below 1 here.
-          const g0 = problem.gradient(problem.x0).reduce((sum, v) => sum + Math.abs(v), 0);
-          const t = (await gpu.readFloat32(lbfgs.state.scalars))[LBFGS_SCALARS.t];
-          expect(1 / g0).toBeLessThan(1);
-          expect(Math.abs(t * g0 - 1)).toBeLessThan(1e-5);
+  it.each([undefined, { invocations: 1024, perWorkgroup: false }, { invocations: 300, perWorkgroup: false }, { invocations: 4096, perWorkgroup: true }])(
+    'L-BFGS: 15 iterations on a tridiagonal quadratic match torch.optim.LBFGS in float64 (history 5 wraps; sums %o)',
+    async (sums) => {
+      // Scaled so that |g0|_1 is about 4: torch's first step t = min(1, 1 / |g|_1) is then about 0.25. With
+      // |g0|_1 in the thousands, t would be ~5e-4 and y = g1 - g0 a near cancellation in f32 (about 1e-4 relative
+      // error in y, in torch's float32 as much as here), which the float64 reference does not share.
+      // diag in [2.5, 4] > 2 |off|: diagonally dominant, so A is positive definite (eigenvalues in about [0.1, 6.4],
+      // slow enough that 15 iterations stay above the f32 noise floor of the gradient).
+      const problem = new Quadratic(gpu, 1024, -1.2, 21, 2e-3);
+      const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5, sums });
+      expect(lbfgs.reduction.sums).toEqual(sums ?? dotProductSums(problem.n, gpu.parallelism));
+      const reference = new LbfgsReference(1, 5);
+      const x = Float64Array.from(problem.x0);
+      const errors: number[] = [];
+      try {
+        for (let k = 0; k < 15; k++) {
+          problem.step(lbfgs, k);
+          reference.step(x, problem.gradient(x));
+          errors.push(relativeError(await problem.readX(), x));
+          if (k === 0) {
+            // The first step length is min(1, 1 / |g|_1) lr, below 1 here.
+            const g0 = problem.gradient(problem.x0).reduce((sum, v) => sum + Math.abs(v), 0);
+            const t = (await gpu.readFloat32(lbfgs.state.scalars))[LBFGS_SCALARS.t];
+            expect(1 / g0).toBeLessThan(1);
+            expect(Math.abs(t * g0 - 1)).toBeLessThan(1e-5);
+          }
         }
+        if (process.env.OPTIM_VERBOSE) console.log('L-BFGS relative errors', errors.map((e) => e.toExponential(1)).join(' '));
+        errors.forEach((error, k) => expect(error, `iteration ${k}: ${errors.map((e) => e.toExponential(1)).join(' ')}`).toBeLessThan(1e-4));
+        // It optimises: the gradient at the end is small next to the first one.
+        const g0 = problem.gradient(problem.x0);
+        const g15 = problem.gradient(await problem.readX());
+        expect(Math.sqrt(dot(g15, g15))).toBeLessThan(1e-3 * Math.sqrt(dot(g0, g0)));
+      } finally {
+        lbfgs.dispose();
+        problem.dispose();
       }
-      if (process.env.OPTIM_VERBOSE) console.log('L-BFGS relative errors', errors.map((e) => e.toExponential(1)).join(' '));
-      errors.forEach((error, k) => expect(error, `iteration ${k}: ${errors.map((e) => e.toExponential(1)).join(' ')}`).toBeLessThan(1e-4));
-      // It optimises: the gradient at the end is small next to the first one.
-      const g0 = problem.gradient(problem.x0);
-      const g15 = problem.gradient(await problem.readX());
-      expect(Math.sqrt(dot(g15, g15))).toBeLessThan(1e-3 * Math.sqrt(dot(g0, g0)));
-    } finally {
-      lbfgs.dispose();
-      problem.dispose();
-    }
-  });
+    },
+  );
 
-  it.each([undefined, { invocations: 300, perWorkgroup: false }, { invocations: 1024, perWorkgroup: true }])('L-BFGS with the strong-Wolfe line search: 8 iterations match torch semantics in float64 (sums %o)', async (sums) => {
-    // Scaled so that |g0|_1 is about 40 (first step t = 1 / |g0|_1 = 0.025).
-    const problem = new Quadratic(gpu, 1024, -1.2, 31, 2e-2);
-    const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5, sums });
-    const search = new LbfgsLineSearch(gpu, lbfgs, { encode: (e) => problem.passes.encode(e), losses: problem.losses });
-    const reference = new LbfgsReference(1, 5);
-    const x = Float64Array.from(problem.x0);
-    const objective = (v: Float64Array): [number, Float64Array] => [problem.value(v), problem.gradient(v)];
-    const records: number[] = [];
-    const evaluations: number[] = [];
-    const history = gpu.buffers.storage(8 * 16, 'test history');
-    try {
-      for (let k = 0; k < 8; k++) {
-        const fBefore = problem.value(x);
-        const ours = await search.iterate(k, (encoder) => encoder.copyBufferToBuffer(problem.losses, 0, history, k * 16, 16));
-        const theirs = await reference.stepWithLineSearch(x, fBefore, problem.gradient(x), objective);
-        expect(ours.converged).toBe(false);
-        expect(ours.evaluations, `iteration ${k}`).toBe(theirs);
-        expect(relativeError(await problem.readX(), x), `iteration ${k}`).toBeLessThan(1e-4);
-        records.push(fBefore);
-        evaluations.push(ours.evaluations);
+  it.each([undefined, { invocations: 300, perWorkgroup: false }, { invocations: 1024, perWorkgroup: true }])(
+    'L-BFGS with the strong-Wolfe line search: 8 iterations match torch semantics in float64 (sums %o)',
+    async (sums) => {
+      // Scaled so that |g0|_1 is about 40 (first step t = 1 / |g0|_1 = 0.025).
+      const problem = new Quadratic(gpu, 1024, -1.2, 31, 2e-2);
+      const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize: 5, sums });
+      const search = new LbfgsLineSearch(gpu, lbfgs, { encode: (e) => problem.passes.encode(e), losses: problem.losses });
+      const reference = new LbfgsReference(1, 5);
+      const x = Float64Array.from(problem.x0);
+      const objective = (v: Float64Array): [number, Float64Array] => [problem.value(v), problem.gradient(v)];
+      const records: number[] = [];
+      const evaluations: number[] = [];
+      const history = gpu.buffers.storage(8 * 16, 'test history');
+      try {
+        for (let k = 0; k < 8; k++) {
+          const fBefore = problem.value(x);
+          const ours = await search.iterate(k, (encoder) => encoder.copyBufferToBuffer(problem.losses, 0, history, k * 16, 16));
+          const theirs = await reference.stepWithLineSearch(x, fBefore, problem.gradient(x), objective);
+          expect(ours.converged).toBe(false);
+          expect(ours.evaluations, `iteration ${k}`).toBe(theirs);
+          expect(relativeError(await problem.readX(), x), `iteration ${k}`).toBeLessThan(1e-4);
+          records.push(fBefore);
+          evaluations.push(ours.evaluations);
+        }
+        // Some iteration needed more than one trial, so the search really ran (1,1,1,1,2,1,1,1 here).
+        expect(Math.max(...evaluations), `evaluations per iteration: ${evaluations}`).toBeGreaterThan(1);
+        // The history got the loss at x_k before each iteration, and the loss falls every iteration (Armijo).
+        const logged = await gpu.readFloat32(history, 32);
+        records.forEach((f, k) => expect(Math.abs(logged[4 * k + 3] - f)).toBeLessThan(1e-4 * Math.abs(f)));
+        for (let k = 1; k < records.length; k++) expect(records[k]).toBeLessThan(records[k - 1]);
+        // The gradient, x and the losses on the GPU belong to the same point at the end.
+        const gpuX = await problem.readX();
+        expect(relativeError(await gpu.readFloat32(problem.g, problem.n), problem.gradient(gpuX))).toBeLessThan(1e-4);
+      } finally {
+        gpu.buffers.release(history);
+        search.dispose();
+        lbfgs.dispose();
+        problem.dispose();
       }
-      // Some iteration needed more than one trial, so the search really ran (1,1,1,1,2,1,1,1 here).
-      expect(Math.max(...evaluations), `evaluations per iteration: ${evaluations}`).toBeGreaterThan(1);
-      // The history got the loss at x_k before each iteration, and the loss falls every iteration (Armijo).
-      const logged = await gpu.readFloat32(history, 32);
-      records.forEach((f, k) => expect(Math.abs(logged[4 * k + 3] - f)).toBeLessThan(1e-4 * Math.abs(f)));
-      for (let k = 1; k < records.length; k++) expect(records[k]).toBeLessThan(records[k - 1]);
-      // The gradient, x and the losses on the GPU belong to the same point at the end.
-      const gpuX = await problem.readX();
-      expect(relativeError(await gpu.readFloat32(problem.g, problem.n), problem.gradient(gpuX))).toBeLessThan(1e-4);
-    } finally {
-      gpu.buffers.release(history);
-      search.dispose();
-      lbfgs.dispose();
-      problem.dispose();
-    }
-  });
+    },
+  );
 
   it('L-BFGS: a pair with ys <= 1e-10 gets ro = 0, keeps H_diag and takes a ring slot (as documented)', async () => {
     const m = 3;

@@ -102,9 +102,7 @@ describe('defaults and presets', () => {
   });
 
   it('accepts the edges of every range', () => {
-    expect(() =>
-      resolveOptions({ iterations: 0, size: 1, historySize: 1, contentWeight: 0, styleWeight: 0, tvWeight: 0, noiseRatio: 1, seed: 0, printEvery: 0 }),
-    ).not.toThrow();
+    expect(() => resolveOptions({ iterations: 0, size: 1, historySize: 1, contentWeight: 0, styleWeight: 0, tvWeight: 0, noiseRatio: 1, seed: 0, printEvery: 0 })).not.toThrow();
     expect(() => resolveOptions({ noiseRatio: 0, styleBlendWeights: [0, 1] }, { styleImages: 2 })).not.toThrow();
     expect(resolveOptions({ contentLayers: ['conv4_2'] }).contentLayers).toEqual(['conv4_2']);
   });
@@ -162,18 +160,14 @@ describe('OptionError for every option', () => {
 
   it('blend weights: one per style image when the count is known, in resolveOptions and checkStyleBlendWeights alike', () => {
     const error = optionError({ styleBlendWeights: [1, 2] }, { styleImages: 1 });
-    expect([error.option, error.value, error.message]).toEqual([
-      'styleBlendWeights',
-      [1, 2],
-      'styleBlendWeights must have one weight per style image (1), got [1, 2].',
-    ]);
+    expect([error.option, error.value, error.message]).toEqual(['styleBlendWeights', [1, 2], 'styleBlendWeights must have one weight per style image (1), got [1, 2].']);
     expect(() => resolveOptions({ styleBlendWeights: [1, 2] })).not.toThrow();
     expect(() => checkStyleBlendWeights([1, 2], 3)).toThrow(OptionError);
     expect(() => checkStyleBlendWeights([1, 2], 2)).not.toThrow();
     expect(() => checkStyleBlendWeights(undefined, 2)).not.toThrow();
   });
 
-  it('describe(): the same sentence under a front end\'s name; sentences naming no option stay as they are', () => {
+  it("describe(): the same sentence under a front end's name; sentences naming no option stay as they are", () => {
     const weight = optionError({ contentWeight: Number.NaN });
     expect(weight.describe('--content-weight')).toBe('--content-weight must be a number >= 0, got NaN.');
     expect(weight.describe('content-weight', '"abc"')).toBe('content-weight must be a number >= 0, got "abc".');

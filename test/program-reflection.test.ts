@@ -80,7 +80,10 @@ function lossKernels(): ComputeProgram[] {
 }
 
 function optimizerKernels(): ComputeProgram[] {
-  const lbfgs = [{ invocations: 256, perWorkgroup: false }, { invocations: 4096, perWorkgroup: true }].flatMap((sums): ComputeProgram[] => {
+  const lbfgs = [
+    { invocations: 256, perWorkgroup: false },
+    { invocations: 4096, perWorkgroup: true },
+  ].flatMap((sums): ComputeProgram[] => {
     const r = lbfgsReduction(5, sums);
     return [
       lbfgsFirst(r),

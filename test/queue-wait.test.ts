@@ -80,7 +80,7 @@ describe('QueueWaiter', () => {
     expect(waiter.nextSleepMs).toBeLessThan(40);
   });
 
-  it('ends a wait with the guard\'s error (device loss) even while sleeping', async () => {
+  it("ends a wait with the guard's error (device loss) even while sleeping", async () => {
     const queue = new FakeQueue(50);
     const lost = new Error('The GPU device was lost (destroyed).');
     let isLost = false;

@@ -43,7 +43,9 @@ describe.skipIf(!weightsDir)('runs in one process', () => {
     const gpu = await testGpu();
     const options = resolveOptions({ ...shallow, size: 32, iterations: 6, learningRate: 1e38, printEvery: 1 });
     await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(NonFiniteLossError);
-    await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(/The loss became (NaN|Infinity|-Infinity) at iteration \d+; stopping/);
+    await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(
+      /The loss became (NaN|Infinity|-Infinity) at iteration \d+; stopping/,
+    );
   });
 
   it('weights holding NaN stop the run with a clear message (ReLU may hide the NaN for one iteration)', async () => {

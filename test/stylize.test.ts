@@ -60,7 +60,7 @@ describe('resolveOptions', () => {
     expect(o.iterations).toBe(7);
     expect(o.init).toBe('noise');
     // course: beta 40, 0.2 per layer on the unnormalised Gram: 40 * 0.2 * C^2 / 4 on our mean-of-(G - Gs)^2.
-    expect(o.styleWeight * o.styleLayerWeights![0]).toBeCloseTo(40 * 0.2 * 64 ** 2 / 4);
+    expect(o.styleWeight * o.styleLayerWeights![0]).toBeCloseTo((40 * 0.2 * 64 ** 2) / 4);
     expect(o.contentWeight).toBe(2.5);
     expect(resolveOptions({ preset: 'neural-style' }).init).toBe(PRESETS['neural-style'].init);
   });
@@ -141,7 +141,10 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
 
   it('f16 weight storage on an adapter without shader-f16: one clear error, nothing allocated', async () => {
     const without = new GpuRuntime({ ...gpu.context, f16: false }, { parallelism: gpu.parallelism });
-    const error = await stylize({ gpu: without, weights: realWeights(), content, styles: [style], options: resolveOptions({ ...quick, weightStorage: 'f16' }) }).then(() => undefined, (e: Error) => e);
+    const error = await stylize({ gpu: without, weights: realWeights(), content, styles: [style], options: resolveOptions({ ...quick, weightStorage: 'f16' }) }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(String(error)).toMatch(/f16 weight storage needs the GPU feature shader-f16, which this adapter does not offer; use f32\./);
     expect(without.buffers.getStats().created).toBe(0);
     without.buffers.destroy();
@@ -237,7 +240,12 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
     const options = resolveOptions({ ...quick, iterations: 50, printEvery: 1 });
     let seen = 0;
     const result = await stylize({
-      gpu, weights: realWeights(), content, styles: [style], options, signal: controller.signal,
+      gpu,
+      weights: realWeights(),
+      content,
+      styles: [style],
+      options,
+      signal: controller.signal,
       onIteration: ({ iteration }) => {
         seen = iteration;
         if (iteration === 3) controller.abort();
@@ -260,9 +268,8 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
   });
 });
 
-
 describe.skipIf(!weightsDir)('normalize-gradients', () => {
-  it('scales a single term\'s image gradient by w / |g|_1 (backward is linear), and changes a mixed one', async () => {
+  it("scales a single term's image gradient by w / |g|_1 (backward is linear), and changes a mixed one", async () => {
     const { GatysLoss } = await import('../src/net/loss.js');
     const { Vgg19Net } = await import('../src/net/network.js');
     const { imageToX } = await import('../src/net/preprocess.js');
@@ -282,8 +289,14 @@ describe.skipIf(!weightsDir)('normalize-gradients', () => {
       return { grad, values };
     };
     const cosine = (a: Float32Array, b: Float32Array) => {
-      let ab = 0, aa = 0, bb = 0;
-      for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+      let ab = 0,
+        aa = 0,
+        bb = 0;
+      for (let i = 0; i < a.length; i++) {
+        ab += a[i] * b[i];
+        aa += a[i] * a[i];
+        bb += b[i] * b[i];
+      }
       return ab / Math.sqrt(aa * bb);
     };
     const plainStyle = await gradFor(false, 0);

@@ -46,8 +46,7 @@ function kernelArray(l: number, layer: ConvLayerSpec): Float32Array {
   const a = new Float32Array(k * k * layer.inChannels * layer.outChannels);
   let n = 0;
   for (let h = 0; h < k; h++)
-    for (let w = 0; w < k; w++)
-      for (let i = 0; i < layer.inChannels; i++) for (let o = 0; o < layer.outChannels; o++) a[n++] = kernelValue(l, h, w, i, o);
+    for (let w = 0; w < k; w++) for (let i = 0; i < layer.inChannels; i++) for (let o = 0; o < layer.outChannels; o++) a[n++] = kernelValue(l, h, w, i, o);
   return a;
 }
 
@@ -147,10 +146,22 @@ function checkTinyValues(manifest: WeightsManifest, data: ArrayBuffer): void {
 describe('layer table and manifest', () => {
   it('describes the 16 VGG-19 conv layers', () => {
     expect(VGG19_CONV_LAYERS.map((l) => l.name)).toEqual([
-      'conv1_1', 'conv1_2', 'conv2_1', 'conv2_2',
-      'conv3_1', 'conv3_2', 'conv3_3', 'conv3_4',
-      'conv4_1', 'conv4_2', 'conv4_3', 'conv4_4',
-      'conv5_1', 'conv5_2', 'conv5_3', 'conv5_4',
+      'conv1_1',
+      'conv1_2',
+      'conv2_1',
+      'conv2_2',
+      'conv3_1',
+      'conv3_2',
+      'conv3_3',
+      'conv3_4',
+      'conv4_1',
+      'conv4_2',
+      'conv4_3',
+      'conv4_4',
+      'conv5_1',
+      'conv5_2',
+      'conv5_3',
+      'conv5_4',
     ]);
     expect(VGG19_TOTAL_BYTES).toBe(80_097_536);
     const t = expectedTensors();
@@ -219,9 +230,7 @@ describe('Keras .h5 conversion', () => {
     const wrong: ConvLayerSpec[] = TINY.map((l) => ({ ...l }));
     wrong[2] = { ...wrong[2], outChannels: 7 };
     await expect(convertKerasH5(tinyH5, wrong)).rejects.toThrow('block2_conv1 kernel has shape [3,3,4,6] but [3,3,4,7] was expected.');
-    await expect(convertKerasH5(tinyH5, [...TINY, { name: 'conv2_2', inChannels: 6, outChannels: 6, kernelSize: 3 }])).rejects.toThrow(
-      'has no layer group "block2_conv2"',
-    );
+    await expect(convertKerasH5(tinyH5, [...TINY, { name: 'conv2_2', inChannels: 6, outChannels: 6, kernelSize: 3 }])).rejects.toThrow('has no layer group "block2_conv2"');
     const junk = path.join(tmpRoot, 'junk.h5');
     await fsp.writeFile(junk, 'not an hdf5 file at all');
     await expect(convertKerasH5(junk, TINY)).rejects.toThrow(`${junk} is not an HDF5 file.`);

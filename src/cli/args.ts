@@ -58,7 +58,10 @@ function convert(name: string, raw: string, spec: OptionSpec): ParsedValue {
     case 'integer':
       return parseNumber(name, raw, spec);
     case 'list':
-      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
     case 'numberList':
       return raw.split(',').map((s) => parseNumber(name, s, { ...spec, type: 'number' }));
     case 'choice':
@@ -85,7 +88,11 @@ export function parseArgs(argv: readonly string[], table: OptionTable): ParsedAr
   const options: Record<string, ParsedValue> = {};
   const given = new Set<string>();
   const positional: string[] = [];
-  const aliases = new Map(Object.entries(table).filter(([, s]) => s.alias).map(([n, s]) => [s.alias!, n]));
+  const aliases = new Map(
+    Object.entries(table)
+      .filter(([, s]) => s.alias)
+      .map(([n, s]) => [s.alias!, n]),
+  );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('-') || arg === '-') {
@@ -142,10 +149,7 @@ export function formatHelp(usage: string, table: OptionTable, footer = ''): stri
   const rows = Object.entries(table).map(([name, spec]) => {
     const placeholder = spec.type === 'flag' ? '' : ` ${spec.value ?? (spec.type === 'choice' ? spec.choices!.join('|') : spec.type === 'string' ? 'VALUE' : 'N')}`;
     const flag = `${spec.alias ? `-${spec.alias}, ` : ''}--${name}${placeholder}`;
-    const def =
-      spec.required ? ' (required)'
-      : spec.default === undefined ? ''
-      : ` (default: ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)})`;
+    const def = spec.required ? ' (required)' : spec.default === undefined ? '' : ` (default: ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)})`;
     return { flag, text: spec.help + (spec.repeatable ? ' May be repeated.' : '') + def };
   });
   const width = Math.min(36, Math.max(...rows.map((r) => r.flag.length)) + 2);

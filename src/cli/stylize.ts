@@ -47,7 +47,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
     type: 'string',
     value: LINE_SEARCH_KINDS.join('|'),
     default: d.lineSearch,
-    help: 'L-BFGS step length: none (take the step) or strong-wolfe (torch\'s line search; several evaluations per iteration).',
+    help: "L-BFGS step length: none (take the step) or strong-wolfe (torch's line search; several evaluations per iteration).",
   }),
   'content-weight': sets('contentWeight', { type: 'number', default: d.contentWeight, help: 'Content loss weight.' }),
   'style-weight': sets('styleWeight', { type: 'number', default: d.styleWeight, help: 'Style loss weight.' }),
@@ -72,17 +72,20 @@ export const STYLIZE_OPTIONS: OptionTable = {
   }),
   'print-every': sets('printEvery', { type: 'number', default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' }),
   'save-every': { type: 'integer', min: 0, default: 0, help: 'Write the current image every N iterations as OUTPUT_NNNN.png (0: never).' },
-  'log-json': { type: 'string', value: 'FILE', help: 'Write every iteration\'s losses and time as a JSON array.' },
+  'log-json': { type: 'string', value: 'FILE', help: "Write every iteration's losses and time as a JSON array." },
   // MiB here, bytes in the engine: at least 1 MiB is the command line's own rule.
-  'max-memory': sets('memoryBudget', { type: 'number', min: 1, value: 'MIB', help: 'Refuse sizes needing more GPU memory than this (MiB); the adapter\'s own limits always apply.' }),
+  'max-memory': sets('memoryBudget', {
+    type: 'number',
+    min: 1,
+    value: 'MIB',
+    help: "Refuse sizes needing more GPU memory than this (MiB); the adapter's own limits always apply.",
+  }),
   weights: { type: 'string', value: 'DIR', help: 'VGG-19 weights directory (default: $STYLE_TRANSFER_WEIGHTS, then weights/).' },
   help: { type: 'flag', alias: 'h', help: 'Show this help.' },
 };
 
 /** Engine option -> the flag that sets it. */
-const FLAG_OF_OPTION: ReadonlyMap<string, string> = new Map(
-  Object.entries(STYLIZE_OPTIONS).flatMap(([flag, spec]) => (spec.option ? [[spec.option, `--${flag}`] as const] : [])),
-);
+const FLAG_OF_OPTION: ReadonlyMap<string, string> = new Map(Object.entries(STYLIZE_OPTIONS).flatMap(([flag, spec]) => (spec.option ? [[spec.option, `--${flag}`] as const] : [])));
 
 /**
  * The engine options from the parsed command line: only the flags given (the rest keep the preset's value, then
@@ -159,14 +162,15 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       explicitLearningRate: given.has('learning-rate'),
       signal: controller.signal,
       onProgress: (latest) => reporter.update(latest),
-      onIteration: saveEvery > 0
-        ? async ({ iteration, x, width, height }) => {
-            if (iteration % saveEvery === 0) {
-              lastFrame = frameName(output, iteration);
-              await writePngFile(lastFrame, await xToImage(gpu, x, width, height));
+      onIteration:
+        saveEvery > 0
+          ? async ({ iteration, x, width, height }) => {
+              if (iteration % saveEvery === 0) {
+                lastFrame = frameName(output, iteration);
+                await writePngFile(lastFrame, await xToImage(gpu, x, width, height));
+              }
             }
-          }
-        : undefined,
+          : undefined,
     });
     reporter.finish();
     await writePngFile(output, result.image);

@@ -58,7 +58,8 @@ export function uniformStruct<const F extends StructFields>(name: string, fields
       names.forEach((field, i) => {
         const value = given[field];
         const type = fields[field];
-        if (typeof value !== 'number' || Number.isNaN(value)) throw new BindingError(`${where}: field '${field}' (${type}) is ${value === undefined ? 'not given' : `not a number: ${JSON.stringify(value)}`}`);
+        if (typeof value !== 'number' || Number.isNaN(value))
+          throw new BindingError(`${where}: field '${field}' (${type}) is ${value === undefined ? 'not given' : `not a number: ${JSON.stringify(value)}`}`);
         if (type === 'f32') {
           f32[i] = value;
         } else if (!Number.isInteger(value) || (type === 'u32' ? value < 0 || value > U32_MAX : value < -(2 ** 31) || value >= 2 ** 31)) {
@@ -97,8 +98,7 @@ export const readWrite = (type: string): StorageBinding => ({ kind: 'read_write'
 export const storageTexture = (format: GPUTextureFormat): StorageTextureBinding => ({ kind: 'storage_texture', format });
 
 /** What a call site binds: a buffer, a uniform's field values (or its buffer), a texture view. */
-type BindingValue<D> =
-  D extends UniformBinding<infer F> ? StructValues<F> | GPUBuffer : D extends StorageTextureBinding ? GPUTextureView : GPUBuffer;
+type BindingValue<D> = D extends UniformBinding<infer F> ? StructValues<F> | GPUBuffer : D extends StorageTextureBinding ? GPUTextureView : GPUBuffer;
 type RequiredNames<B> = { [K in keyof B]-?: undefined extends B[K] ? never : K }[keyof B];
 type OptionalNames<B> = Exclude<keyof B, RequiredNames<B>>;
 /** The bindings of program B by name: those a variant may lack are optional (and checked at run time). */
@@ -170,7 +170,9 @@ export function checkProgram(program: { label: string; code: string; bindings: B
   const declared = declaredBindings(program.bindings);
   const bindingLines = program.code.match(/@binding\(/g)?.length ?? 0;
   if (bindingLines !== declared.length) {
-    throw new BindingError(`${program.label}: the WGSL has ${bindingLines} @binding declarations, the program declares ${declared.length} (${declared.map(([n]) => n).join(', ')})`);
+    throw new BindingError(
+      `${program.label}: the WGSL has ${bindingLines} @binding declarations, the program declares ${declared.length} (${declared.map(([n]) => n).join(', ')})`,
+    );
   }
   const header = bindingDeclarationsWgsl(program.bindings);
   const body = program.code.replace(header, '');

@@ -39,7 +39,9 @@ export async function writeFileAtomic(target: string, bytes: Uint8Array): Promis
             ? 'it is a directory'
             : code === 'ENOSPC'
               ? 'no space left on the device'
-              : e instanceof Error ? e.message : String(e);
+              : e instanceof Error
+                ? e.message
+                : String(e);
     throw new Error(`Could not write ${quoteSource(target)}: ${reason}.`, { cause: e });
   }
 }

@@ -67,12 +67,7 @@ export async function readImageFile(path: string, opts: ReadImageOptions = {}): 
     if (code === 'EISDIR') {
       throw new ImageInputError(`Image path ${q} is a directory, not an image file.`, path, 'not-a-file', { cause: e });
     }
-    const reason =
-      code === 'EACCES' || code === 'EPERM'
-        ? 'permission denied'
-        : code === 'ERR_FS_FILE_TOO_LARGE'
-          ? 'the file is too large to read into memory'
-          : errorMessage(e);
+    const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ERR_FS_FILE_TOO_LARGE' ? 'the file is too large to read into memory' : errorMessage(e);
     throw new ImageInputError(`Image file ${q} could not be read: ${reason}.`, path, 'unreadable', { cause: e });
   }
   return decodeImageBytes(bytes, path, opts);
@@ -87,14 +82,9 @@ export function decodeImageBytes(bytes: Uint8Array, source: string, opts: ReadIm
   if (!(maxPixels > 0)) throw new RangeError(`maxPixels must be positive, got ${maxPixels}`);
   const header = readImageHeader(bytes, source);
   checkDeclaredSize(header, source, maxPixels);
-  const decoded =
-    header.format === 'png' ? decodePng(bytes, source, header) : decodeJpeg(bytes, source, header, maxPixels);
+  const decoded = header.format === 'png' ? decodePng(bytes, source, header) : decodeJpeg(bytes, source, header, maxPixels);
   if (decoded.width !== header.width || decoded.height !== header.height) {
-    throw corrupt(
-      source,
-      `the decoder produced ${decoded.width}x${decoded.height} pixels but the header declares ` +
-        `${header.width}x${header.height}`,
-    );
+    throw corrupt(source, `the decoder produced ${decoded.width}x${decoded.height} pixels but the header declares ` + `${header.width}x${header.height}`);
   }
   return applyExifOrientation(decoded, header.orientation);
 }
@@ -128,7 +118,7 @@ function ownPixels(data: Uint8Array): Uint8ClampedArray {
 function pngColourKey(bytes: Uint8Array, colorType: number): number[] | null {
   if (colorType !== 0 && colorType !== 2) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let pos = 8; pos + 8 <= bytes.length; ) {
+  for (let pos = 8; pos + 8 <= bytes.length;) {
     const length = view.getUint32(pos);
     const type = String.fromCharCode(bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]);
     if (type === 'IDAT' || type === 'IEND') return null;
@@ -155,9 +145,7 @@ function decodePng(bytes: Uint8Array, source: string, header: ImageHeader): Rgba
   const key = pngColourKey(bytes, header.png!.colorType);
   if (key !== null) {
     const max = 2 ** header.png!.bitDepth - 1;
-    const [r, g, b] = (key.length === 1 ? [key[0], key[0], key[0]] : key).map((v) =>
-      Math.floor((v * 255) / max + 0.5),
-    );
+    const [r, g, b] = (key.length === 1 ? [key[0], key[0], key[0]] : key).map((v) => Math.floor((v * 255) / max + 0.5));
     for (let i = 0; i < data.length; i += 4) {
       if (data[i + 3] === 0) {
         data[i] = r;
@@ -193,7 +181,7 @@ function jpegMemoryBudgetMiB(header: ImageHeader): number {
   let bytes = 1 << 20; // tables
   for (const [h, v] of factors) {
     const samples = ((paddedW * h) / maxH) * ((paddedH * v) / maxV);
-    bytes += samples * 4 /* Int32 coefficient blocks */ + samples /* decoded lines */;
+    bytes += samples * 4 /* Int32 coefficient blocks */ + samples; /* decoded lines */
   }
   bytes += width * height * (factors.length + 4); // colour-converted samples + RGBA output
   return Math.ceil((bytes * 1.25) / 2 ** 20) + 16;
@@ -202,8 +190,7 @@ function jpegMemoryBudgetMiB(header: ImageHeader): number {
 function decodeJpeg(bytes: Uint8Array, source: string, header: ImageHeader, maxPixels: number): RgbaImage {
   const info = header.jpeg!;
   const q = quoteSource(source);
-  const unsupported = (what: string) =>
-    new ImageInputError(`Image file ${q} could not be decoded: ${what}, which is not supported.`, source, 'unsupported-format');
+  const unsupported = (what: string) => new ImageInputError(`Image file ${q} could not be decoded: ${what}, which is not supported.`, source, 'unsupported-format');
   if (info.sofMarker !== 0xc0 && info.sofMarker !== 0xc1 && info.sofMarker !== 0xc2) {
     throw unsupported(`it is a ${JPEG_SOF_NAMES[info.sofMarker] ?? 'non-standard'} JPEG`);
   }

@@ -207,9 +207,7 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
   }
   if (fortranOrder !== false) {
     throw new NpyFormatError(
-      fortranOrder === true
-        ? 'the array is in Fortran order; only C order is supported (save np.ascontiguousarray(a))'
-        : "the header has no valid 'fortran_order'",
+      fortranOrder === true ? 'the array is in Fortran order; only C order is supported (save np.ascontiguousarray(a))' : "the header has no valid 'fortran_order'",
     );
   }
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
@@ -220,14 +218,10 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
   const expected = count * itemSize;
   const actual = bytes.length - dataStart;
   if (actual < expected) {
-    throw new NpyFormatError(
-      `the file is truncated: shape (${dims.join(', ')}) of '${descr}' needs ${expected} data bytes, found ${actual}`,
-    );
+    throw new NpyFormatError(`the file is truncated: shape (${dims.join(', ')}) of '${descr}' needs ${expected} data bytes, found ${actual}`);
   }
   if (actual > expected) {
-    throw new NpyFormatError(
-      `the file has ${actual - expected} unexpected bytes after the data for shape (${dims.join(', ')}) of '${descr}'`,
-    );
+    throw new NpyFormatError(`the file has ${actual - expected} unexpected bytes after the data for shape (${dims.join(', ')}) of '${descr}'`);
   }
   // An own, aligned copy. (Not bytes.slice(): on a Node Buffer, slice() returns a view, not a copy.)
   const copy = new Uint8Array(expected);
@@ -255,14 +249,7 @@ export async function readNpyFile(path: string): Promise<NpyArray> {
     bytes = await readFile(path);
   } catch (e) {
     const code = errorCode(e);
-    const reason =
-      code === 'ENOENT' || code === 'ENOTDIR'
-        ? 'the file does not exist'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : e instanceof Error
-            ? e.message
-            : String(e);
+    const reason = code === 'ENOENT' || code === 'ENOTDIR' ? 'the file does not exist' : code === 'EISDIR' ? 'it is a directory' : e instanceof Error ? e.message : String(e);
     throw new NpyFormatError(`Could not read ${JSON.stringify(path)}: ${reason}.`, { cause: e });
   }
   try {

@@ -16,15 +16,7 @@ export type RgbaImage = {
 export const DEFAULT_MAX_PIXELS = 50_000_000;
 
 /** What went wrong with an input image; lets callers react without parsing the message. */
-export type ImageInputErrorKind =
-  | 'not-found'
-  | 'not-a-file'
-  | 'unreadable'
-  | 'empty'
-  | 'unsupported-format'
-  | 'corrupt'
-  | 'too-large'
-  | 'too-small';
+export type ImageInputErrorKind = 'not-found' | 'not-a-file' | 'unreadable' | 'empty' | 'unsupported-format' | 'corrupt' | 'too-large' | 'too-small';
 
 /**
  * An input image that cannot be used. The message is one sentence naming the file (`source`: a path in Node, a file
@@ -164,11 +156,7 @@ export function readImageHeader(bytes: Uint8Array, source: string): ImageHeader 
   if (format === 'png') return readPngHeader(bytes, source);
   if (format === 'jpeg') return readJpegHeader(bytes, source);
   const other = describeOtherFormat(bytes);
-  throw new ImageInputError(
-    `Image file ${q} is not a PNG or JPEG image${other ? ` (it looks like ${other})` : ''}.`,
-    source,
-    'unsupported-format',
-  );
+  throw new ImageInputError(`Image file ${q} is not a PNG or JPEG image${other ? ` (it looks like ${other})` : ''}.`, source, 'unsupported-format');
 }
 
 function corrupt(source: string, reason: string): ImageInputError {
@@ -270,8 +258,10 @@ function hasEndOfImage(bytes: Uint8Array, from: number): boolean {
 export function parseExifOrientation(tiff: Uint8Array): number {
   if (tiff.length < 8) return 1;
   let little: boolean;
-  if (tiff[0] === 0x49 && tiff[1] === 0x49) little = true; // "II"
-  else if (tiff[0] === 0x4d && tiff[1] === 0x4d) little = false; // "MM"
+  if (tiff[0] === 0x49 && tiff[1] === 0x49)
+    little = true; // "II"
+  else if (tiff[0] === 0x4d && tiff[1] === 0x4d)
+    little = false; // "MM"
   else return 1;
   const view = new DataView(tiff.buffer, tiff.byteOffset, tiff.byteLength);
   if (view.getUint16(2, little) !== 42) return 1;
@@ -284,8 +274,7 @@ export function parseExifOrientation(tiff: Uint8Array): number {
     if (view.getUint16(entry, little) !== 0x0112) continue;
     const type = view.getUint16(entry + 2, little);
     // SHORT is the specified type; tolerate LONG written by some tools. The value fits in the entry itself.
-    const value =
-      type === 3 ? view.getUint16(entry + 8, little) : type === 4 ? view.getUint32(entry + 8, little) : 0;
+    const value = type === 3 ? view.getUint16(entry + 8, little) : type === 4 ? view.getUint32(entry + 8, little) : 0;
     return Number.isInteger(value) && value >= 1 && value <= 8 ? value : 1;
   }
   return 1;
@@ -299,19 +288,11 @@ export function checkDeclaredSize(header: ImageHeader, source: string, maxPixels
   const q = quoteSource(source);
   const { width, height } = header;
   if (width < 1 || height < 1) {
-    throw new ImageInputError(
-      `Image file ${q} declares ${width}x${height} pixels; width and height must both be at least 1.`,
-      source,
-      'too-small',
-    );
+    throw new ImageInputError(`Image file ${q} declares ${width}x${height} pixels; width and height must both be at least 1.`, source, 'too-small');
   }
   if (width * height > maxPixels) {
     const mp = maxPixels >= 1e5 ? ` (${+(maxPixels / 1e6).toFixed(2)} megapixels)` : '';
-    throw new ImageInputError(
-      `Image file ${q} declares ${width}x${height} pixels; the limit is ${maxPixels} pixels${mp}.`,
-      source,
-      'too-large',
-    );
+    throw new ImageInputError(`Image file ${q} declares ${width}x${height} pixels; the limit is ${maxPixels} pixels${mp}.`, source, 'too-large');
   }
 }
 
@@ -332,22 +313,40 @@ export function applyExifOrientation(image: RgbaImage, orientation: number): Rgb
   const out32 = new Uint32Array(outData.buffer);
   // Move whole pixels as 32-bit words (byte order is irrelevant for a copy). A view at an unaligned offset cannot be
   // read as Uint32 and is copied first.
-  const s =
-    src.byteOffset % 4 === 0
-      ? new Uint32Array(src.buffer, src.byteOffset, w * h)
-      : new Uint32Array(new Uint8ClampedArray(src).buffer);
+  const s = src.byteOffset % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset, w * h) : new Uint32Array(new Uint8ClampedArray(src).buffer);
   for (let dy = 0; dy < oh; dy++) {
     for (let dx = 0; dx < ow; dx++) {
       let sx: number;
       let sy: number;
       switch (orientation) {
-        case 2: sx = w - 1 - dx; sy = dy; break;
-        case 3: sx = w - 1 - dx; sy = h - 1 - dy; break;
-        case 4: sx = dx; sy = h - 1 - dy; break;
-        case 5: sx = dy; sy = dx; break;
-        case 6: sx = dy; sy = h - 1 - dx; break;
-        case 7: sx = w - 1 - dy; sy = h - 1 - dx; break;
-        default: sx = w - 1 - dy; sy = dx; break; // 8
+        case 2:
+          sx = w - 1 - dx;
+          sy = dy;
+          break;
+        case 3:
+          sx = w - 1 - dx;
+          sy = h - 1 - dy;
+          break;
+        case 4:
+          sx = dx;
+          sy = h - 1 - dy;
+          break;
+        case 5:
+          sx = dy;
+          sy = dx;
+          break;
+        case 6:
+          sx = dy;
+          sy = h - 1 - dx;
+          break;
+        case 7:
+          sx = w - 1 - dy;
+          sy = h - 1 - dx;
+          break;
+        default:
+          sx = w - 1 - dy;
+          sy = dx;
+          break; // 8
       }
       out32[dy * ow + dx] = s[sy * w + sx];
     }
@@ -431,8 +430,13 @@ function resampleX(input: Samples, w: number, h: number, dstW: number, ax: AxisW
     const rowIn = y * w * 4;
     const rowOut = y * dstW * 4;
     for (let x = 0; x < dstW; x++) {
-      let r = 0, g = 0, b = 0, a = 0;
-      const f = ax.first[x], c = ax.count[x], o = ax.offset[x];
+      let r = 0,
+        g = 0,
+        b = 0,
+        a = 0;
+      const f = ax.first[x],
+        c = ax.count[x],
+        o = ax.offset[x];
       for (let k = 0; k < c; k++) {
         const wt = ax.weights[o + k];
         const p = rowIn + (f + k) * 4;
@@ -458,7 +462,9 @@ function resampleY(input: Samples, w: number, dstH: number, ay: AxisWeights): Fl
   const acc = new Float64Array(rowLen);
   for (let y = 0; y < dstH; y++) {
     acc.fill(0);
-    const f = ay.first[y], c = ay.count[y], o = ay.offset[y];
+    const f = ay.first[y],
+      c = ay.count[y],
+      o = ay.offset[y];
     for (let k = 0; k < c; k++) {
       const wt = ay.weights[o + k];
       const rowIn = (f + k) * rowLen;

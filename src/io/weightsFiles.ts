@@ -5,20 +5,11 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
 import { errorCode } from './atomicWrite.js';
-import {
-  parseManifest,
-  VGG19_CONV_LAYERS,
-  WEIGHTS_BIN_FILE,
-  WEIGHTS_MANIFEST_FILE,
-  type ConvLayerSpec,
-  type WeightsManifest,
-} from '../net/weightsManifest.js';
+import { parseManifest, VGG19_CONV_LAYERS, WEIGHTS_BIN_FILE, WEIGHTS_MANIFEST_FILE, type ConvLayerSpec, type WeightsManifest } from '../net/weightsManifest.js';
 
 /** Lower-case hex SHA-256 of `data`. */
 export function sha256Hex(data: ArrayBuffer | ArrayBufferView): string {
-  const bytes = ArrayBuffer.isView(data)
-    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    : new Uint8Array(data);
+  const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
   return createHash('sha256').update(bytes).digest('hex');
 }
 

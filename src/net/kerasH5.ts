@@ -14,16 +14,7 @@ import * as path from 'node:path';
 import h5wasm, { Dataset, Group } from 'h5wasm/node';
 
 import { sha256Hex } from '../io/weightsFiles.js';
-import {
-  buildManifest,
-  kernelShape,
-  manifestToJson,
-  validateManifest,
-  VGG19_CONV_LAYERS,
-  weightsByteLength,
-  type ConvLayerSpec,
-  type WeightsManifest,
-} from './weightsManifest.js';
+import { buildManifest, kernelShape, manifestToJson, validateManifest, VGG19_CONV_LAYERS, weightsByteLength, type ConvLayerSpec, type WeightsManifest } from './weightsManifest.js';
 
 export const KERAS_VGG19_NOTOP_FILE = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5';
 
@@ -111,9 +102,7 @@ function findConvDatasets(group: Group, where: string): { kernel: Dataset; bias:
   const kernels = candidates.filter((d) => d.shape?.length === 4);
   const biases = candidates.filter((d) => d.shape?.length === 1);
   if (kernels.length !== 1 || biases.length !== 1) {
-    throw new Error(
-      `${where} should hold one 4-D kernel and one 1-D bias but has ${kernels.length} 4-D and ${biases.length} 1-D datasets.`,
-    );
+    throw new Error(`${where} should hold one 4-D kernel and one 1-D bias but has ${kernels.length} 4-D and ${biases.length} 1-D datasets.`);
   }
   return { kernel: kernels[0], bias: biases[0] };
 }
@@ -130,10 +119,7 @@ function readFloat32(d: Dataset, where: string): Float32Array {
  * stored, then biases, packed in layer order, with a validated manifest carrying the SHA-256 of the data.
  * Throws a one-sentence Error when the file is missing, not HDF5, or lacks a layer/tensor of the expected shape.
  */
-export async function convertKerasH5(
-  h5Path: string,
-  layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS,
-): Promise<ConvertedWeights> {
+export async function convertKerasH5(h5Path: string, layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS): Promise<ConvertedWeights> {
   const file = path.resolve(h5Path);
   try {
     const st = await fsp.stat(file);
@@ -170,9 +156,7 @@ export async function convertKerasH5(
       const gotK = kernel.shape ?? [];
       if (gotK.some((d, i) => d !== wantK[i])) {
         const channelsFirst = [wantK[3], wantK[2], wantK[0], wantK[1]];
-        const hint = gotK.every((d, i) => d === channelsFirst[i])
-          ? ' (channels-first Theano layout: use the tf_dim_ordering_tf_kernels file)'
-          : '';
+        const hint = gotK.every((d, i) => d === channelsFirst[i]) ? ' (channels-first Theano layout: use the tf_dim_ordering_tf_kernels file)' : '';
         throw new Error(`${where} kernel has shape ${fmtShape(kernel.shape)} but ${fmtShape(wantK)} was expected${hint}.`);
       }
       const gotB = bias.shape ?? [];

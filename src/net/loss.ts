@@ -14,7 +14,19 @@
  */
 import { conv1x1, convDispatchSize, convParams } from '../../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
-import { CATEGORY_INDEX, contentGrad, l1Finalize, l1Partials, LOSS_HEADER, lossTotal, normalizedAccumulate, squaredDiffPartials, tvGrad, tvPartials, type LossCategory } from '../../shaders/loss.js';
+import {
+  CATEGORY_INDEX,
+  contentGrad,
+  l1Finalize,
+  l1Partials,
+  LOSS_HEADER,
+  lossTotal,
+  normalizedAccumulate,
+  squaredDiffPartials,
+  tvGrad,
+  tvPartials,
+  type LossCategory,
+} from '../../shaders/loss.js';
 import { pooledBytes } from '../gpu/buffers.js';
 import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
 import { storedSums, type PartialSums } from '../../shaders/common.js';
@@ -279,9 +291,7 @@ export class GatysLoss {
     this.terms.forEach((term, t) => {
       const s = term.layer >= 0 ? shapes[term.layer] : undefined;
       const scale =
-        term.category === 'content' ? term.weight / (s!.width * s!.height * s!.channels)
-        : term.category === 'style' ? term.weight / (s!.channels * s!.channels)
-        : term.weight;
+        term.category === 'content' ? term.weight / (s!.width * s!.height * s!.channels) : term.category === 'style' ? term.weight / (s!.channels * s!.channels) : term.weight;
       table.set([scale, CATEGORY_INDEX[term.category], t * S, 0], t * 4);
     });
     passes.add(lossTotal(S), { params: { terms: this.terms.length }, table: this.own(gpu.upload(table, 'loss table')), partials, losses: this.losses }, 1);
@@ -321,7 +331,11 @@ export class GatysLoss {
           passes.add(l1Partials(sums, PARTIALS_WORKGROUP), { params: { count }, g: out, partials: this.normalizePartials! }, P);
           passes.add(l1Finalize(S), { params: { slot: t }, partials: this.normalizePartials!, norms: this.normalizeNorms! }, 1);
           const features = mask ? this.maps.buffers[i] : undefined;
-          passes.add(normalizedAccumulate(accumulate, mask), { params: { count, slot: t, weight: term.weight }, g: out, norms: this.normalizeNorms!, features, grad: ping[current] }, count);
+          passes.add(
+            normalizedAccumulate(accumulate, mask),
+            { params: { count, slot: t, weight: term.weight }, g: out, norms: this.normalizeNorms!, features, grad: ping[current] },
+            count,
+          );
         }
       });
       const maskBelow = isConv(i - 1) && termsAt(i - 1).length === 0;

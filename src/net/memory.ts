@@ -70,14 +70,27 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   const lossBytes = lossPlanBytes(width, height, config, shape.parallelism);
   const plan =
     featureMapsBytes(width, height, depth, { convAlgorithm, imageGradientColumns: imageLayerKernels }) +
-    [lossBytes.x, lossBytes.grad, lossBytes.losses, lossBytes.partials, lossBytes.gramScratch, lossBytes.table, lossBytes.normalizeScratch, lossBytes.normalizePartials, lossBytes.normalizeNorms]
+    [
+      lossBytes.x,
+      lossBytes.grad,
+      lossBytes.losses,
+      lossBytes.partials,
+      lossBytes.gramScratch,
+      lossBytes.table,
+      lossBytes.normalizeScratch,
+      lossBytes.normalizePartials,
+      lossBytes.normalizeNorms,
+    ]
       .filter((b) => b > 0)
       .reduce((sum, b) => sum + pooledBytes(b), 0) +
     lossBytes.contentTargets.reduce((sum, b) => sum + pooledBytes(b), 0) +
     lossBytes.grams.reduce((sum, b) => sum + 3 * pooledBytes(b), 0) +
     2 * pooledBytes(lossBytes.gradient);
   // Style targets: the content's and the style's x, one style's Gram pass.
-  const styleTargets = pooledBytes(lossBytes.x) + pooledBytes(3 * shape.style.width * shape.style.height * 4) + styleTargetBytes(shape.style.width, shape.style.height, config, shape.parallelism, convAlgorithm);
+  const styleTargets =
+    pooledBytes(lossBytes.x) +
+    pooledBytes(3 * shape.style.width * shape.style.height * 4) +
+    styleTargetBytes(shape.style.width, shape.style.height, config, shape.parallelism, convAlgorithm);
   const n = 3 * width * height;
   const optimizer =
     shape.optimizer === 'adam' ? adamMemoryBytes(n) : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? lineSearchBytes(n) : 0);
@@ -137,8 +150,7 @@ export function largestFittingSize(
   limits: MemoryLimits,
   upTo: number,
 ): number {
-  const fits = (size: number) =>
-    memoryProblem(estimateMemory({ ...shape, ...runDims(shape.content, shape.styles, size, shape.styleScale, shape.minimum) }), limits) === undefined;
+  const fits = (size: number) => memoryProblem(estimateMemory({ ...shape, ...runDims(shape.content, shape.styles, size, shape.styleScale, shape.minimum) }), limits) === undefined;
   let lo = 0;
   let hi = upTo;
   while (lo < hi) {

@@ -134,7 +134,7 @@ export class Vgg19Net {
       throw new WeightStorageError(`weight storage must be f32 or f16, got "${String(this.weightStorage)}".`);
     }
     if (this.weightStorage === 'f16' && !gpu.context.f16) {
-      throw new WeightStorageError("f16 weight storage needs the GPU feature shader-f16, which this adapter does not offer; use f32.");
+      throw new WeightStorageError('f16 weight storage needs the GPU feature shader-f16, which this adapter does not offer; use f32.');
     }
     for (let i = 0; i < this.depth; i++) {
       const layer = VGG19[i];
@@ -232,8 +232,7 @@ export class FeatureMaps {
     this.shapes.forEach((s, i) => {
       if (s.width < 1 || s.height < 1) {
         throw new Error(
-          `A ${width}x${height} image is too small for layer ${VGG19[i].feature} (pooling leaves nothing). ` +
-            `Use at least ${minimumSizeFor(depth)} px on the shorter side.`,
+          `A ${width}x${height} image is too small for layer ${VGG19[i].feature} (pooling leaves nothing). ` + `Use at least ${minimumSizeFor(depth)} px on the shorter side.`,
         );
       }
     });

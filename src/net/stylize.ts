@@ -262,9 +262,7 @@ async function runIterations(
         const record = { iteration: base + i + 1, content, style, tv, total: sum, ms };
         records.push(record);
         if (!Number.isFinite(sum) && !failure) {
-          failure = new NonFiniteLossError(
-            `The loss became ${sum} at iteration ${record.iteration}; stopping (lower the learning rate or check the weights).`,
-          );
+          failure = new NonFiniteLossError(`The loss became ${sum} at iteration ${record.iteration}; stopping (lower the learning rate or check the weights).`);
         }
       }
       if (records.length) request.onProgress?.(records[records.length - 1], records);

@@ -41,7 +41,10 @@ export function blockTiling(block: ConvBlock, shape: { width: number; height?: n
   const pixelBlocks = Math.ceil(shape.width / pixelsPerThread) * (shape.height ?? shape.width);
   return {
     pixelsPerThread,
-    channelGroupsPerThread: largestDivisor(Math.ceil(shape.outChannels / 4), [4, 2, 1].filter((c) => c <= block[1])),
+    channelGroupsPerThread: largestDivisor(
+      Math.ceil(shape.outChannels / 4),
+      [4, 2, 1].filter((c) => c <= block[1]),
+    ),
     workgroupSize: 64,
     channelBlockPerWorkgroup: pixelBlocks >= 64,
   };

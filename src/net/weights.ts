@@ -125,11 +125,7 @@ export type PackedConv =
  * `imageGradientMatrix`: pack the 3-channel image layer's backward weights for the two-pass image gradient.
  * `algorithm`: 'winograd' packs the transformed kernel only (not for the image layer).
  */
-export function packConvLayer(
-  weights: WeightTensors,
-  layer: ConvLayer,
-  options: { imageGradientMatrix?: boolean; algorithm?: 'direct' | 'winograd' } = {},
-): PackedConv {
+export function packConvLayer(weights: WeightTensors, layer: ConvLayer, options: { imageGradientMatrix?: boolean; algorithm?: 'direct' | 'winograd' } = {}): PackedConv {
   const { inChannels: cin, outChannels: cout } = layer;
   const kernel = getTensor(weights, `${layer.name}/kernel`, [3, 3, cin, cout]);
   const bias = getTensor(weights, `${layer.name}/bias`, [cout]);

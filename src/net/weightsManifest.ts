@@ -105,10 +105,7 @@ function manifestDescription(layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYER
   const first = layers[0]?.name ?? '';
   const last = layers[layers.length - 1]?.name ?? '';
   const second = layers[1]?.name;
-  const order =
-    layers.length === 0
-      ? ''
-      : `${kernelName(first)}, ${biasName(first)}, ${second ? `${kernelName(second)}, ... ` : ''}${biasName(last)}`;
+  const order = layers.length === 0 ? '' : `${kernelName(first)}, ${biasName(first)}, ${second ? `${kernelName(second)}, ... ` : ''}${biasName(last)}`;
   if (isVgg19(layers)) {
     return {
       model: 'VGG-19 (Simonyan & Zisserman 2014, ILSVRC-2014 release), converted from the Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5',
@@ -159,11 +156,7 @@ function isNonNegInt(v: unknown): v is number {
  * shape, dtype and an in-bounds, non-overlapping, 4-byte-aligned byte range. Extra tensors are allowed. Does not
  * hash the data (see sha256Hex in src/io/weightsFiles.ts). Throws an Error with one sentence naming the problem.
  */
-export function validateManifest(
-  manifest: unknown,
-  binByteLength: number,
-  layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS,
-): WeightsManifest {
+export function validateManifest(manifest: unknown, binByteLength: number, layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS): WeightsManifest {
   if (!isRecord(manifest)) throw new Error('weights manifest is not a JSON object.');
   for (const field of ['model', 'layout', 'input', 'order'] as const) {
     if (typeof manifest[field] !== 'string') throw new Error(`weights manifest is missing the "${field}" text field.`);
@@ -173,9 +166,7 @@ export function validateManifest(
   }
   if (!isNonNegInt(manifest.total_bytes)) throw new Error('weights manifest has no valid "total_bytes".');
   if (manifest.total_bytes !== binByteLength) {
-    throw new Error(
-      `weights .bin is ${binByteLength} bytes but the manifest says ${manifest.total_bytes} (truncated or mismatched file).`,
-    );
+    throw new Error(`weights .bin is ${binByteLength} bytes but the manifest says ${manifest.total_bytes} (truncated or mismatched file).`);
   }
   if (!Array.isArray(manifest.tensors)) throw new Error('weights manifest has no "tensors" list.');
 
@@ -203,9 +194,7 @@ export function validateManifest(
       throw new Error(`tensor "${exp.name}" has byteOffset ${String(t.byteOffset)}, which is not a non-negative multiple of 4.`);
     }
     if (t.byteOffset + wantLength > binByteLength) {
-      throw new Error(
-        `tensor "${exp.name}" spans bytes ${t.byteOffset}..${t.byteOffset + wantLength} but the .bin has only ${binByteLength}.`,
-      );
+      throw new Error(`tensor "${exp.name}" spans bytes ${t.byteOffset}..${t.byteOffset + wantLength} but the .bin has only ${binByteLength}.`);
     }
     ranges.push([t.byteOffset, t.byteOffset + wantLength, exp.name]);
   }
@@ -219,11 +208,7 @@ export function validateManifest(
 }
 
 /** JSON.parse + validateManifest, with a clear error for malformed JSON. */
-export function parseManifest(
-  jsonText: string,
-  binByteLength: number,
-  layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS,
-): WeightsManifest {
+export function parseManifest(jsonText: string, binByteLength: number, layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS): WeightsManifest {
   let parsed: unknown;
   try {
     parsed = JSON.parse(jsonText);
@@ -249,10 +234,6 @@ function tensorData(manifest: WeightsManifest, data: ArrayBuffer, name: string):
 }
 
 /** Kernel (HWIO) and bias views of one conv layer. */
-export function convLayerData(
-  manifest: WeightsManifest,
-  data: ArrayBuffer,
-  layer: string,
-): { kernel: Float32Array; bias: Float32Array } {
+export function convLayerData(manifest: WeightsManifest, data: ArrayBuffer, layer: string): { kernel: Float32Array; bias: Float32Array } {
   return { kernel: tensorData(manifest, data, kernelName(layer)), bias: tensorData(manifest, data, biasName(layer)) };
 }

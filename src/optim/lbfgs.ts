@@ -97,9 +97,7 @@ export function lbfgsRing(step: number, historySize: number): { newest: number; 
 
 /** Bytes an optimiser for n floats and history m holds: (2m + 2) n 4 + scalar buffer + m slot uniforms + scaled_add's. */
 export function lbfgsMemoryBytes(n: number, historySize: number, sums: PartialSums): number {
-  return (
-    (2 * historySize + 2) * pooledBytes(n * 4) + pooledBytes(lbfgsScalarFloats(historySize, sums) * 4) + historySize * LBFGS_PARAMS.byteSize + SCALED_ADD_PARAMS.byteSize
-  );
+  return (2 * historySize + 2) * pooledBytes(n * 4) + pooledBytes(lbfgsScalarFloats(historySize, sums) * 4) + historySize * LBFGS_PARAMS.byteSize + SCALED_ADD_PARAMS.byteSize;
 }
 
 interface SlotDispatches {
@@ -174,10 +172,7 @@ export class LbfgsOptimizer implements GpuOptimizer {
       createDispatch(gpu, scalar('first'), { params, scalars }, 1, S),
       moveByT(),
     ];
-    this.probe = [
-      createDispatch(gpu, lbfgsProbe(reduction), { params, g: grad, d, scalars }, P, 2 * n),
-      createDispatch(gpu, scalar('probe'), { params, scalars }, 1, 2 * S),
-    ];
+    this.probe = [createDispatch(gpu, lbfgsProbe(reduction), { params, g: grad, d, scalars }, P, 2 * n), createDispatch(gpu, scalar('probe'), { params, scalars }, 1, 2 * S)];
     this.moveAlongDirection = moveByT();
     this.slots = Array.from({ length: m }, (_, j) => {
       const older = (j - 1 + m) % m;
@@ -262,7 +257,12 @@ export class LbfgsOptimizer implements GpuOptimizer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const dispatches: Dispatch[] = [...this.first, ...this.probe, this.moveAlongDirection, ...this.slots.flatMap((slot) => Object.values(slot as unknown as Record<string, Dispatch>))];
+    const dispatches: Dispatch[] = [
+      ...this.first,
+      ...this.probe,
+      this.moveAlongDirection,
+      ...this.slots.flatMap((slot) => Object.values(slot as unknown as Record<string, Dispatch>)),
+    ];
     for (const d of dispatches) releaseDispatch(this.gpu, d);
     for (const b of this.owned) this.gpu.buffers.release(b);
     this.owned.length = 0;

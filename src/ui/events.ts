@@ -45,10 +45,6 @@ declare global {
   interface HTMLElementEventMap extends StyleTransferEventMap {}
 }
 
-export function emit<K extends keyof StyleTransferEventMap>(
-  target: EventTarget,
-  type: K,
-  detail: StyleTransferEventMap[K]['detail'],
-): void {
+export function emit<K extends keyof StyleTransferEventMap>(target: EventTarget, type: K, detail: StyleTransferEventMap[K]['detail']): void {
   target.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
 }

@@ -8,15 +8,7 @@
  * later.
  */
 import type { GpuRuntime } from '../gpu/runtime.js';
-import {
-  checkDeclaredSize,
-  DEFAULT_MAX_PIXELS,
-  ImageInputError,
-  quoteSource,
-  readImageHeader,
-  type ImageHeader,
-  type RgbaImage,
-} from '../io/rgbaImage.js';
+import { checkDeclaredSize, DEFAULT_MAX_PIXELS, ImageInputError, quoteSource, readImageHeader, type ImageHeader, type RgbaImage } from '../io/rgbaImage.js';
 
 /** What `content-src` / `style-src` accept as properties (attributes are URLs). */
 export type ImageSource = string | Blob | ImageBitmap | HTMLImageElement;
@@ -55,7 +47,7 @@ async function fromUrl(src: string, what: string, maxSide: number, gpu: GpuRunti
     if (signal?.aborted) throw e;
     // fetch reports CORS refusals and unreachable servers alike; an <img> without CORS tells them apart.
     const why = (await loadsWithoutCors(url))
-      ? 'its server does not allow cross-origin reads (CORS): serve it with an Access-Control-Allow-Origin header or from this page\'s origin'
+      ? "its server does not allow cross-origin reads (CORS): serve it with an Access-Control-Allow-Origin header or from this page's origin"
       : 'the server could not be reached';
     throw new ImageSourceError(`Could not load the ${what} from ${url}: ${why}.`, { cause: e });
   }
@@ -93,7 +85,7 @@ function checkImageBytes(bytes: Uint8Array, name: string): ImageHeader {
 /** Whether the PNG's chunks all fit in `bytes` up to IEND (browsers would show a truncated PNG half drawn). */
 function pngIsComplete(bytes: Uint8Array): boolean {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let pos = 8; pos + 8 <= bytes.length; ) {
+  for (let pos = 8; pos + 8 <= bytes.length;) {
     const end = pos + 12 + view.getUint32(pos);
     if (end > bytes.length) return false;
     if (view.getUint32(pos + 4) === 0x49454e44 /* IEND */) return true;

@@ -17,8 +17,7 @@ let shared: Promise<PageGpu> | undefined;
 let current: GpuRuntime | undefined;
 
 /** Why WebGPU is needed and where it exists, appended to "no WebGPU" messages. */
-const WEBGPU_HINT =
-  'style-transfer needs WebGPU: a recent Chrome, Edge or Safari, or Firefox with WebGPU enabled, on a page served over https or from localhost.';
+const WEBGPU_HINT = 'style-transfer needs WebGPU: a recent Chrome, Edge or Safari, or Firefox with WebGPU enabled, on a page served over https or from localhost.';
 
 export function pageGpu(): Promise<PageGpu> {
   shared ??= open().catch((e: unknown) => {

@@ -106,11 +106,7 @@ export class PreviewRenderer {
   toBlob(type = 'image/png', quality?: number): Promise<Blob> {
     if (!this.drawn) return Promise.reject(new Error('There is no image yet: call start() first.'));
     return new Promise((resolve, reject) => {
-      this.canvas.toBlob(
-        (blob) => (blob ? resolve(blob) : reject(new Error(`The browser could not encode the image as ${type}.`))),
-        type,
-        quality,
-      );
+      this.canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error(`The browser could not encode the image as ${type}.`))), type, quality);
     });
   }
 

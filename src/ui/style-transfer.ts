@@ -4,15 +4,7 @@
  * done by its controllers: WeightsController (download, cache) and RunController (GPU, images, the run).
  */
 import { html, LitElement, nothing, type PropertyDeclarations, type PropertyValues } from 'lit';
-import {
-  formatOptionValue,
-  type OptionError,
-  type OptionName,
-  type OptimizerName,
-  type PresetName,
-  type StylizeOptionsInput,
-  type WeightStorage,
-} from '../net/options.js';
+import { formatOptionValue, type OptionError, type OptionName, type OptimizerName, type PresetName, type StylizeOptionsInput, type WeightStorage } from '../net/options.js';
 import { RunController } from './controllers/run-controller.js';
 import { WeightsController } from './controllers/weights-controller.js';
 import type { ImageSource } from './image-source.js';
@@ -23,7 +15,12 @@ import { styleTransferStyles } from './style-transfer.styles.js';
 /** "1 0.5 1" or "1,0.5,1" <-> [1, 0.5, 1]. */
 const numberListConverter = {
   fromAttribute: (value: string | null): number[] | undefined =>
-    value === null || !value.trim() ? undefined : value.split(/[\s,]+/).filter(Boolean).map(Number),
+    value === null || !value.trim()
+      ? undefined
+      : value
+          .split(/[\s,]+/)
+          .filter(Boolean)
+          .map(Number),
   toAttribute: (value: number[] | undefined): string | null => (value ? value.join(' ') : null),
 };
 
@@ -282,19 +279,27 @@ export class StyleTransferElement extends LitElement {
     return html`
       <div part="base" class="base">
         <canvas part="canvas" width="1" height="1" role="img" aria-label="Style transfer result"></canvas>
-        <div part="status" class="overlay status" role="status">${status
-          ? html`${status}${loading
-              ? html`<progress part="weights-progress" aria-label="Network weights loaded" max=${progress?.total || 1} value=${progress?.loaded ?? 0}></progress>`
-              : nothing}`
-          : nothing}</div>
+        <div part="status" class="overlay status" role="status">
+          ${
+            status
+              ? html`${status}${
+                  loading
+                    ? html`<progress part="weights-progress" aria-label="Network weights loaded" max=${progress?.total || 1} value=${progress?.loaded ?? 0}></progress>`
+                    : nothing
+                }`
+              : nothing
+          }
+        </div>
         ${phase === 'error' ? html`<div part="message" class="overlay message" role="alert">${message}</div>` : nothing}
-        ${this.controls
-          ? html`<div part="controls" class="controls">
-              <button part="button" type="button" @click=${this.toggle}>${running ? 'Stop' : 'Start'}</button>
-              <progress part="progress" aria-label="Iterations done" max=${iterations || 1} value=${iteration}></progress>
-              <span part="counter" class="counter">${iteration} / ${iterations}</span>
-            </div>`
-          : nothing}
+        ${
+          this.controls
+            ? html`<div part="controls" class="controls">
+                <button part="button" type="button" @click=${this.toggle}>${running ? 'Stop' : 'Start'}</button>
+                <progress part="progress" aria-label="Iterations done" max=${iterations || 1} value=${iteration}></progress>
+                <span part="counter" class="counter">${iteration} / ${iterations}</span>
+              </div>`
+            : nothing
+        }
       </div>
     `;
   }

@@ -116,10 +116,7 @@ async function fetchManifestText(url: string, cache: Cache | undefined): Promise
   } catch (e) {
     const cached = await cache?.match(url).catch(() => undefined);
     if (cached) return cached.text();
-    throw new WeightsLoadError(
-      `Could not load the weights manifest ${url}: the server could not be reached or does not allow cross-origin reads (CORS).`,
-      { cause: e },
-    );
+    throw new WeightsLoadError(`Could not load the weights manifest ${url}: the server could not be reached or does not allow cross-origin reads (CORS).`, { cause: e });
   }
   if (!response.ok) {
     throw new WeightsLoadError(`Could not load the weights manifest ${url}: the server answered ${response.status} ${response.statusText}`.trim() + ` (${HINT}).`);

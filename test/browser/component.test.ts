@@ -25,7 +25,6 @@ import type { StyleTransferCompleteEvent, StyleTransferErrorEvent } from '../../
 
 if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
 
-
 /** A page holding nothing but the bundle and one element with `attributes`. */
 function elementPage(attributes: string): string {
   return `<!doctype html>
@@ -55,7 +54,11 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
       { path: '/acceptance.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" autostart`), headers: STRICT_CSP },
       { path: '/order.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="6" optimizer="adam" autostart`), headers: STRICT_CSP },
       { path: '/stop.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="40" optimizer="adam" autostart controls`), headers: STRICT_CSP },
-      { path: '/broken-image.html', html: elementPage(`content-src="samples/missing.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart controls`), headers: STRICT_CSP },
+      {
+        path: '/broken-image.html',
+        html: elementPage(`content-src="samples/missing.png" style-src="samples/starry_night.jpg" weights-src="/weights/" size="24" iterations="3" autostart controls`),
+        headers: STRICT_CSP,
+      },
       { path: '/broken-weights.html', html: elementPage(`${SAMPLES} weights-src="/no-weights-here/" size="24" iterations="3" autostart`), headers: STRICT_CSP },
       {
         path: '/no-cors.html',
@@ -65,7 +68,13 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
       { path: '/bad-option.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" style-weight="abc" autostart`), headers: STRICT_CSP },
     ];
     // Weights first: the repository's own weights/ holds only a README.
-    server = await startServer([['/weights/', weightsDir!], ['/', repoRoot]], pages);
+    server = await startServer(
+      [
+        ['/weights/', weightsDir!],
+        ['/', repoRoot],
+      ],
+      pages,
+    );
     chromium = await launchChromium();
   }, 180_000);
 
@@ -255,37 +264,40 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     console.log(`no CORS: ${message}`);
   }, 180_000);
 
-  it('a bad option attribute: one error event whose detail is { message }, the engine\'s sentence naming the attribute', async () => {
+  it("a bad option attribute: one error event whose detail is { message }, the engine's sentence naming the attribute", async () => {
     const message = await expectError('/bad-option.html', []);
     expect(message).toBe('style-weight must be a number >= 0, got "abc".');
     // More attributes on one page, each on its own (the OptionError's option -> the attribute, not the text).
     const page = await openPage('/bad-option.html');
     await waitForEnd(page, 120_000);
-    const outcomes = await page.evaluate(async (cases) => {
-      const element = document.querySelector('style-transfer')!;
-      element.removeAttribute('style-weight');
-      const results: Array<{ keys: string[]; message: string }> = [];
-      for (const [name, value] of cases) {
-        element.setAttribute(name, value);
-        const ended = new Promise<StyleTransferCompleteEvent | StyleTransferErrorEvent>((resolve) => {
-          element.addEventListener('style-transfer-complete', (e) => resolve(e), { once: true });
-          element.addEventListener('style-transfer-error', (e) => resolve(e), { once: true });
-        });
-        await element.start();
-        const event = await ended;
-        results.push({ keys: Object.keys(event.detail), message: `${event.type}: ${'message' in event.detail ? event.detail.message : undefined}` });
-        element.removeAttribute(name);
-      }
-      return results;
-    }, [
-      ['content-weight', '-1'],
-      ['tv-weight', '1e'],
-      ['iterations', '2.5'],
-      ['optimizer', 'sgd'],
-      ['preset', 'fast'],
-      ['style-layer-weights', '1 2'],
-      ['style-layer-weights', '1,-2,1,1,1'],
-    ]);
+    const outcomes = await page.evaluate(
+      async (cases) => {
+        const element = document.querySelector('style-transfer')!;
+        element.removeAttribute('style-weight');
+        const results: Array<{ keys: string[]; message: string }> = [];
+        for (const [name, value] of cases) {
+          element.setAttribute(name, value);
+          const ended = new Promise<StyleTransferCompleteEvent | StyleTransferErrorEvent>((resolve) => {
+            element.addEventListener('style-transfer-complete', (e) => resolve(e), { once: true });
+            element.addEventListener('style-transfer-error', (e) => resolve(e), { once: true });
+          });
+          await element.start();
+          const event = await ended;
+          results.push({ keys: Object.keys(event.detail), message: `${event.type}: ${'message' in event.detail ? event.detail.message : undefined}` });
+          element.removeAttribute(name);
+        }
+        return results;
+      },
+      [
+        ['content-weight', '-1'],
+        ['tv-weight', '1e'],
+        ['iterations', '2.5'],
+        ['optimizer', 'sgd'],
+        ['preset', 'fast'],
+        ['style-layer-weights', '1 2'],
+        ['style-layer-weights', '1,-2,1,1,1'],
+      ],
+    );
     expect(outcomes).toEqual([
       { keys: ['message'], message: 'style-transfer-error: content-weight must be a number >= 0, got -1.' },
       { keys: ['message'], message: 'style-transfer-error: tv-weight must be a number >= 0, got "1e".' },

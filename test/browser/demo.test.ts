@@ -40,7 +40,11 @@ interface AxeViolation {
 async function axeViolations(page: Page): Promise<AxeViolation[]> {
   await page.addScriptTag({ url: '/vendor/axe-core/axe.min.js' });
   return page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
+    const axe = (
+      window as unknown as {
+        axe: { run(context: Document, options: object): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> };
+      }
+    ).axe;
     const results = await axe.run(document, { resultTypes: ['violations'] });
     return results.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)) }));
   });
@@ -67,7 +71,15 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
 
   beforeAll(async () => {
     await ensureBuilt();
-    server = await startServer([['/weights/', weightsDir!], ['/vendor/axe-core/', AXE_DIR], ['/', distDir]], [], STRICT_CSP);
+    server = await startServer(
+      [
+        ['/weights/', weightsDir!],
+        ['/vendor/axe-core/', AXE_DIR],
+        ['/', distDir],
+      ],
+      [],
+      STRICT_CSP,
+    );
     chromium = await launchChromium();
   }, 180_000);
 

@@ -209,9 +209,9 @@ export function recordEvents(): void {
 export const elementEvents = (events: LoggedEvent[]) => events.filter((e) => e.type.startsWith('style-transfer-'));
 
 export async function waitForEnd(page: Page, timeout: number): Promise<LoggedEvent[]> {
-  await page.waitForFunction(
-    () => (window as unknown as { events: LoggedEvent[] }).events.some((e) => e.type === 'style-transfer-complete' || e.type === 'style-transfer-error'),
-    { timeout, polling: 200 },
-  );
+  await page.waitForFunction(() => (window as unknown as { events: LoggedEvent[] }).events.some((e) => e.type === 'style-transfer-complete' || e.type === 'style-transfer-error'), {
+    timeout,
+    polling: 200,
+  });
   return page.evaluate(() => (window as unknown as { events: LoggedEvent[] }).events);
 }

@@ -10,14 +10,7 @@ import { ihdr, PNG_SIGNATURE as SIGNATURE, pngChunk as chunk } from '../helpers/
  * A PNG from raw samples: `sample(x, y)` gives the bytes of one pixel as stored (1 gray, 2 gray+alpha, 3 RGB,
  * 4 RGBA, 1 palette index; twice as many, big-endian, at 16 bits). `extra` chunks (PLTE, tRNS) precede IDAT.
  */
-export function makePng(
-  width: number,
-  height: number,
-  bitDepth: 8 | 16,
-  colorType: 0 | 2 | 3 | 4 | 6,
-  sample: (x: number, y: number) => number[],
-  extra: Buffer[] = [],
-): Buffer {
+export function makePng(width: number, height: number, bitDepth: 8 | 16, colorType: 0 | 2 | 3 | 4 | 6, sample: (x: number, y: number) => number[], extra: Buffer[] = []): Buffer {
   const rows: number[] = [];
   for (let y = 0; y < height; y++) {
     rows.push(0); // filter: none
@@ -50,16 +43,22 @@ export function pngVariants(): Record<string, Buffer> {
 /** Pseudo-random RGBA noise, so that compressed data is long enough to cut. */
 function noise(width: number, height: number): Buffer {
   let s = 12345;
-  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 24);
+  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
   return Buffer.from(Array.from({ length: width * height * 4 }, (_, i) => (i % 4 === 3 ? 255 : rnd())));
 }
 
 /** The inputs the element must refuse with the CLI's message. */
 export function badImages(): Record<string, Buffer> {
-  const png = makePng(64, 64, 8, 6, (() => {
-    const data = noise(64, 64);
-    return (x: number, y: number) => Array.from(data.subarray((y * 64 + x) * 4, (y * 64 + x) * 4 + 4));
-  })());
+  const png = makePng(
+    64,
+    64,
+    8,
+    6,
+    (() => {
+      const data = noise(64, 64);
+      return (x: number, y: number) => Array.from(data.subarray((y * 64 + x) * 4, (y * 64 + x) * 4 + 4));
+    })(),
+  );
   const jpg = jpeg.encode({ width: 64, height: 64, data: noise(64, 64) }, 90).data;
   return {
     'notes.png': Buffer.from('hello, this is not an image\n'),

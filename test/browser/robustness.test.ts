@@ -34,7 +34,6 @@ import { badImages, pngVariants } from './images.js';
 
 if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
 
-
 const GOOD = {
   'content-src': 'samples/chelsea.png',
   'style-src': 'samples/starry_night.jpg',
@@ -47,7 +46,9 @@ const GOOD = {
 
 const PAGE = `<!doctype html>
 <script type="module" src="dist/style-transfer.js"></script>
-<style-transfer ${Object.entries(GOOD).map(([k, v]) => `${k}="${v}"`).join(' ')} controls></style-transfer>
+<style-transfer ${Object.entries(GOOD)
+  .map(([k, v]) => `${k}="${v}"`)
+  .join(' ')} controls></style-transfer>
 `;
 
 interface RunOutcome {
@@ -65,36 +66,39 @@ interface RunOutcome {
 
 /** Sets `attributes` (GOOD for the rest), awaits start(), and reports. */
 function run(page: Page, attributes: Record<string, string> = {}): Promise<RunOutcome> {
-  return page.evaluate(async (attrs) => {
-    const w = window as unknown as { events: LoggedEvent[]; decodedBlobSizes: number[] };
-    const element = document.querySelector('style-transfer')!;
-    for (const { name } of [...element.attributes]) if (!(name in attrs) && name !== 'controls') element.removeAttribute(name);
-    for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
-    const from = w.events.length;
-    w.decodedBlobSizes = [];
-    await element.start();
-    await element.updateComplete;
-    const canvas = element.shadowRoot!.querySelector('canvas')!;
-    let image: string;
-    try {
-      const bitmap = await createImageBitmap(await element.toBlob());
-      const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
-      context.drawImage(bitmap, 0, 0);
-      const pixels = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
-      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', pixels));
-      image = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-    } catch (e) {
-      image = `toBlob failed: ${String(e)}`;
-    }
-    return {
-      events: w.events.slice(from).filter((e) => e.type.startsWith('style-transfer-')),
-      shown: element.shadowRoot!.querySelector('[part="message"]')?.textContent?.trim() ?? '',
-      canvas: [canvas.width, canvas.height] as [number, number],
-      image,
-      stats: element.gpuStats(),
-      decodedBlobSizes: w.decodedBlobSizes,
-    };
-  }, { ...GOOD, ...attributes });
+  return page.evaluate(
+    async (attrs) => {
+      const w = window as unknown as { events: LoggedEvent[]; decodedBlobSizes: number[] };
+      const element = document.querySelector('style-transfer')!;
+      for (const { name } of [...element.attributes]) if (!(name in attrs) && name !== 'controls') element.removeAttribute(name);
+      for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
+      const from = w.events.length;
+      w.decodedBlobSizes = [];
+      await element.start();
+      await element.updateComplete;
+      const canvas = element.shadowRoot!.querySelector('canvas')!;
+      let image: string;
+      try {
+        const bitmap = await createImageBitmap(await element.toBlob());
+        const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+        context.drawImage(bitmap, 0, 0);
+        const pixels = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
+        const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', pixels));
+        image = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+      } catch (e) {
+        image = `toBlob failed: ${String(e)}`;
+      }
+      return {
+        events: w.events.slice(from).filter((e) => e.type.startsWith('style-transfer-')),
+        shown: element.shadowRoot!.querySelector('[part="message"]')?.textContent?.trim() ?? '',
+        canvas: [canvas.width, canvas.height] as [number, number],
+        image,
+        stats: element.gpuStats(),
+        decodedBlobSizes: w.decodedBlobSizes,
+      };
+    },
+    { ...GOOD, ...attributes },
+  );
 }
 
 /** The current canvas as RGB triples (run with iterations="0", the result is the content as the engine read it). */
@@ -143,7 +147,13 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
       body,
       headers: { 'content-type': name.endsWith('.jpg') ? 'image/jpeg' : 'image/png' },
     }));
-    server = await startServer([['/weights/', weightsDir!], ['/', repoRoot]], [{ path: '/robust.html', html: PAGE, headers: STRICT_CSP }, ...files]);
+    server = await startServer(
+      [
+        ['/weights/', weightsDir!],
+        ['/', repoRoot],
+      ],
+      [{ path: '/robust.html', html: PAGE, headers: STRICT_CSP }, ...files],
+    );
     chromium = await launchChromium();
     page = await chromium.browser.newPage();
     logPageErrors(page, 'robust');
@@ -216,7 +226,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
     throw new Error(`resolveOptions accepts ${JSON.stringify(options)}`);
   }
 
-  it('bad input: one error event with the CLI\'s message, shown in the element; the previous result stays', async () => {
+  it("bad input: one error event with the CLI's message, shown in the element; the previous result stays", async () => {
     const cases: Array<{ what: string; attributes: Record<string, string>; message: string | RegExp }> = [
       { what: 'a text file named .png', attributes: { 'content-src': 'img/notes.png' }, message: cliMessage('notes.png') },
       { what: 'a truncated PNG', attributes: { 'style-src': 'img/truncated.png' }, message: cliMessage('truncated.png') },
@@ -247,7 +257,10 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
       const started = performance.now();
       const outcome = await run(page, attributes);
       timings.push(`${what}: ${((performance.now() - started) / 1000).toFixed(2)} s -> ${outcome.events.at(-1)?.detail.message as string | undefined}`);
-      expect(outcome.events.map((e) => e.type), what).toEqual(['style-transfer-error']);
+      expect(
+        outcome.events.map((e) => e.type),
+        what,
+      ).toEqual(['style-transfer-error']);
       const got = outcome.events[0].detail.message as string;
       if (typeof message === 'string') expect(got, what).toBe(message);
       else expect(got, what).toMatch(message);
@@ -269,7 +282,10 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
       // No iterations: the result is the content image exactly as the engine received it.
       const outcome = await run(page, { 'content-src': `img/${name}`, 'style-src': 'img/palette-trns.png', size: '16', iterations: '0' });
       timings.push(`${name} (no iterations, 16 px): ${((performance.now() - started) / 1000).toFixed(2)} s`);
-      expect(outcome.events.map((e) => e.type), name).toEqual(['style-transfer-complete']);
+      expect(
+        outcome.events.map((e) => e.type),
+        name,
+      ).toEqual(['style-transfer-complete']);
       expect(outcome.stats, name).toEqual(baseline);
       // The CLI decodes, ignores alpha, and the engine resizes to 16 px (the 1x1 is upscaled).
       const cli = resizeTo(decodeImageBytes(bytes, name), 16, 16);
@@ -281,32 +297,35 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
     }
   }, 240_000);
 
-  it('a File, a Blob and an <img> take the same path: the CLI\'s messages, the CLI\'s pixels', async () => {
-    const outcome = await page.evaluate(async (attrs) => {
-      const element = document.querySelector('style-transfer')!;
-      for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
-      const messageOf = async (content: ImageSource) => {
-        element.contentSrc = content;
-        const ended = new Promise<string>((resolve) => {
-          element.addEventListener('style-transfer-complete', () => resolve('complete'), { once: true });
-          element.addEventListener('style-transfer-error', (e) => resolve(e.detail.message), { once: true });
-        });
-        await element.start();
-        return ended;
-      };
-      const text = await messageOf(new File(['hello, this is not an image'], 'notes.png', { type: 'image/png' }));
-      const truncated = await messageOf((await (await fetch('img/truncated.png')).blob()).slice(0, 100, 'image/png'));
-      const img = new Image();
-      img.src = 'img/tiny-1x1.png';
-      const fromImg = await messageOf(img);
-      if (fromImg !== 'complete') return { text, truncated, fromImg, pixel: [] };
-      const bitmap = await createImageBitmap(await element.toBlob());
-      const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
-      context.drawImage(bitmap, 0, 0);
-      const pixel = Array.from(context.getImageData(0, 0, 1, 1).data);
-      element.contentSrc = attrs['content-src'];
-      return { text, truncated, fromImg, pixel };
-    }, { ...GOOD, 'style-src': 'img/palette-trns.png', size: '16', iterations: '0' });
+  it("a File, a Blob and an <img> take the same path: the CLI's messages, the CLI's pixels", async () => {
+    const outcome = await page.evaluate(
+      async (attrs) => {
+        const element = document.querySelector('style-transfer')!;
+        for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
+        const messageOf = async (content: ImageSource) => {
+          element.contentSrc = content;
+          const ended = new Promise<string>((resolve) => {
+            element.addEventListener('style-transfer-complete', () => resolve('complete'), { once: true });
+            element.addEventListener('style-transfer-error', (e) => resolve(e.detail.message), { once: true });
+          });
+          await element.start();
+          return ended;
+        };
+        const text = await messageOf(new File(['hello, this is not an image'], 'notes.png', { type: 'image/png' }));
+        const truncated = await messageOf((await (await fetch('img/truncated.png')).blob()).slice(0, 100, 'image/png'));
+        const img = new Image();
+        img.src = 'img/tiny-1x1.png';
+        const fromImg = await messageOf(img);
+        if (fromImg !== 'complete') return { text, truncated, fromImg, pixel: [] };
+        const bitmap = await createImageBitmap(await element.toBlob());
+        const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+        context.drawImage(bitmap, 0, 0);
+        const pixel = Array.from(context.getImageData(0, 0, 1, 1).data);
+        element.contentSrc = attrs['content-src'];
+        return { text, truncated, fromImg, pixel };
+      },
+      { ...GOOD, 'style-src': 'img/palette-trns.png', size: '16', iterations: '0' },
+    );
     expect(outcome.text).toBe('Image file "notes.png" is not a PNG or JPEG image.');
     expect(outcome.truncated).toBe('Image file "content image (image/png)" could not be decoded: the file is truncated.');
     expect(outcome.fromImg).toBe('complete');
@@ -328,36 +347,42 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
 
   it('20 start/stop cycles (stopped at once, while loading, after the first iteration, at the first progress) leave the GPU buffers at their baseline', async () => {
     const started = performance.now();
-    const cycles = await page.evaluate(async (attrs) => {
-      const w = window as unknown as { events: LoggedEvent[] };
-      const element = document.querySelector('style-transfer')!;
-      for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
-      const until = async (predicate: () => boolean) => {
-        while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 5));
-      };
-      const results: Array<{ mode: number; events: string[]; stopped: unknown; peak: number; after: GpuBufferStats }> = [];
-      for (let i = 0; i < 20; i++) {
-        const mode = i % 4;
-        const from = w.events.length;
-        const seen = (type: string) => w.events.slice(from).some((e) => e.type === type);
-        let peak = 0;
-        const ended = element.start();
-        if (mode === 0) element.stop();
-        else if (mode === 1) await new Promise((resolve) => setTimeout(resolve, 20));
-        else if (mode === 2) await until(() => seen('preview') || !element.running);
-        else await until(() => seen('style-transfer-progress') || !element.running);
-        peak = element.gpuStats().live;
-        element.stop();
-        await ended;
-        const events = w.events.slice(from).filter((e) => e.type.startsWith('style-transfer-'));
-        results.push({ mode, events: events.map((e) => e.type), stopped: events.at(-1)?.detail.stopped, peak, after: element.gpuStats() });
-      }
-      return results;
-    }, { ...GOOD, 'content-src': 'img/rgba16.png', 'style-src': 'img/gray-alpha.png', size: '16', iterations: '40' });
+    const cycles = await page.evaluate(
+      async (attrs) => {
+        const w = window as unknown as { events: LoggedEvent[] };
+        const element = document.querySelector('style-transfer')!;
+        for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
+        const until = async (predicate: () => boolean) => {
+          while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 5));
+        };
+        const results: Array<{ mode: number; events: string[]; stopped: unknown; peak: number; after: GpuBufferStats }> = [];
+        for (let i = 0; i < 20; i++) {
+          const mode = i % 4;
+          const from = w.events.length;
+          const seen = (type: string) => w.events.slice(from).some((e) => e.type === type);
+          let peak = 0;
+          const ended = element.start();
+          if (mode === 0) element.stop();
+          else if (mode === 1) await new Promise((resolve) => setTimeout(resolve, 20));
+          else if (mode === 2) await until(() => seen('preview') || !element.running);
+          else await until(() => seen('style-transfer-progress') || !element.running);
+          peak = element.gpuStats().live;
+          element.stop();
+          await ended;
+          const events = w.events.slice(from).filter((e) => e.type.startsWith('style-transfer-'));
+          results.push({ mode, events: events.map((e) => e.type), stopped: events.at(-1)?.detail.stopped, peak, after: element.gpuStats() });
+        }
+        return results;
+      },
+      { ...GOOD, 'content-src': 'img/rgba16.png', 'style-src': 'img/gray-alpha.png', size: '16', iterations: '40' },
+    );
     timings.push(`20 start/stop cycles: ${((performance.now() - started) / 1000).toFixed(1)} s; live buffers when stopped: ${cycles.map((c) => c.peak).join(', ')}`);
     for (const [i, cycle] of cycles.entries()) {
       expect(cycle.events.at(-1), `cycle ${i}`).toBe('style-transfer-complete');
-      expect(cycle.events.filter((e) => e !== 'style-transfer-progress'), `cycle ${i}`).toEqual(['style-transfer-complete']);
+      expect(
+        cycle.events.filter((e) => e !== 'style-transfer-progress'),
+        `cycle ${i}`,
+      ).toEqual(['style-transfer-complete']);
       expect(cycle.stopped, `cycle ${i}`).toBe(true);
       expect(cycle.after, `cycle ${i}`).toEqual(baseline);
     }
@@ -368,10 +393,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
   it('over the whole session: no CSP violation, and no request but the page, the bundle, the given images and the weights', async () => {
     const events = await page.evaluate(() => (window as unknown as { events: LoggedEvent[] }).events);
     expect(events.filter((e) => e.type === 'csp-violation')).toEqual([]);
-    const given = new Set([
-      ...runRequests(),
-      ...[...Object.keys(bad), ...Object.keys(variants)].map((name) => url(`img/${name}`)),
-    ]);
+    const given = new Set([...runRequests(), ...[...Object.keys(bad), ...Object.keys(variants)].map((name) => url(`img/${name}`))]);
     expect(requests.filter((r) => !given.has(r))).toEqual([]);
     // The .bin once (then Cache Storage / the page's shared load); the manifest once per page too.
     expect(requests.filter((r) => r.endsWith('.bin'))).toHaveLength(1);

@@ -97,14 +97,7 @@ export function conv3x3(
  * Input gradient of conv3x3 (pre-bias, pre-ReLU output gradient given), by the direct definition:
  * dIn[y][x][ci] = sum_{ky,kx,co} dOut[y-ky+1][x-kx+1][co] * w[ky][kx][ci][co] (out-of-range dOut is zero).
  */
-export function conv3x3InputGrad(
-  gradOut: ArrayLike<number>,
-  height: number,
-  width: number,
-  cin: number,
-  cout: number,
-  kernel: ArrayLike<number>,
-): Float64Array {
+export function conv3x3InputGrad(gradOut: ArrayLike<number>, height: number, width: number, cin: number, cout: number, kernel: ArrayLike<number>): Float64Array {
   const out = new Float64Array(height * width * cin);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -177,14 +170,7 @@ export function pool2x2(kind: RefPooling, input: ArrayLike<number>, height: numb
  * maximum in scan order (0,0), (0,1), (1,0), (1,1), a later one only if strictly greater (PyTorch's rule). Avg:
  * a quarter to each of the four. Positions in no window (odd sizes) get 0.
  */
-export function pool2x2Backward(
-  kind: RefPooling,
-  input: ArrayLike<number>,
-  height: number,
-  width: number,
-  channels: number,
-  gradOut: ArrayLike<number>,
-): Float64Array {
+export function pool2x2Backward(kind: RefPooling, input: ArrayLike<number>, height: number, width: number, channels: number, gradOut: ArrayLike<number>): Float64Array {
   const { width: ow, height: oh } = pooledSizeRef(width, height);
   const out = new Float64Array(width * height * channels);
   for (let oy = 0; oy < oh; oy++) {
@@ -339,12 +325,7 @@ export function roundHalfEven(v: number): number {
  * Planar x -> RGBA8 bytes: round(x + mean) (ties to even), clamped to 0..255, alpha 255. `roundSum` is applied to
  * x + mean before rounding (pass Math.fround to mimic f32 arithmetic exactly).
  */
-export function deprocessRef(
-  x: ArrayLike<number>,
-  pixels: number,
-  mean: readonly number[] = VGG_MEAN_BGR_REF,
-  roundSum: (v: number) => number = (v) => v,
-): Uint8Array {
+export function deprocessRef(x: ArrayLike<number>, pixels: number, mean: readonly number[] = VGG_MEAN_BGR_REF, roundSum: (v: number) => number = (v) => v): Uint8Array {
   const out = new Uint8Array(4 * pixels);
   const byte = (v: number) => Math.min(255, Math.max(0, roundHalfEven(v)));
   for (let p = 0; p < pixels; p++) {
@@ -359,9 +340,7 @@ export function deprocessRef(
 // ---------------------------------------------------------------------------------------------------------------
 // A small VGG-like network and the whole Gatys loss + gradient
 
-export type RefLayer =
-  | { kind: 'conv'; cin: number; cout: number; /** HWIO */ kernel: Float64Array; bias: Float64Array }
-  | { kind: 'pool' };
+export type RefLayer = { kind: 'conv'; cin: number; cout: number; /** HWIO */ kernel: Float64Array; bias: Float64Array } | { kind: 'pool' };
 
 export interface RefFeature {
   /** HWC; for a conv layer, the ReLU output. */
