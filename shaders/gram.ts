@@ -6,7 +6,8 @@
  * FMAs. Only the upper block triangle is computed (G is symmetric); lower-triangle invocations return at once.
  * Partials: [splits][C][C] f32 as vec4 rows.
  * gramReduce: one invocation per entry (i, j) sums the splits, mirrors the lower triangle from the upper one and
- * applies 1/(C * P). Output: G as [C][C] f32.
+ * applies 1/(C * P) (P: the whole image's pixels, also when a tile adds its share). Output: G as [C][C] f32, written
+ * or (`accumulate`, tiled evaluation) added to.
  */
 import { computeProgram, read, readWrite, uniform, uniformStruct, type StructValues } from '../src/gpu/program.js';
 import { linearId, mainSignature } from './common.js';
@@ -52,7 +53,8 @@ ${mainSignature(workgroupSize)} {
   });
 }
 
-export function gramReduce(workgroupSize = 64) {
+/** With `accumulate`, adds the normalised sum to the Gram already there (tiles adding their owned positions' share). */
+export function gramReduce(workgroupSize = 64, accumulate = false) {
   const body = `
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -67,12 +69,12 @@ ${mainSignature(workgroupSize)} {
   for (var s = 0u; s < params.splits; s++) {
     sum += partials[s * c * c + src];
   }
-  gram[id] = sum * params.invNorm;
+  gram[id] = ${accumulate ? 'gram[id] + ' : ''}sum * params.invNorm;
 }
 `;
   return computeProgram({
-    key: `gram_reduce_wg${workgroupSize}`,
-    label: 'gram_reduce',
+    key: `gram_reduce${accumulate ? '_acc' : ''}_wg${workgroupSize}`,
+    label: accumulate ? 'gram_reduce_acc' : 'gram_reduce',
     workgroupSize,
     bindings: { params: uniform(GRAM_REDUCE_PARAMS), partials: read('array<f32>'), gram: readWrite('array<f32>') },
     body,

@@ -144,8 +144,9 @@ ${mainSignature(workgroupSize)} {
 }
 
 /**
- * Content gradient g = scale * (F - target) over vec4 features, optional += existing and ReLU mask (F > 0).
- * Bindings: params {count, scale}, features, targetFeatures, grad.
+ * Content gradient g = scale * (F - target) over vec4 features, optional += existing and ReLU mask (A > 0, A the
+ * layer's activation: the features themselves, or where a tile counts only its own positions, the unmasked ones).
+ * Bindings: params {count, scale}, features, targetFeatures, [maskActivation], grad.
  */
 export function contentGrad(accumulate: boolean, mask: boolean, workgroupSize = 64) {
   const body = wgsl`
@@ -159,7 +160,7 @@ ${mainSignature(workgroupSize)} {
   g += grad[id];
 #endif
 #if ${mask}
-  g = select(vec4f(0.0), g, f > vec4f(0.0));
+  g = select(vec4f(0.0), g, maskActivation[id] > vec4f(0.0));
 #endif
   grad[id] = g;
 }
@@ -174,6 +175,7 @@ ${mainSignature(workgroupSize)} {
       params: uniform(CONTENT_GRAD_PARAMS),
       features: read('array<vec4f>'),
       targetFeatures: read('array<vec4f>'),
+      maskActivation: mask ? read('array<vec4f>') : undefined,
       grad: readWrite('array<vec4f>'),
     },
     body,

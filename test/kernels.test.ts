@@ -683,12 +683,15 @@ describe('loss kernels', () => {
         const features = quantized(4 * count, 101, -1, 3);
         const target = randomArray(4 * count, 102, 0, 2);
         const existing = randomArray(4 * count, 103);
+        // The ReLU mask comes from its own binding (a tile's features are masked to its own positions, the ReLU not).
+        const activation = quantized(4 * count, 104, -1, 3);
         const scale = 0.123;
         const grad = upload(accumulate ? existing : new Float32Array(4 * count).fill(SENTINEL));
-        run(contentGrad(accumulate, mask), { params: { count, scale }, features: upload(features), targetFeatures: upload(target), grad }, count);
+        const maskActivation = mask ? upload(activation) : undefined;
+        run(contentGrad(accumulate, mask), { params: { count, scale }, features: upload(features), targetFeatures: upload(target), maskActivation, grad }, count);
         let expected: Float64Array = Float64Array.from(features, (f, i) => Math.fround(scale) * (f - target[i]));
         if (accumulate) expected = expected.map((v, i) => v + existing[i]);
-        if (mask) expected = ref.reluMask(expected, features);
+        if (mask) expected = ref.reluMask(expected, activation);
         expectClose(await read(grad, 4 * count), expected, 1e-6, `contentGrad acc=${accumulate} mask=${mask}`);
         // The documented loss normalisation: with scale = 2 w / N this is the gradient of w * mean((F - T)^2).
         const w = 3;

@@ -64,7 +64,7 @@ export interface LossValues {
   terms: Record<string, number>;
 }
 
-interface Term {
+export interface Term {
   category: LossCategory;
   layer: number;
   /** Name used in LossValues.terms. */
@@ -78,7 +78,7 @@ export function lossDepth(config: LossConfig): number {
   return layers.length ? Math.max(...layers) + 1 : 1;
 }
 
-function termsOf(config: LossConfig): Term[] {
+export function termsOf(config: LossConfig): Term[] {
   const layerWeights = config.styleLayerWeights ?? config.styleLayers.map(() => 1);
   if (layerWeights.length !== config.styleLayers.length) {
     throw new Error(`${layerWeights.length} style layer weights given for ${config.styleLayers.length} style layers.`);
@@ -315,7 +315,9 @@ export class GatysLoss {
         if (term.category === 'content') {
           const scale = (2 * term.weight) / (s.width * s.height * s.channels);
           const target = this.contentTargets[this.terms.filter((u) => u.category === 'content').indexOf(term)];
-          passes.add(contentGrad(direct.accumulate, direct.mask), { params: { count, scale }, features: this.maps.buffers[i], targetFeatures: target, grad: out }, count);
+          const features = this.maps.buffers[i];
+          const bindings = { params: { count, scale }, features, targetFeatures: target, maskActivation: direct.mask ? features : undefined, grad: out };
+          passes.add(contentGrad(direct.accumulate, direct.mask), bindings, count);
         } else {
           // dL/dF = 4 w / (C^2 N) * F D, N = C H W: a 1x1 conv of the features with D = G - G_target.
           const n = s.channels * s.width * s.height;

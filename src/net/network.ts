@@ -226,6 +226,11 @@ export class FeatureMaps {
     readonly width: number,
     readonly height: number,
     readonly depth: number = net.depth,
+    /**
+     * Maps at least as large in every layer whose buffers these use instead of their own (tiles of one image, which
+     * run one after another): nothing is allocated, and nothing is released on dispose.
+     */
+    private readonly lender?: FeatureMaps,
   ) {
     if (depth > net.depth) throw new Error(`features up to layer ${depth} need a network loaded that deep`);
     this.shapes = featureSizes(width, height, depth);
@@ -236,7 +241,14 @@ export class FeatureMaps {
         );
       }
     });
-    this.buffers = this.shapes.map((s, i) => net.gpu.buffers.storage(activationBytes(s), VGG19[i].feature));
+    if (lender) {
+      if (lender.net !== net || lender.depth < depth || width > lender.width || height > lender.height) {
+        throw new Error(`${width}x${height} feature maps cannot borrow the buffers of ${lender.width}x${lender.height} ones`);
+      }
+      this.buffers = lender.buffers;
+    } else {
+      this.buffers = this.shapes.map((s, i) => net.gpu.buffers.storage(activationBytes(s), VGG19[i].feature));
+    }
   }
 
   /** Records the forward pass from planar image x [3][H][W]. */
@@ -327,10 +339,9 @@ export class FeatureMaps {
    */
   private encodeImageGradient(passes: PassList, gradOut: GPUBuffer, gradIn: GPUBuffer, accumulate: boolean): void {
     if (accumulate) throw new Error('the image gradient is written, not accumulated');
-    const { gpu } = this.net;
     const layer = VGG19[0] as ConvLayer;
     const { width, height } = this.shapes[0];
-    const columns = (this.imageColumns ??= this.own(gpu.buffers.storage(imageColumnsBytes(width, height), 'image gradient columns')));
+    const columns = this.columns();
     const cout4 = IMAGE_GRADIENT_COLUMNS / 4;
     const tiling = imageLayerTuning.gradient(width, height);
     const params = convParams(width, height, layer.outChannels / 4, cout4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
@@ -388,7 +399,14 @@ export class FeatureMaps {
     }
   }
 
+  /** The image gradient's tap-column scratch (HW x 28 f32), made at first use (the lender's when borrowing). */
+  private columns(): GPUBuffer {
+    if (this.lender) return this.lender.columns();
+    return (this.imageColumns ??= this.own(this.net.gpu.buffers.storage(imageColumnsBytes(this.width, this.height), 'image gradient columns')));
+  }
+
   private winograd(): { transformed: GPUBuffer; products: GPUBuffer; bytes: number } {
+    if (this.lender) return this.lender.winograd();
     if (!this.winogradScratch) {
       const bytes = winogradScratchBytes(this.width, this.height, this.depth, this.net.convAlgorithm);
       const { buffers } = this.net.gpu;
@@ -408,7 +426,7 @@ export class FeatureMaps {
 
   /** Bytes of every buffer these maps hold now (what featureMapsBytes counts once recording is done). */
   get heldBytes(): number {
-    return [...this.buffers, ...this.owned].reduce((sum, b) => sum + b.size, 0);
+    return this.lender ? 0 : [...this.buffers, ...this.owned].reduce((sum, b) => sum + b.size, 0);
   }
 
   own(buffer: GPUBuffer): GPUBuffer {
@@ -417,6 +435,7 @@ export class FeatureMaps {
   }
 
   dispose(): void {
+    if (this.lender) return; // the lender's buffers: its own dispose releases them
     for (const b of [...this.buffers, ...this.owned]) this.net.gpu.buffers.release(b);
     this.buffers.length = 0;
     this.owned.length = 0;

@@ -1,0 +1,479 @@
+/**
+ * The Gatys loss and its gradient for an image too large to hold every activation at once, computed tile by tile
+ * and exactly (the same values as GatysLoss up to float rounding, no seams):
+ *
+ * - The image is cut into cores of `core` pixels (a multiple of 16, so every 2x2 pooling window of the four pools
+ *   lies on the same grid as in the whole image); each tile evaluates the network on its core plus a halo of
+ *   `tileHalo(config)` pixels (the receptive reach of the deepest loss layer, rounded up to 16), clipped at the
+ *   image border, where the zero padding then is the real one. Every feature whose position lies in the core is
+ *   then exact; the tile owns those positions (core / the layer's stride) and counts only them.
+ * - Pass 1, tile after tile: forward, the owned features (others zeroed: shaders/tile.ts maskOutside) added into
+ *   each style layer's Gram matrix of the whole image, and the content loss's partial sums over owned positions.
+ *   Then D = G - G_target and the loss totals, as untiled.
+ * - Pass 2, tile after tile: forward again and backward from the owned positions only (the loss gradient of a
+ *   feature another tile owns is its business), through the ReLU masks and pool switches, which are exact in the
+ *   halo; the tile's input gradient, halo included, is added into the image's gradient.
+ * - TV is local to the image: computed on the whole image, as untiled.
+ *
+ * Everything is recorded once into one pass list, so an evaluation is still one submission and the optimisers run
+ * unchanged. The tiles share one set of activations (FeatureMaps borrowing the largest tile's buffers).
+ */
+import { conv1x1, convDispatchSize, convParams } from '../../shaders/conv.js';
+import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
+import { CATEGORY_INDEX, contentGrad, LOSS_HEADER, lossTotal, squaredDiffPartials, tvGrad, tvPartials } from '../../shaders/loss.js';
+import { storedSums } from '../../shaders/common.js';
+import { addPlanar, cropPlanar, maskOutside } from '../../shaders/tile.js';
+import { dotProductSums, FILL_INVOCATIONS } from '../gpu/parallelism.js';
+import { PassList } from '../gpu/passes.js';
+import { lossDepth, gramScratchBytes, termsOf, type LossConfig, type LossValues, type Term } from './loss.js';
+import { FeatureMaps, type FeatureShape, type Vgg19Net } from './network.js';
+import { imageToX, type Rgba8 } from './preprocess.js';
+import { checkStyleBlendWeights } from './options.js';
+import { featureSizes, VGG19 } from './vgg19.js';
+
+/** Tile origins and sizes are multiples of this: the pooling grid of relu5_1 (four 2x2 pools). */
+export const TILE_ALIGNMENT = 16;
+const PARTIALS_WORKGROUP = 64;
+
+/**
+ * Pixels, per side, of the image that a feature of the deepest loss layer depends on beyond its own position:
+ * each 3x3 conv adds one step of the current stride, each 2x2 pool one step before doubling it.
+ */
+export function lossReach(config: LossConfig): number {
+  let reach = 0;
+  let stride = 1;
+  for (let i = 0; i < lossDepth(config); i++) {
+    reach += stride;
+    if (VGG19[i].kind === 'pool') stride *= 2;
+  }
+  return reach;
+}
+
+/** The halo a tile needs around its core: the loss's reach rounded up to the pooling grid. */
+export function tileHalo(config: LossConfig): number {
+  return Math.ceil(lossReach(config) / TILE_ALIGNMENT) * TILE_ALIGNMENT;
+}
+
+export interface Rect {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+export interface Tile {
+  /** The pixels this tile owns. */
+  core: Rect;
+  /** Core plus halo, clipped to the image: what the tile evaluates. */
+  window: Rect;
+}
+
+export interface TileGrid {
+  core: number;
+  halo: number;
+  columns: number;
+  rows: number;
+  /** Row-major. */
+  tiles: Tile[];
+  /** The largest window's size (every window fits in it). */
+  maxWindow: { width: number; height: number };
+}
+
+/** Cores of `core` px (the last row and column shorter) and their windows over a width x height image. */
+export function planTiles(width: number, height: number, core: number, halo: number): TileGrid {
+  if (!(core > 0) || core % TILE_ALIGNMENT !== 0) throw new Error(`a tile core of ${core} px is not a positive multiple of ${TILE_ALIGNMENT}`);
+  if (halo % TILE_ALIGNMENT !== 0) throw new Error(`a tile halo of ${halo} px is not a multiple of ${TILE_ALIGNMENT}`);
+  const columns = Math.ceil(width / core);
+  const rows = Math.ceil(height / core);
+  const tiles: Tile[] = [];
+  let maxWidth = 0;
+  let maxHeight = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++) {
+      const coreRect = { x0: c * core, y0: r * core, x1: Math.min(width, (c + 1) * core), y1: Math.min(height, (r + 1) * core) };
+      const window = {
+        x0: Math.max(0, coreRect.x0 - halo),
+        y0: Math.max(0, coreRect.y0 - halo),
+        x1: Math.min(width, coreRect.x1 + halo),
+        y1: Math.min(height, coreRect.y1 + halo),
+      };
+      maxWidth = Math.max(maxWidth, window.x1 - window.x0);
+      maxHeight = Math.max(maxHeight, window.y1 - window.y0);
+      tiles.push({ core: coreRect, window });
+    }
+  }
+  return { core, halo, columns, rows, tiles, maxWindow: { width: maxWidth, height: maxHeight } };
+}
+
+/** 2^(pools up to and including layer i): how many image pixels one step of layer i's output spans. */
+export function layerStride(layer: number): number {
+  let stride = 1;
+  for (let i = 0; i <= layer; i++) if (VGG19[i].kind === 'pool') stride *= 2;
+  return stride;
+}
+
+/**
+ * The positions of layer `layer` a tile owns, in its window's coordinates: its core divided by the layer's stride
+ * (the image's last row and column floor as the layer's own size does), minus the window's origin.
+ */
+export function ownedRect(tile: Tile, layer: number, image: FeatureShape, windowShape: FeatureShape): Rect {
+  const s = layerStride(layer);
+  const ox = tile.window.x0 / s;
+  const oy = tile.window.y0 / s;
+  const clip = (v: number, limit: number) => Math.max(0, Math.min(limit, v));
+  return {
+    x0: clip(tile.core.x0 / s - ox, windowShape.width),
+    y0: clip(tile.core.y0 / s - oy, windowShape.height),
+    x1: clip(Math.min(image.width, Math.floor(tile.core.x1 / s)) - ox, windowShape.width),
+    y1: clip(Math.min(image.height, Math.floor(tile.core.y1 / s)) - oy, windowShape.height),
+  };
+}
+
+const windowSize = (w: Rect) => ({ width: w.x1 - w.x0, height: w.y1 - w.y0 });
+const shapeBytes = (s: FeatureShape) => s.width * s.height * s.channels * 4;
+
+/** One row of the loss table: a term's share (tiles add content rows; style and TV rows are whole). */
+interface Row {
+  term: Term;
+}
+
+/** The tiles' FeatureMaps: one per distinct window size, all on the buffers of the largest. */
+class TileMaps {
+  readonly lender: FeatureMaps;
+  private readonly bySize = new Map<string, FeatureMaps>();
+
+  constructor(
+    readonly net: Vgg19Net,
+    grid: TileGrid,
+    readonly depth: number,
+  ) {
+    this.lender = new FeatureMaps(net, grid.maxWindow.width, grid.maxWindow.height, depth);
+  }
+
+  of(tile: Tile): FeatureMaps {
+    const { width, height } = windowSize(tile.window);
+    if (width === this.lender.width && height === this.lender.height) return this.lender;
+    const key = `${width}x${height}`;
+    let maps = this.bySize.get(key);
+    if (!maps) this.bySize.set(key, (maps = new FeatureMaps(this.net, width, height, this.depth, this.lender)));
+    return maps;
+  }
+
+  dispose(): void {
+    for (const maps of this.bySize.values()) maps.dispose();
+    this.lender.dispose();
+  }
+}
+
+export interface TiledLossOptions {
+  /** Core side in pixels, a multiple of 16. */
+  core: number;
+}
+
+export class TiledGatysLoss {
+  readonly x: GPUBuffer;
+  readonly grad: GPUBuffer;
+  readonly losses: GPUBuffer;
+  readonly passes: PassList;
+  readonly grid: TileGrid;
+  readonly terms: Term[];
+  private readonly rows: Row[] = [];
+  private readonly owned: GPUBuffer[] = [];
+  private readonly maps: TileMaps;
+  /** The image's feature shapes (the loss's scales and the ownership of positions use them). */
+  private readonly shapes: FeatureShape[];
+  private readonly styleLayers: number[];
+  private readonly styleTargets: GPUBuffer[] = [];
+  /** Per tile, per content term: the content's owned features in the tile's window (zero elsewhere). */
+  private readonly contentTargets: GPUBuffer[][] = [];
+  private readonly depth: number;
+  /** The tile's window of x (planar), where each tile's forward pass starts. */
+  private readonly tileX: GPUBuffer;
+
+  constructor(
+    readonly net: Vgg19Net,
+    readonly width: number,
+    readonly height: number,
+    readonly config: LossConfig,
+    options: TiledLossOptions,
+  ) {
+    if (config.normalizeGradients) throw new Error('Tiled evaluation does not support normalized gradients (their L1 norms span the whole image).');
+    const gpu = net.gpu;
+    this.terms = termsOf(config);
+    this.depth = lossDepth(config);
+    if (this.depth > net.depth) throw new Error(`the loss needs ${this.depth} layers, the network has ${net.depth}`);
+    this.shapes = featureSizes(width, height, this.depth);
+    this.grid = planTiles(width, height, options.core, tileHalo(config));
+    this.maps = new TileMaps(net, this.grid, this.depth);
+    const lender = this.maps.lender;
+    const own = (bytes: number, label: string) => this.own(gpu.buffers.storage(bytes, label));
+    this.x = own(3 * width * height * 4, 'x');
+    this.grad = own(3 * width * height * 4, 'grad x');
+    const tileX = own(3 * lender.width * lender.height * 4, 'tile x');
+    const tileGrad = own(3 * lender.width * lender.height * 4, 'tile grad x');
+
+    const contentTerms = this.terms.filter((t) => t.category === 'content');
+    const styleTerms = this.terms.filter((t) => t.category === 'style');
+    this.styleLayers = styleTerms.map((t) => t.layer);
+    // Rows of the loss table: TV, the style terms, then each tile's share of each content term.
+    const tvTerm = this.terms.find((t) => t.category === 'tv')!;
+    this.rows.push({ term: tvTerm }, ...styleTerms.map((term) => ({ term })));
+    for (let k = 0; k < this.grid.tiles.length; k++) this.rows.push(...contentTerms.map((term) => ({ term })));
+    this.losses = own((LOSS_HEADER + this.rows.length) * 4, 'losses');
+    const walked = [3 * width * height, ...styleTerms.map((t) => this.shapes[t.layer].channels ** 2 / 4), ...contentTerms.map((t) => shapeBytes(lender.shapes[t.layer]) / 16)];
+    const sums = dotProductSums(Math.max(...walked), gpu.parallelism);
+    const P = sums.invocations;
+    const S = storedSums(sums, PARTIALS_WORKGROUP);
+    const partials = own(this.rows.length * S * 4, 'loss partials');
+    const lossLayers = [...new Set(this.terms.filter((t) => t.layer >= 0).map((t) => t.layer))];
+    const masked = new Map(lossLayers.map((l) => [l, own(lender.bytes(l), `owned ${VGG19[l].feature}`)]));
+    const gramScratch = own(gramScratchBytes(lender.shapes, this.styleLayers, gpu.parallelism), 'gram scratch');
+    const grams = styleTerms.map((t) => own(this.shapes[t.layer].channels ** 2 * 4, `gram ${t.key}`));
+    const diffs = styleTerms.map((t) => own(this.shapes[t.layer].channels ** 2 * 4, `gram difference ${t.key}`));
+    for (const t of styleTerms) this.styleTargets.push(own(this.shapes[t.layer].channels ** 2 * 4, `style target ${t.key}`));
+    for (let k = 0; k < this.grid.tiles.length; k++) {
+      const tileMaps = this.maps.of(this.grid.tiles[k]);
+      this.contentTargets.push(contentTerms.map((t) => own(tileMaps.bytes(t.layer), `content target ${t.key} tile ${k}`)));
+    }
+    const largest = Math.max(...lender.shapes.map(shapeBytes));
+    const ping = [own(largest, 'grad ping'), own(largest, 'grad pong')];
+
+    const passes = (this.passes = new PassList(gpu));
+    // TV on the whole image: its partial sums, and the gradient's first writer.
+    passes.add(tvPartials(sums, PARTIALS_WORKGROUP), { params: { width, height, offset: 0 }, x: this.x, partials }, P);
+    passes.add(tvGrad(false), { params: { width, height, scale: config.tvWeight }, x: this.x, grad: this.grad }, 3 * width * height);
+
+    // Pass 1: Grams and content sums over owned positions.
+    this.grid.tiles.forEach((tile, k) => {
+      const maps = this.recordWindow(passes, tile, tileX);
+      for (const layer of lossLayers) this.recordMask(passes, tile, maps, layer, masked.get(layer)!);
+      styleTerms.forEach((term, s) => {
+        const shape = maps.shapes[term.layer];
+        const pixels = shape.width * shape.height;
+        const partial = gramPartialParams(pixels, shape.channels, gramSplits(pixels, shape.channels, FILL_INVOCATIONS[gpu.parallelism]));
+        const reduce = gramReduceParams(this.shapes[term.layer].width * this.shapes[term.layer].height, shape.channels, partial.values.splits);
+        passes.add(gramPartial(), { params: partial.values, features: masked.get(term.layer)!, partials: gramScratch }, partial.invocations);
+        passes.add(gramReduce(64, k > 0), { params: reduce.values, partials: gramScratch, gram: grams[s] }, reduce.invocations);
+      });
+      contentTerms.forEach((term, c) => {
+        const row = 1 + styleTerms.length + k * contentTerms.length + c;
+        const count = maps.bytes(term.layer) / 16;
+        passes.add(
+          squaredDiffPartials(false, sums, PARTIALS_WORKGROUP),
+          { params: { count, offset: row * S }, a: masked.get(term.layer)!, b: this.contentTargets[k][c], partials },
+          P,
+        );
+      });
+    });
+    styleTerms.forEach((term, s) => {
+      const c = this.shapes[term.layer].channels;
+      passes.add(
+        squaredDiffPartials(true, sums, PARTIALS_WORKGROUP),
+        { params: { count: (c * c) / 4, offset: (1 + s) * S }, a: grams[s], b: this.styleTargets[s], partials, difference: diffs[s] },
+        P,
+      );
+    });
+    const table = new Float32Array(this.rows.length * 4);
+    this.rows.forEach(({ term }, r) => {
+      const s = term.layer >= 0 ? this.shapes[term.layer] : undefined;
+      const scale =
+        term.category === 'content' ? term.weight / (s!.width * s!.height * s!.channels) : term.category === 'style' ? term.weight / (s!.channels * s!.channels) : term.weight;
+      table.set([scale, CATEGORY_INDEX[term.category], r * S, 0], r * 4);
+    });
+    passes.add(lossTotal(S), { params: { terms: this.rows.length }, table: this.own(gpu.upload(table, 'loss table')), partials, losses: this.losses }, 1);
+
+    // Pass 2: per tile, forward and backward from the owned positions, the input gradient added into the image's.
+    const isConv = (i: number) => i >= 0 && VGG19[i].kind === 'conv';
+    const termsAt = (i: number) => this.terms.filter((term) => term.layer === i);
+    this.grid.tiles.forEach((tile, k) => {
+      const maps = this.recordWindow(passes, tile, tileX);
+      for (const layer of lossLayers) this.recordMask(passes, tile, maps, layer, masked.get(layer)!);
+      let current = 0;
+      for (let i = this.depth - 1; i >= 0; i--) {
+        const here = termsAt(i);
+        here.forEach((term, h) => {
+          const accumulate = !(i === this.depth - 1 && h === 0);
+          const mask = h === here.length - 1 && isConv(i);
+          const local = maps.shapes[i];
+          const image = this.shapes[i];
+          const count = maps.bytes(i) / 16;
+          const out = ping[current];
+          if (term.category === 'content') {
+            const scale = (2 * term.weight) / (image.width * image.height * image.channels);
+            const target = this.contentTargets[k][contentTerms.indexOf(term)];
+            const bindings = { params: { count, scale }, features: masked.get(i)!, targetFeatures: target, maskActivation: mask ? maps.buffers[i] : undefined, grad: out };
+            passes.add(contentGrad(accumulate, mask), bindings, count);
+          } else {
+            const n = image.channels * image.width * image.height;
+            const scale = (4 * term.weight) / (image.channels * image.channels * n);
+            const tiling = net.tuning({ width: local.width, height: local.height, outChannels: local.channels, taps: 1 });
+            const params = convParams(local.width, local.height, local.channels / 4, local.channels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread, scale);
+            const bindings = {
+              params: params.values,
+              input: masked.get(i)!,
+              weights: diffs[styleTerms.indexOf(term)],
+              maskActivation: mask ? maps.buffers[i] : undefined,
+              output: out,
+            };
+            const flops = 2 * local.width * local.height * local.channels * local.channels;
+            passes.add(conv1x1({ ...tiling, accumulate, mask }), bindings, convDispatchSize(tiling, local.width, local.height, local.channels / 4), flops);
+          }
+        });
+        const maskBelow = isConv(i - 1) && termsAt(i - 1).length === 0;
+        const target = i === 0 ? tileGrad : ping[1 - current];
+        maps.encodeBackwardStep(passes, i, ping[current], target, { maskBelow, accumulate: false });
+        current = 1 - current;
+      }
+      passes.add(
+        addPlanar(),
+        { params: windowParams(tile.window, width, height), tile: tileGrad, imageGrad: this.grad },
+        3 * (tile.window.x1 - tile.window.x0) * (tile.window.y1 - tile.window.y0),
+      );
+    });
+    this.tileX = tileX;
+  }
+
+  /** Crops the tile's window of x into the tile buffer and records its forward pass; returns the tile's maps. */
+  private recordWindow(passes: PassList, tile: Tile, tileX: GPUBuffer, source: GPUBuffer = this.x, image = { width: this.width, height: this.height }): FeatureMaps {
+    const { width, height } = windowSize(tile.window);
+    passes.add(cropPlanar(), { params: windowParams(tile.window, image.width, image.height), source, tile: tileX }, 3 * width * height);
+    const maps = this.maps.of(tile);
+    maps.encodeForward(passes, tileX);
+    return maps;
+  }
+
+  private recordMask(passes: PassList, tile: Tile, maps: FeatureMaps, layer: number, output: GPUBuffer, image: FeatureShape[] = this.shapes): void {
+    const shape = maps.shapes[layer];
+    const rect = ownedRect(tile, layer, image[layer], shape);
+    const c4 = shape.channels / 4;
+    const total = shape.width * shape.height * c4;
+    passes.add(maskOutside(), { params: { ...rect, width: shape.width, c4, total }, input: maps.buffers[layer], output }, total);
+  }
+
+  /** Content targets: per tile, the content image's owned features at each content layer. */
+  async setContentTarget(xContent: GPUBuffer): Promise<void> {
+    const gpu = this.net.gpu;
+    const contentTerms = this.terms.filter((t) => t.category === 'content');
+    const passes = new PassList(gpu);
+    try {
+      this.grid.tiles.forEach((tile, k) => {
+        const maps = this.recordWindow(passes, tile, this.tileX, xContent);
+        contentTerms.forEach((term, c) => this.recordMask(passes, tile, maps, term.layer, this.contentTargets[k][c]));
+      });
+      passes.submit();
+      await gpu.unlessLost(gpu.device.queue.onSubmittedWorkDone());
+    } finally {
+      passes.dispose();
+    }
+  }
+
+  /**
+   * Style targets, blended as GatysLoss does; each style image's Grams are computed tile by tile over its own grid
+   * (the same core; one tile when it fits), so a style image as large as the content needs no more memory.
+   */
+  async setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void> {
+    const gpu = this.net.gpu;
+    checkStyleBlendWeights(blend, styles.length);
+    const weights = blend ?? styles.map(() => 1);
+    const sum = weights.reduce((a, b) => a + b, 0);
+    const layers = this.styleLayers;
+    const depth = layers.length ? Math.max(...layers) + 1 : 1;
+    const accumulated = layers.map((l) => new Float32Array(this.shapes[l].channels ** 2));
+    for (const [s, style] of styles.entries()) {
+      const shapes = featureSizes(style.width, style.height, depth);
+      const grid = planTiles(style.width, style.height, this.grid.core, tileHalo({ ...this.config, contentLayers: [] }));
+      const lender = new FeatureMaps(this.net, grid.maxWindow.width, grid.maxWindow.height, depth);
+      const byTile = grid.tiles.map((tile) => {
+        const { width, height } = windowSize(tile.window);
+        return width === lender.width && height === lender.height ? lender : new FeatureMaps(this.net, width, height, depth, lender);
+      });
+      const tileX = gpu.buffers.storage(3 * lender.width * lender.height * 4, 'style tile x');
+      const masked = gpu.buffers.storage(Math.max(16, ...layers.map((l) => lender.bytes(l))), 'style owned features');
+      const scratch = gpu.buffers.storage(gramScratchBytes(lender.shapes, layers, gpu.parallelism), 'style gram scratch');
+      const grams = layers.map((l) => gpu.buffers.storage(shapes[l].channels ** 2 * 4, 'style gram'));
+      const passes = new PassList(gpu);
+      try {
+        grid.tiles.forEach((tile, k) => {
+          const maps = byTile[k];
+          const { width, height } = windowSize(tile.window);
+          passes.add(cropPlanar(), { params: windowParams(tile.window, style.width, style.height), source: style.x, tile: tileX }, 3 * width * height);
+          maps.encodeForward(passes, tileX);
+          layers.forEach((layer, g) => {
+            this.recordMask(passes, tile, maps, layer, masked, shapes);
+            const shape = maps.shapes[layer];
+            const splits = gramSplits(shape.width * shape.height, shape.channels, FILL_INVOCATIONS[gpu.parallelism]);
+            const partial = gramPartialParams(shape.width * shape.height, shape.channels, splits);
+            const reduce = gramReduceParams(shapes[layer].width * shapes[layer].height, shape.channels, splits);
+            passes.add(gramPartial(), { params: partial.values, features: masked, partials: scratch }, partial.invocations);
+            passes.add(gramReduce(64, k > 0), { params: reduce.values, partials: scratch, gram: grams[g] }, reduce.invocations);
+          });
+        });
+        passes.submit();
+        for (const [g, gram] of grams.entries()) {
+          const values = await gpu.readFloat32(gram);
+          const b = weights[s] / sum;
+          for (let e = 0; e < values.length; e++) accumulated[g][e] += b * values[e];
+        }
+      } finally {
+        passes.dispose();
+        for (const b of [...grams, scratch, masked, tileX]) gpu.buffers.release(b);
+        for (const maps of new Set(byTile)) if (maps !== lender) maps.dispose();
+        lender.dispose();
+      }
+    }
+    accumulated.forEach((values, g) => gpu.device.queue.writeBuffer(this.styleTargets[g], 0, values));
+  }
+
+  /** As GatysLoss.setTargetImages: content at this plan's size, styles at their own. */
+  async setTargetImages(content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
+    const gpu = this.net.gpu;
+    if (content.width !== this.width || content.height !== this.height) {
+      throw new Error(`the content image is ${content.width}x${content.height}, the plan ${this.width}x${this.height}`);
+    }
+    const uploaded: GPUBuffer[] = [];
+    try {
+      const xContent = imageToX(gpu, content);
+      uploaded.push(xContent);
+      await this.setContentTarget(xContent);
+      const xStyles = styles.map((s) => {
+        const x = imageToX(gpu, s);
+        uploaded.push(x);
+        return { x, width: s.width, height: s.height };
+      });
+      await this.setStyleTargets(xStyles, blend);
+    } finally {
+      for (const b of uploaded) gpu.buffers.release(b);
+    }
+  }
+
+  evaluate(): void {
+    this.passes.submit();
+  }
+
+  async readLosses(): Promise<LossValues> {
+    return this.decodeLosses(await this.net.gpu.readFloat32(this.losses));
+  }
+
+  /** The totals, and per term the sum of its rows (the tiles' shares of a content term). */
+  decodeLosses(values: Float32Array): LossValues {
+    const terms: Record<string, number> = {};
+    this.rows.forEach(({ term }, r) => (terms[term.key] = (terms[term.key] ?? 0) + values[LOSS_HEADER + r]));
+    return { content: values[0], style: values[1], tv: values[2], total: values[3], terms };
+  }
+
+  dispose(): void {
+    this.passes.dispose();
+    for (const b of this.owned) this.net.gpu.buffers.release(b);
+    this.owned.length = 0;
+    this.maps.dispose();
+  }
+
+  private own(buffer: GPUBuffer): GPUBuffer {
+    this.owned.push(buffer);
+    return buffer;
+  }
+}
+
+function windowParams(window: Rect, imageWidth: number, imageHeight: number) {
+  return { x0: window.x0, y0: window.y0, width: window.x1 - window.x0, height: window.y1 - window.y0, imageWidth, imageHeight };
+}
