@@ -7,6 +7,8 @@
  *   whole image's gradient; tiles run one after another, so no two dispatches add at once).
  * - maskOutside: out[p] = in[p] where p lies in the owned rectangle [x0, x1) x [y0, y1), else 0 (HWC vec4: the
  *   Gram matrix, the content loss and the loss gradients of a tile then count owned positions only).
+ * - extractOwned / placeOwned: the owned rectangle of a window's features to a compact buffer of just that
+ *   rectangle, and back into window coordinates with zeros elsewhere (a tile's content target is kept compact).
  * One invocation per element (per vec4 for maskOutside), no workgroup memory.
  */
 import { computeProgram, read, readWrite, uniform, uniformStruct } from '../src/gpu/program.js';
@@ -75,6 +77,52 @@ ${mainSignature(workgroupSize)} {
   return computeProgram({
     key: `mask_outside_wg${workgroupSize}`,
     label: 'mask_outside',
+    workgroupSize,
+    bindings: { params: uniform(OWNED_PARAMS), input: read('array<vec4f>'), output: readWrite('array<vec4f>') },
+    body,
+  });
+}
+
+/** The owned rectangle's features, compact: out[(y - y0) * (x1 - x0) + x - x0] = window[y * width + x]. */
+export function extractOwned(workgroupSize = 64) {
+  const body = `
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= params.total) { return; }
+  let c = id % params.c4;
+  let q = id / params.c4;
+  let w = params.x1 - params.x0;
+  let p = (params.y0 + q / w) * params.width + params.x0 + q % w;
+  output[id] = input[p * params.c4 + c];
+}
+`;
+  return computeProgram({
+    key: `extract_owned_wg${workgroupSize}`,
+    label: 'extract_owned',
+    workgroupSize,
+    bindings: { params: uniform(OWNED_PARAMS), input: read('array<vec4f>'), output: readWrite('array<vec4f>') },
+    body,
+  });
+}
+
+/** Compact owned features back in window coordinates, zero outside the rectangle (`total`: the window's vec4s). */
+export function placeOwned(workgroupSize = 64) {
+  const body = `
+${mainSignature(workgroupSize)} {
+  ${linearId(workgroupSize)}
+  if (id >= params.total) { return; }
+  let c = id % params.c4;
+  let p = id / params.c4;
+  let x = p % params.width;
+  let y = p / params.width;
+  let owned = x >= params.x0 && x < params.x1 && y >= params.y0 && y < params.y1;
+  let q = select(0u, (y - params.y0) * (params.x1 - params.x0) + x - params.x0, owned);
+  output[id] = select(vec4f(0.0), input[q * params.c4 + c], owned);
+}
+`;
+  return computeProgram({
+    key: `place_owned_wg${workgroupSize}`,
+    label: 'place_owned',
     workgroupSize,
     bindings: { params: uniform(OWNED_PARAMS), input: read('array<vec4f>'), output: readWrite('array<vec4f>') },
     body,

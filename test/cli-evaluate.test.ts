@@ -23,6 +23,8 @@ interface GoldenLosses {
 interface EvaluateOutput extends GoldenLosses {
   width: number;
   height: number;
+  peakBytes: number;
+  tiles: [number, number];
 }
 
 const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8')) as GoldenLosses;
@@ -110,7 +112,9 @@ describe.skipIf(!weightsDir)('evaluate with the real weights', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toHaveLength(1);
     const values = JSON.parse(r.stdout[0]) as EvaluateOutput;
-    expect(Object.keys(values)).toEqual(['content', 'style', 'tv', 'total', 'width', 'height']);
+    expect(Object.keys(values)).toEqual(['content', 'style', 'tv', 'total', 'width', 'height', 'peakBytes', 'tiles']);
+    expect(values.tiles).toEqual([1, 1]);
+    expect(values.peakBytes).toBeGreaterThan(90 * 2 ** 20); // the weights alone are 92 MB
     expect(values.width).toBe(32);
     expect(values.height).toBe(24);
     for (const key of ['content', 'style', 'tv', 'total'] as const) {

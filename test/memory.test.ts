@@ -12,7 +12,7 @@ import { pooledBytes } from '../src/gpu/buffers.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from '../src/net/loss.js';
 import { featureMapsBytes, networkWeightBytes, Vgg19Net } from '../src/net/network.js';
 import { VGG19 } from '../src/net/vgg19.js';
-import { estimateMemory, largestFittingSize, memoryProblem } from '../src/net/memory.js';
+import { estimateMemory, estimateTiledMemory, largestFittingSize, memoryProblem, planRun, planRunWithHistory } from '../src/net/memory.js';
 import { resolveOptions } from '../src/net/options.js';
 import { stylize } from '../src/net/stylize.js';
 import { randomArray, realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
@@ -69,14 +69,40 @@ describe('memory planning', () => {
     expect(estimateMemory({ ...shape, ...dims, convAlgorithm: 'winograd' }).largestBufferBytes).toBe(16 * 512 * 512 * 4);
   });
 
-  it('finds the largest size under a per-buffer limit', () => {
+  it('finds the largest size under a per-buffer limit: untiled while relu1_1 fits one binding, then tiled up to a full-size image plane', () => {
     const limits = { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 128 * 2 ** 20 };
-    const best = largestFittingSize({ ...shape, content: { width: 400, height: 300 }, styles: [{ width: 400, height: 300 }], styleScale: 1 }, limits, 4000);
-    // 64 channels * W * H * 4 bytes <= 128 MiB with H = 3/4 W.
-    expect(64 * best * Math.round((best * 3) / 4) * 4).toBeLessThanOrEqual(128 * 2 ** 20);
-    expect(64 * (best + 4) * Math.round(((best + 4) * 3) / 4) * 4).toBeGreaterThan(128 * 2 ** 20);
-    const height = Math.round((best * 3) / 4);
-    expect(memoryProblem(estimateMemory({ ...shape, width: best, height, style: { width: best, height } }), limits)).toBeUndefined();
+    const images = { content: { width: 400, height: 300 }, styles: [{ width: 400, height: 300 }], styleScale: 1 };
+    const best = largestFittingSize({ ...shape, ...images }, limits, 8000);
+    const at = (w: number) => ({ ...shape, width: w, height: Math.round((w * 3) / 4), style: { width: w, height: Math.round((w * 3) / 4) } });
+    // Untiled (normalised gradients are never tiled), 64 channels * W * H * 4 bytes of relu1_1 must fit 128 MiB.
+    const untiled = largestFittingSize({ ...shape, ...images, config: { ...shape.config, normalizeGradients: true } }, limits, 8000);
+    expect(64 * untiled * Math.round((untiled * 3) / 4) * 4).toBeLessThanOrEqual(128 * 2 ** 20);
+    expect(memoryProblem(estimateMemory(at(untiled + 4)), limits)).toMatch(/per buffer/);
+    // Tiled, the image plane (3 x W x H f32, also the optimiser's vectors) is what cannot be split.
+    expect(best).toBeGreaterThan(3 * untiled);
+    expect(3 * best * Math.round((best * 3) / 4) * 4).toBeLessThanOrEqual(128 * 2 ** 20);
+    expect(planRun(at(best), limits)?.evaluation.tiled).toBe(true);
+    expect(planRun(at(best + 8), limits)).toBeUndefined();
+    expect(planRun(at(untiled), limits)?.evaluation).toEqual({ tiled: false });
+  });
+
+  it('tiles within a budget: the largest core whose estimate fits, a shorter L-BFGS history only when nothing else fits', () => {
+    const limits = { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 128 * 2 ** 20, budgetBytes: 1024 * 2 ** 20 };
+    const run = { ...shape, optimizer: 'adam' as const, width: 2048, height: 1362, style: { width: 2048, height: 1362 } };
+    const plan = planRun(run, limits)!;
+    expect(plan.evaluation.tiled).toBe(true);
+    expect(plan.memory.totalBytes).toBeLessThanOrEqual(limits.budgetBytes);
+    if (!plan.evaluation.tiled) return;
+    // A core one step larger (the next tile count down) no longer fits.
+    const grid = [plan.evaluation.columns, plan.evaluation.rows];
+    expect(grid[0] * grid[1]).toBeGreaterThan(1);
+    expect(estimateTiledMemory(run, plan.evaluation.core).totalBytes).toBe(plan.memory.totalBytes);
+    // L-BFGS m = 100 at 2048 px is 2.2 GB of history: only a shorter one fits 1 GiB.
+    expect(planRun({ ...run, optimizer: 'lbfgs', historySize: 100 }, limits)).toBeUndefined();
+    const shorter = planRunWithHistory({ ...run, optimizer: 'lbfgs', historySize: 100 }, limits)!;
+    expect(shorter.reducedFrom).toBe(100);
+    expect(shorter.plan.historySize).toBeLessThan(100);
+    expect(planRun({ ...run, optimizer: 'lbfgs', historySize: shorter.plan.historySize + 1 }, limits)).toBeUndefined();
   });
 });
 
@@ -213,7 +239,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const before = gpu.buffers.getStats();
     const options = resolveOptions({ size: 20000, iterations: 1 });
     await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(
-      /does not fit: a \d+ MiB buffer exceeds this GPU's limit of \d+ MiB per buffer\. The largest size that fits on this GPU is \d+ px/,
+      /does not fit, even in tiles: a \d+ MiB buffer exceeds this GPU's limit of \d+ MiB per buffer\. The largest size that fits on this GPU is \d+ px/,
     );
     expect(gpu.buffers.getStats().created).toBe(before.created);
   });

@@ -26,6 +26,7 @@ import {
 import { deprocessImage, preprocessImage } from '../shaders/image.js';
 import { poolBackward, poolForward } from '../shaders/pool.js';
 import { previewToTexture } from '../shaders/preview.js';
+import { addPlanar, cropPlanar, extractOwned, maskOutside, placeOwned } from '../shaders/tile.js';
 import { winogradInputTransform, winogradOutputTransform } from '../shaders/winograd.js';
 import { declaredBindings, type BindingDeclarations, type ComputeProgram } from '../src/gpu/program.js';
 
@@ -113,6 +114,12 @@ const kernels: ComputeProgram[] = [
   poolBackward({ kind: 'avg', accumulate: false, mask: true }),
   gramPartial(),
   gramReduce(),
+  gramReduce(64, true),
+  cropPlanar(),
+  addPlanar(),
+  maskOutside(),
+  extractOwned(),
+  placeOwned(),
   preprocessImage(),
   deprocessImage(),
   matmulProgram(MATMUL_VARIANTS[0]),

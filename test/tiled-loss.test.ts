@@ -10,7 +10,7 @@ import { resizeTo, type RgbaImage } from '../src/io/rgbaImage.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig, type LossValues } from '../src/net/loss.js';
 import { Vgg19Net } from '../src/net/network.js';
 import { featureSizes } from '../src/net/vgg19.js';
-import { layerStride, lossReach, ownedRect, planTiles, tileHalo, TiledGatysLoss } from '../src/net/tiledLoss.js';
+import { layerStride, lossReach, ownedRect, planTiles, tileHalo, TiledGatysLoss, tiledLossBytes } from '../src/net/tiledLoss.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import { randomArray, realWeights, relativeError, testGpu, weightsDir } from './helpers/env.js';
 
@@ -98,6 +98,7 @@ describe('tiled evaluation equals the untiled one', () => {
     try {
       await untiled.setTargetImages(content, [style]);
       await tiled.setTargetImages(content, [style]);
+      // It holds what the memory estimate counts for it (once the first evaluation has made its lazy scratch).
       expect(tiled.grid.tiles.length).toBeGreaterThan(core >= Math.max(width, height) ? 0 : 1);
       const a = await evaluate(untiled, x);
       const b = await evaluate(tiled, x);
@@ -107,6 +108,8 @@ describe('tiled evaluation equals the untiled one', () => {
       for (const [key, value] of Object.entries(a.values.terms)) expect(Math.abs(b.values.terms[key] - value) / Math.abs(value), key).toBeLessThan(1e-5);
       expect(a.values.style).toBeGreaterThan(0);
       expect(relativeError(b.grad, a.grad)).toBeLessThan(1e-4);
+      const counted = tiledLossBytes(width, height, config, core, { parallelism: gpu.parallelism, convAlgorithm: net.convAlgorithm, imageLayerKernels: net.imageLayerKernels });
+      expect(tiled.heldBytes).toBe(counted);
     } finally {
       untiled.dispose();
       tiled.dispose();

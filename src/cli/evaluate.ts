@@ -4,11 +4,12 @@
  * process (start-up paid once) for timing from outside.
  */
 import { writeNpyFile } from '../io/npy.js';
-import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig } from '../net/loss.js';
+import { DEFAULT_LOSS, lossDepth, type LossConfig } from '../net/loss.js';
+import { createLossPlan } from '../net/lossPlan.js';
 import { Vgg19Net, type WeightStorage } from '../net/network.js';
 import { imageToX } from '../net/preprocess.js';
 import { STYLIZE_DEFAULTS } from '../net/options.js';
-import { checkMemory } from '../net/stylize.js';
+import { planScale } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
 import { loadWeights, openRuntime, readExact, readScaled, WEIGHT_STORAGE_OPTION } from './common.js';
 
@@ -25,14 +26,21 @@ export const EVALUATE_OPTIONS: OptionTable = {
   'content-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.contentLayers, help: 'Comma-separated content layers.' },
   'style-layers': { type: 'list', value: 'LAYERS', default: DEFAULT_LOSS.styleLayers, help: 'Comma-separated style layers.' },
   'weight-storage': WEIGHT_STORAGE_OPTION,
+  'max-memory': {
+    type: 'number',
+    min: 1,
+    value: 'MIB',
+    help: "GPU memory budget (MiB): a size that needs more is evaluated in tiles, exactly; default: none beyond the adapter's own limits.",
+  },
   repeat: { type: 'integer', min: 1, default: 1, help: 'Evaluate K times in one process (benchmarking); the result is printed once.' },
   help: { type: 'flag', alias: 'h', help: 'Show this help.' },
 };
 
 export const EVALUATE_USAGE =
   'Usage: style-transfer evaluate --content A --style B [--image X] --size N [--weights DIR] [--grad-out G.npy]\n' +
-  '       [--content-weight W] [--style-weight W] [--tv-weight W] [--weight-storage f32|f16] [--repeat K]\n\n' +
-  'Prints {"content", "style", "tv", "total", "width", "height"} for x = the preprocessed image (BGR, 0..255 minus the VGG mean).';
+  '       [--content-weight W] [--style-weight W] [--tv-weight W] [--weight-storage f32|f16] [--max-memory MIB] [--repeat K]\n\n' +
+  'Prints {"content", "style", "tv", "total", "width", "height", "peakBytes", "tiles"} for x = the preprocessed image (BGR, 0..255\n' +
+  'minus the VGG mean); peakBytes: the most GPU memory the run held; tiles: [columns, rows] of the tiled evaluation ([1, 1]: whole).';
 
 export async function runEvaluate(argv: string[], out: { stdout: (s: string) => void; stderr: (s: string) => void }): Promise<number> {
   const { options: o, positional } = parseArgs(argv, EVALUATE_OPTIONS);
@@ -57,9 +65,10 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
   const gpu = await openRuntime();
   try {
     const weightStorage = o['weight-storage'] as WeightStorage;
-    checkMemory(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam', weightStorage });
+    const memoryBudget = o['max-memory'] === undefined ? undefined : (o['max-memory'] as number) * 2 ** 20;
+    const plan = planScale(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam', weightStorage, memoryBudget });
     const net = new Vgg19Net(gpu, weights, { depth, weightStorage });
-    const loss = new GatysLoss(net, content.width, content.height, config);
+    const loss = createLossPlan(net, content.width, content.height, config, plan.evaluation);
     await loss.setTargetImages(content, [style]);
     imageToX(gpu, image, loss.x);
     const repeat = o.repeat as number;
@@ -74,7 +83,11 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
     const values = await loss.readLosses();
     const ms = performance.now() - started;
     if (repeat > 1) out.stderr(`evaluate: ${repeat} evaluations at ${content.width}x${content.height} in ${ms.toFixed(0)} ms (${(ms / repeat).toFixed(1)} ms each)`);
-    out.stdout(JSON.stringify({ content: values.content, style: values.style, tv: values.tv, total: values.total, width: content.width, height: content.height }));
+    const tiles = plan.evaluation.tiled ? [plan.evaluation.columns, plan.evaluation.rows] : [1, 1];
+    const peakBytes = gpu.buffers.getStats().peakBytes;
+    out.stdout(
+      JSON.stringify({ content: values.content, style: values.style, tv: values.tv, total: values.total, width: content.width, height: content.height, peakBytes, tiles }),
+    );
     if (o['grad-out']) {
       const grad = await gpu.readFloat32(loss.grad, 3 * content.width * content.height);
       await writeNpyFile(o['grad-out'] as string, grad, [3, content.height, content.width]);

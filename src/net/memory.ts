@@ -11,6 +11,7 @@ import { lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
 import { lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from './loss.js';
 import { featureMapsBytes, networkWeightBytes, type WeightStorage } from './network.js';
+import { planTiles, tileHalo, tiledLossBytes, tiledStyleTargetBytes } from './tiledLoss.js';
 import type { OptimizerName } from './options.js';
 import { convAlgorithmFor, type ConvAlgorithm } from './tiling.js';
 import { featureSizes } from './vgg19.js';
@@ -103,6 +104,96 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
   };
 }
 
+/**
+ * The memory of the same run evaluated in tiles with cores of `core` px (src/net/tiledLoss.ts): the network, the
+ * tiled plan (tiledLossBytes), and the larger of the style-target pass (the images' x, one style image's tiled
+ * Gram pass) and the optimiser, which still holds full-size vectors.
+ */
+export function estimateTiledMemory(shape: RunShape, core: number): MemoryPlan {
+  const { width, height, config } = shape;
+  const imageLayerKernels = shape.imageLayerKernels ?? true;
+  const depth = lossDepth(config);
+  const convAlgorithm = shape.convAlgorithm ?? convAlgorithmFor(shape.parallelism);
+  const o = { parallelism: shape.parallelism, convAlgorithm, imageLayerKernels };
+  const weights = networkWeightBytes({ depth, weightStorage: shape.weightStorage ?? 'f32', convAlgorithm, imageLayerKernels });
+  const plan = tiledLossBytes(width, height, config, core, o);
+  const plane = pooledBytes(3 * width * height * 4);
+  const stylePlane = pooledBytes(3 * shape.style.width * shape.style.height * 4);
+  const styleTargets = plane + stylePlane + tiledStyleTargetBytes(shape.style.width, shape.style.height, config, core, o);
+  const n = 3 * width * height;
+  const optimizer =
+    shape.optimizer === 'adam' ? adamMemoryBytes(n) : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? lineSearchBytes(n) : 0);
+  const window = planTiles(width, height, core, tileHalo(config)).maxWindow;
+  const styleWindow = planTiles(shape.style.width, shape.style.height, core, tileHalo(config)).maxWindow;
+  const activations = [...featureSizes(window.width, window.height, depth), ...featureSizes(styleWindow.width, styleWindow.height, depth)].map(
+    (f) => f.width * f.height * f.channels * 4,
+  );
+  return {
+    totalBytes: weights.total + plan + Math.max(styleTargets, optimizer),
+    largestBufferBytes: Math.max(weights.largest, plane, stylePlane, ...activations, winogradScratchBytes(window.width, window.height, depth, convAlgorithm)),
+  };
+}
+
+/** How a run is evaluated: whole, or in tiles with cores of `core` px (a `columns` x `rows` grid). */
+export type EvaluationPlan = { tiled: false } | { tiled: true; core: number; columns: number; rows: number };
+
+export interface PlannedRun {
+  evaluation: EvaluationPlan;
+  /** The L-BFGS history the run keeps (smaller than asked when the asked one did not fit and was not explicit). */
+  historySize: number;
+  memory: MemoryPlan;
+}
+
+/** A run that does not fit the adapter or the budget in any way; `message` says why and what would. */
+export class MemoryLimitError extends Error {
+  override name = 'MemoryLimitError';
+}
+
+/**
+ * Chooses how to run `shape` within `limits`: untiled when it fits (the fastest), else tiled with the largest core
+ * that fits; with L-BFGS, when even that does not, a shorter history (only when the history was not given
+ * explicitly: then the message names the largest that fits). Undefined when nothing fits.
+ */
+export function planRun(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
+  const untiled = estimateMemory(shape);
+  if (!memoryProblem(untiled, limits)) return { evaluation: { tiled: false }, historySize: shape.historySize, memory: untiled };
+  // Tiles cannot help what is full size in any case (the image, its gradient, the optimiser's vectors).
+  const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  if (shape.config.normalizeGradients || pooledBytes(3 * shape.width * shape.height * 4) > perBuffer) return undefined;
+  // One core per tile count along the longer side, from 2 tiles up to cores of MIN_TILE_CORE px.
+  const longer = Math.max(shape.width, shape.height);
+  for (let n = 2; Math.ceil(longer / n / 16) * 16 >= MIN_TILE_CORE || n === 2; n++) {
+    const core = Math.ceil(longer / n / 16) * 16;
+    const memory = estimateTiledMemory(shape, core);
+    if (!memoryProblem(memory, limits)) {
+      const grid = planTiles(shape.width, shape.height, core, tileHalo(shape.config));
+      return { evaluation: { tiled: true, core, columns: grid.columns, rows: grid.rows }, historySize: shape.historySize, memory };
+    }
+  }
+  return undefined;
+}
+
+/** The smallest core planRun tries: below it the halo's share of each tile makes tiling slow for little gain. */
+export const MIN_TILE_CORE = 64;
+
+/**
+ * planRun, and when nothing fits with the asked L-BFGS history, the largest history that does (found by bisection).
+ */
+export function planRunWithHistory(shape: RunShape, limits: MemoryLimits): { plan: PlannedRun; reducedFrom?: number } | undefined {
+  const plan = planRun(shape, limits);
+  if (plan) return { plan };
+  if (shape.optimizer !== 'lbfgs' || shape.historySize <= 1) return undefined;
+  let lo = 0;
+  let hi = shape.historySize - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (planRun({ ...shape, historySize: mid }, limits)) lo = mid;
+    else hi = mid - 1;
+  }
+  const reduced = lo > 0 ? planRun({ ...shape, historySize: lo }, limits) : undefined;
+  return reduced ? { plan: reduced, reducedFrom: shape.historySize } : undefined;
+}
+
 /** Why `plan` does not fit `limits`, or undefined when it does. */
 export function memoryProblem(plan: MemoryPlan, limits: MemoryLimits): string | undefined {
   const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
@@ -139,7 +230,7 @@ export function runDims(
   return { ...sizeForLongerSide(content.width, content.height, size), style };
 }
 
-/** Largest longer side (<= `upTo`) whose run fits for these images; 0 when none does. */
+/** Largest longer side (<= `upTo`) whose run fits for these images, tiled if need be; 0 when none does. */
 export function largestFittingSize(
   shape: Omit<RunShape, 'width' | 'height' | 'style'> & {
     content: { width: number; height: number };
@@ -150,7 +241,7 @@ export function largestFittingSize(
   limits: MemoryLimits,
   upTo: number,
 ): number {
-  const fits = (size: number) => memoryProblem(estimateMemory({ ...shape, ...runDims(shape.content, shape.styles, size, shape.styleScale, shape.minimum) }), limits) === undefined;
+  const fits = (size: number) => planRun({ ...shape, ...runDims(shape.content, shape.styles, size, shape.styleScale, shape.minimum) }, limits) !== undefined;
   let lo = 0;
   let hi = upTo;
   while (lo < hi) {

@@ -15,11 +15,12 @@ import { LbfgsLineSearch, lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import type { GpuOptimizer } from '../optim/optimizer.js';
 import { resizeTo, sizeForLongerSide } from '../io/rgbaImage.js';
 import { normalArray, uniformArray } from '../util/random.js';
-import { GatysLoss, lossDepth, type LossConfig } from './loss.js';
+import { lossDepth, type LossConfig } from './loss.js';
+import { createLossPlan, type LossPlan } from './lossPlan.js';
 import { minimumSizeFor, Vgg19Net } from './network.js';
-import { checkStyleBlendWeights, scaleSizes, type StylizeOptions } from './options.js';
+import { checkStyleBlendWeights, OptionError, scaleSizes, type StylizeOptions } from './options.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
-import { estimateMemory, largestFittingSize, memoryProblem, runDims, styleDims } from './memory.js';
+import { estimateMemory, largestFittingSize, MemoryLimitError, memoryProblem, planRunWithHistory, runDims, styleDims, type EvaluationPlan, type MemoryLimits } from './memory.js';
 import { wantsImageLayerKernels } from './tiling.js';
 import type { WeightTensors } from './weights.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
@@ -48,6 +49,22 @@ export interface StylizeRequest {
   onProgress?: (latest: IterationRecord, all: readonly IterationRecord[]) => void;
   /** Called after each iteration's submission with the x buffer (planar BGR), e.g. to draw a preview or save frames. */
   onIteration?: (state: { iteration: number; x: GPUBuffer; width: number; height: number }) => void | Promise<void>;
+  /** The L-BFGS history was asked for: when it does not fit, the run is refused instead of keeping a shorter one. */
+  explicitHistorySize?: boolean;
+  /** Called once per scale, before it allocates, with how it will run (tiles, a shorter history) and its estimate. */
+  onPlan?: (plan: ScalePlan) => void;
+}
+
+/** How one scale of a run is evaluated, chosen from the memory it needs (src/net/memory.ts planRun). */
+export interface ScalePlan {
+  width: number;
+  height: number;
+  evaluation: EvaluationPlan;
+  /** The L-BFGS history this scale keeps. */
+  historySize: number;
+  /** Set when the asked history did not fit and a shorter one is kept. */
+  reducedHistoryFrom?: number;
+  estimatedBytes: number;
 }
 
 export interface StylizeResult {
@@ -61,20 +78,22 @@ export interface StylizeResult {
   optimizerBytes: number;
   /** Peak GPU bytes held by the engine during the run. */
   peakBytes: number;
+  /** Each scale's plan, in order. */
+  plans: ScalePlan[];
 }
 
 export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
-function makeOptimizer(gpu: GpuRuntime, loss: GatysLoss, options: StylizeOptions, explicitLr: boolean): GpuOptimizer {
+function makeOptimizer(gpu: GpuRuntime, loss: LossPlan, options: StylizeOptions, explicitLr: boolean): GpuOptimizer {
   const n = 3 * loss.width * loss.height;
   if (options.optimizer === 'adam') return new AdamOptimizer(gpu, loss.x, loss.grad, n, { learningRate: options.learningRate });
   return new LbfgsOptimizer(gpu, loss.x, loss.grad, n, { learningRate: explicitLr ? options.learningRate : 1, historySize: options.historySize });
 }
 
 /** Initial x for the first scale. */
-function initialX(gpu: GpuRuntime, loss: GatysLoss, content: Rgba8, options: StylizeOptions): void {
+function initialX(gpu: GpuRuntime, loss: LossPlan, content: Rgba8, options: StylizeOptions): void {
   const n = 3 * loss.width * loss.height;
   if (options.init === 'random') {
     // neural-style: randn * 0.001 around the mean colour.
@@ -136,8 +155,8 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
           `(use a larger size or shallower layers).`,
       );
     }
-    checkMemory(gpu, request.content, request.styles, size, config, options, minimum);
   }
+  const plans = scaleSizes(options).map((size) => planScale(gpu, request.content, request.styles, size, config, options, minimum, request.explicitHistorySize ?? false));
   const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling, weightStorage: options.weightStorage });
   const records: IterationRecord[] = [];
   const started = performance.now();
@@ -146,14 +165,17 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   let optimizerBytes = 0;
   let iterationBase = 0;
   try {
-    for (const size of scaleSizes(options)) {
+    for (const [scale, size] of scaleSizes(options).entries()) {
+      const plan = plans[scale];
+      request.onPlan?.(plan);
       const dims = sizeForLongerSide(request.content.width, request.content.height, size);
       const content = resizeTo(request.content, dims.width, dims.height);
       const styles = request.styles.map((s) => {
         const d = styleDims(s, size, options.styleScale, minimum);
         return resizeTo(s, d.width, d.height);
       });
-      const loss = new GatysLoss(net, dims.width, dims.height, config);
+      const loss = createLossPlan(net, dims.width, dims.height, config, plan.evaluation);
+      const scaleOptions = { ...options, historySize: plan.historySize };
       let optimizer: GpuOptimizer | undefined;
       try {
         await loss.setTargetImages(content, styles, options.styleBlendWeights);
@@ -162,7 +184,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
         gpu.buffers.trim();
         if (current) imageToX(gpu, resizeTo(current, dims.width, dims.height), loss.x);
         else initialX(gpu, loss, content, options);
-        optimizer = makeOptimizer(gpu, loss, options, request.explicitLearningRate ?? false);
+        optimizer = makeOptimizer(gpu, loss, scaleOptions, request.explicitLearningRate ?? false);
         optimizerBytes = optimizer.memoryBytes + (options.lineSearch === 'strong-wolfe' ? lineSearchBytes(3 * dims.width * dims.height) : 0);
         const run = await runIterations(gpu, loss, optimizer, options, iterationBase, records, request);
         iterationBase += run.iterations;
@@ -186,11 +208,21 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
     stopped,
     optimizerBytes,
     peakBytes: gpu.buffers.getStats().peakBytes,
+    plans,
   };
 }
 
-/** Throws before any allocation when a scale would not fit the adapter's limits or the memory budget. */
-export function checkMemory(
+/** The memory limits of `gpu` with the run's budget (options.memoryBudget, else none beyond the adapter's). */
+export function memoryLimits(gpu: GpuRuntime, budgetBytes: number | undefined): MemoryLimits {
+  return { maxBufferSize: gpu.device.limits.maxBufferSize, maxStorageBufferBindingSize: gpu.device.limits.maxStorageBufferBindingSize, budgetBytes };
+}
+
+/**
+ * How one scale runs, chosen before any allocation: untiled when it fits the adapter's limits and the budget, else
+ * tiled, else (L-BFGS, history not explicit) with a shorter history. Throws MemoryLimitError naming the largest
+ * size that fits, or an OptionError naming the largest history that fits when the history was explicit.
+ */
+export function planScale(
   gpu: GpuRuntime,
   content: { width: number; height: number },
   styles: ReadonlyArray<{ width: number; height: number }>,
@@ -198,12 +230,9 @@ export function checkMemory(
   config: LossConfig,
   options: StylizeOptions,
   minimum = 1,
-): void {
-  const limits = {
-    maxBufferSize: gpu.device.limits.maxBufferSize,
-    maxStorageBufferBindingSize: gpu.device.limits.maxStorageBufferBindingSize,
-    budgetBytes: options.memoryBudget,
-  };
+  explicitHistorySize = false,
+): ScalePlan {
+  const limits = memoryLimits(gpu, options.memoryBudget);
   const dims = runDims(content, styles, size, options.styleScale, minimum);
   const shape = {
     config,
@@ -214,21 +243,34 @@ export function checkMemory(
     imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
     parallelism: gpu.parallelism,
   };
-  const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
-  if (problem) {
-    const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum }, limits, size);
-    throw new Error(
-      `A ${dims.width}x${dims.height} run does not fit: ${problem}. ` +
-        (fits > 0 ? `The largest size that fits on this GPU is ${fits} px (longer side).` : 'No size fits with these settings.'),
-    );
+  const found = planRunWithHistory({ ...shape, ...dims }, limits);
+  if (found && found.reducedFrom !== undefined && explicitHistorySize) {
+    throw new OptionError('historySize', options.historySize, `must be at most ${found.plan.historySize} for a ${dims.width}x${dims.height} run to fit this GPU's memory`);
   }
+  if (found) {
+    const { plan } = found;
+    return {
+      width: dims.width,
+      height: dims.height,
+      evaluation: plan.evaluation,
+      historySize: plan.historySize,
+      reducedHistoryFrom: found.reducedFrom,
+      estimatedBytes: plan.memory.totalBytes,
+    };
+  }
+  const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
+  const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum }, limits, size);
+  throw new MemoryLimitError(
+    `A ${dims.width}x${dims.height} run does not fit, even in tiles: ${problem ?? 'it exceeds the limits'}. ` +
+      (fits > 0 ? `The largest size that fits on this GPU is ${fits} px (longer side).` : 'No size fits with these settings.'),
+  );
 }
 
 const LOSS_FIELDS = 4;
 
 async function runIterations(
   gpu: GpuRuntime,
-  loss: GatysLoss,
+  loss: LossPlan,
   optimizer: GpuOptimizer,
   options: StylizeOptions,
   base: number,

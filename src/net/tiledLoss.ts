@@ -22,14 +22,16 @@ import { conv1x1, convDispatchSize, convParams } from '../../shaders/conv.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
 import { CATEGORY_INDEX, contentGrad, LOSS_HEADER, lossTotal, squaredDiffPartials, tvGrad, tvPartials } from '../../shaders/loss.js';
 import { storedSums } from '../../shaders/common.js';
-import { addPlanar, cropPlanar, maskOutside } from '../../shaders/tile.js';
-import { dotProductSums, FILL_INVOCATIONS } from '../gpu/parallelism.js';
+import { addPlanar, cropPlanar, extractOwned, maskOutside, placeOwned } from '../../shaders/tile.js';
+import { pooledBytes } from '../gpu/buffers.js';
+import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
 import { PassList } from '../gpu/passes.js';
 import { lossDepth, gramScratchBytes, termsOf, type LossConfig, type LossValues, type Term } from './loss.js';
-import { FeatureMaps, type FeatureShape, type Vgg19Net } from './network.js';
+import { FeatureMaps, featureMapsBytes, type FeatureShape, type Vgg19Net } from './network.js';
 import { imageToX, type Rgba8 } from './preprocess.js';
 import { checkStyleBlendWeights } from './options.js';
-import { featureSizes, VGG19 } from './vgg19.js';
+import type { ConvAlgorithm } from './tiling.js';
+import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 
 /** Tile origins and sizes are multiples of this: the pooling grid of relu5_1 (four 2x2 pools). */
 export const TILE_ALIGNMENT = 16;
@@ -130,6 +132,8 @@ export function ownedRect(tile: Tile, layer: number, image: FeatureShape, window
 }
 
 const windowSize = (w: Rect) => ({ width: w.x1 - w.x0, height: w.y1 - w.y0 });
+/** Bytes of the features of an owned rectangle, compact. */
+const ownedBytes = (r: Rect, shape: FeatureShape) => (r.x1 - r.x0) * (r.y1 - r.y0) * shape.channels * 4;
 const shapeBytes = (s: FeatureShape) => s.width * s.height * s.channels * 4;
 
 /** One row of the loss table: a term's share (tiles add content rows; style and TV rows are whole). */
@@ -163,6 +167,79 @@ class TileMaps {
     for (const maps of this.bySize.values()) maps.dispose();
     this.lender.dispose();
   }
+}
+
+/**
+ * Bytes (as the pool allocates them) a TiledGatysLoss holds: the image's x, gradient, Grams, targets and
+ * differences, the loss sums, and per tile its content targets (its owned features, compact); then what the tiles share: the largest window's
+ * FeatureMaps, its x and gradient, the owned-feature copies, the Gram scratch and the gradient ping-pong.
+ */
+export function tiledLossBytes(
+  width: number,
+  height: number,
+  config: LossConfig,
+  core: number,
+  o: { parallelism: Parallelism; convAlgorithm: ConvAlgorithm; imageLayerKernels: boolean },
+): number {
+  const terms = termsOf(config);
+  const depth = lossDepth(config);
+  const shapes = featureSizes(width, height, depth);
+  const grid = planTiles(width, height, core, tileHalo(config));
+  const lender = featureSizes(grid.maxWindow.width, grid.maxWindow.height, depth);
+  const content = terms.filter((t) => t.category === 'content');
+  const style = terms.filter((t) => t.category === 'style');
+  const rows = 1 + style.length + grid.tiles.length * content.length;
+  const walked = [3 * width * height, ...style.map((t) => shapes[t.layer].channels ** 2 / 4), ...content.map((t) => shapeBytes(lender[t.layer]) / 16)];
+  const stored = storedSums(dotProductSums(Math.max(...walked), o.parallelism), PARTIALS_WORKGROUP);
+  const lossLayers = [...new Set(terms.filter((t) => t.layer >= 0).map((t) => t.layer))];
+  const windowPlane = 3 * grid.maxWindow.width * grid.maxWindow.height * 4;
+  const perTile = grid.tiles.reduce((sum, tile) => {
+    const window = featureSizes(tile.window.x1 - tile.window.x0, tile.window.y1 - tile.window.y0, depth);
+    return sum + content.reduce((bytes, t) => bytes + pooledBytes(ownedBytes(ownedRect(tile, t.layer, shapes[t.layer], window[t.layer]), window[t.layer])), 0);
+  }, 0);
+  const contentWindows = content.reduce((sum, t) => sum + pooledBytes(shapeBytes(lender[t.layer])), 0);
+  return (
+    2 * pooledBytes(3 * width * height * 4) +
+    2 * pooledBytes(windowPlane) +
+    pooledBytes((LOSS_HEADER + rows) * 4) +
+    pooledBytes(rows * stored * 4) +
+    lossLayers.reduce((sum, l) => sum + pooledBytes(shapeBytes(lender[l])), 0) +
+    pooledBytes(
+      gramScratchBytes(
+        lender,
+        style.map((t) => t.layer),
+        o.parallelism,
+      ),
+    ) +
+    style.reduce((sum, t) => sum + 3 * pooledBytes(shapes[t.layer].channels ** 2 * 4), 0) +
+    perTile +
+    contentWindows +
+    pooledBytes(rows * 16) +
+    2 * pooledBytes(Math.max(...lender.map(shapeBytes))) +
+    featureMapsBytes(grid.maxWindow.width, grid.maxWindow.height, depth, { convAlgorithm: o.convAlgorithm, imageGradientColumns: o.imageLayerKernels })
+  );
+}
+
+/**
+ * Bytes TiledGatysLoss.setStyleTargets holds for one style image of this size (freed afterwards): its windows'
+ * FeatureMaps, x and owned-feature copy, the Gram scratch, one Gram per style layer and a readback copy per Gram
+ * size.
+ */
+export function tiledStyleTargetBytes(width: number, height: number, config: LossConfig, core: number, o: { parallelism: Parallelism; convAlgorithm: ConvAlgorithm }): number {
+  const layers = config.styleLayers.map(featureIndex);
+  const depth = layers.length ? Math.max(...layers) + 1 : 1;
+  const grid = planTiles(width, height, core, tileHalo({ ...config, contentLayers: [] }));
+  const lender = featureSizes(grid.maxWindow.width, grid.maxWindow.height, depth);
+  const shapes = featureSizes(width, height, depth);
+  const grams = layers.map((l) => pooledBytes(shapes[l].channels ** 2 * 4));
+  return (
+    featureMapsBytes(grid.maxWindow.width, grid.maxWindow.height, depth, { convAlgorithm: o.convAlgorithm, imageGradientColumns: false }) +
+    pooledBytes(3 * grid.maxWindow.width * grid.maxWindow.height * 4) +
+    pooledBytes(Math.max(16, ...layers.map((l) => shapeBytes(lender[l])))) +
+    pooledBytes(gramScratchBytes(lender, layers, o.parallelism)) +
+    grams.reduce((a, b) => a + b, 0) +
+    [...new Set(grams)].reduce((a, b) => a + b, 0)
+  );
 }
 
 export interface TiledLossOptions {
@@ -231,10 +308,22 @@ export class TiledGatysLoss {
     const grams = styleTerms.map((t) => own(this.shapes[t.layer].channels ** 2 * 4, `gram ${t.key}`));
     const diffs = styleTerms.map((t) => own(this.shapes[t.layer].channels ** 2 * 4, `gram difference ${t.key}`));
     for (const t of styleTerms) this.styleTargets.push(own(this.shapes[t.layer].channels ** 2 * 4, `style target ${t.key}`));
+    // Content targets: compact per tile (together one image's worth of features), placed into the window per use.
     for (let k = 0; k < this.grid.tiles.length; k++) {
-      const tileMaps = this.maps.of(this.grid.tiles[k]);
-      this.contentTargets.push(contentTerms.map((t) => own(tileMaps.bytes(t.layer), `content target ${t.key} tile ${k}`)));
+      const tile = this.grid.tiles[k];
+      const tileMaps = this.maps.of(tile);
+      this.contentTargets.push(
+        contentTerms.map((t) =>
+          own(ownedBytes(ownedRect(tile, t.layer, this.shapes[t.layer], tileMaps.shapes[t.layer]), tileMaps.shapes[t.layer]), `content target ${t.key} tile ${k}`),
+        ),
+      );
     }
+    const contentWindow = contentTerms.map((t) => own(lender.bytes(t.layer), `content target window ${t.key}`));
+    const placeTarget = (tile: Tile, k: number, maps: FeatureMaps, c: number) => {
+      const layer = contentTerms[c].layer;
+      const params = this.ownedParams(tile, maps, layer);
+      passes.add(placeOwned(), { params, input: this.contentTargets[k][c], output: contentWindow[c] }, params.total);
+    };
     const largest = Math.max(...lender.shapes.map(shapeBytes));
     const ping = [own(largest, 'grad ping'), own(largest, 'grad pong')];
 
@@ -258,11 +347,8 @@ export class TiledGatysLoss {
       contentTerms.forEach((term, c) => {
         const row = 1 + styleTerms.length + k * contentTerms.length + c;
         const count = maps.bytes(term.layer) / 16;
-        passes.add(
-          squaredDiffPartials(false, sums, PARTIALS_WORKGROUP),
-          { params: { count, offset: row * S }, a: masked.get(term.layer)!, b: this.contentTargets[k][c], partials },
-          P,
-        );
+        placeTarget(tile, k, maps, c);
+        passes.add(squaredDiffPartials(false, sums, PARTIALS_WORKGROUP), { params: { count, offset: row * S }, a: masked.get(term.layer)!, b: contentWindow[c], partials }, P);
       });
     });
     styleTerms.forEach((term, s) => {
@@ -300,7 +386,8 @@ export class TiledGatysLoss {
           const out = ping[current];
           if (term.category === 'content') {
             const scale = (2 * term.weight) / (image.width * image.height * image.channels);
-            const target = this.contentTargets[k][contentTerms.indexOf(term)];
+            placeTarget(tile, k, maps, contentTerms.indexOf(term));
+            const target = contentWindow[contentTerms.indexOf(term)];
             const bindings = { params: { count, scale }, features: masked.get(i)!, targetFeatures: target, maskActivation: mask ? maps.buffers[i] : undefined, grad: out };
             passes.add(contentGrad(accumulate, mask), bindings, count);
           } else {
@@ -343,11 +430,15 @@ export class TiledGatysLoss {
   }
 
   private recordMask(passes: PassList, tile: Tile, maps: FeatureMaps, layer: number, output: GPUBuffer, image: FeatureShape[] = this.shapes): void {
+    const params = this.ownedParams(tile, maps, layer, image);
+    passes.add(maskOutside(), { params, input: maps.buffers[layer], output }, params.total);
+  }
+
+  /** The owned rectangle of `layer` in the tile's window, with the window's width and vec4 count (`total`). */
+  private ownedParams(tile: Tile, maps: FeatureMaps, layer: number, image: FeatureShape[] = this.shapes) {
     const shape = maps.shapes[layer];
-    const rect = ownedRect(tile, layer, image[layer], shape);
     const c4 = shape.channels / 4;
-    const total = shape.width * shape.height * c4;
-    passes.add(maskOutside(), { params: { ...rect, width: shape.width, c4, total }, input: maps.buffers[layer], output }, total);
+    return { ...ownedRect(tile, layer, image[layer], shape), width: shape.width, c4, total: shape.width * shape.height * c4 };
   }
 
   /** Content targets: per tile, the content image's owned features at each content layer. */
@@ -358,7 +449,11 @@ export class TiledGatysLoss {
     try {
       this.grid.tiles.forEach((tile, k) => {
         const maps = this.recordWindow(passes, tile, this.tileX, xContent);
-        contentTerms.forEach((term, c) => this.recordMask(passes, tile, maps, term.layer, this.contentTargets[k][c]));
+        contentTerms.forEach((term, c) => {
+          const params = this.ownedParams(tile, maps, term.layer);
+          const compact = (params.x1 - params.x0) * (params.y1 - params.y0) * params.c4;
+          passes.add(extractOwned(), { params: { ...params, total: compact }, input: maps.buffers[term.layer], output: this.contentTargets[k][c] }, compact);
+        });
       });
       passes.submit();
       await gpu.unlessLost(gpu.device.queue.onSubmittedWorkDone());
@@ -444,6 +539,11 @@ export class TiledGatysLoss {
     } finally {
       for (const b of uploaded) gpu.buffers.release(b);
     }
+  }
+
+  /** Bytes of every buffer this plan holds (what tiledLossBytes counts). */
+  get heldBytes(): number {
+    return this.owned.reduce((sum, b) => sum + b.size, 0) + this.maps.lender.heldBytes;
   }
 
   evaluate(): void {
