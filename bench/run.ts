@@ -40,8 +40,11 @@ import { alternate, median, type RepeatPolicy } from './stats.js';
 
 /** What one benchmark run needs. The caller owns the device (and destroys it afterwards if it wants). */
 export interface BenchRun {
-  /** The WebGPU entry point the device came from (Dawn's GPU object in Node, navigator.gpu in a browser): tfjs opens its own device from it. */
-  gpu: GPU;
+  /**
+   * The WebGPU entry point the device came from (Dawn's GPU object in Node, navigator.gpu in a browser): tfjs opens
+   * its own device from it. Needed only for the peer.
+   */
+  gpu?: GPU;
   context: GpuContext;
   weights: WeightTensors;
   options: BenchOptions;
@@ -180,6 +183,7 @@ export async function runBench(run: BenchRun): Promise<BenchReport> {
       // Lazily: tfjs is loaded only when the peer is measured (never in the element's bundle).
       const { TfjsPeer } = await import('./peer.js');
       checkpoint();
+      if (!webgpu) throw new Error('no WebGPU entry point was given for TensorFlow.js');
       peer = await TfjsPeer.open(webgpu, weights, DEFAULT_LOSS);
       watchErrors((peer.tf.backend() as unknown as { device: GPUDevice }).device, errors, 'tfjs');
       log(`tfjs ${peer.version} on webgpu`);
