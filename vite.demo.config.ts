@@ -3,6 +3,7 @@
  * to dist/demo/ (relative URLs, so it works from any path). The page needs the VGG-19 weights at /weights/: the dev
  * and preview servers serve the directory named by STYLE_TRANSFER_WEIGHTS there, else the project's weights/
  * (written by `npm run weights`). A static host must put them at /weights/ itself (or pass ?weights=URL).
+ * bench.html, the shader benchmark, needs no weights (random ones unless ?weights=URL).
  */
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
@@ -31,5 +32,12 @@ export default defineConfig({
     outDir: resolve(projectRoot, 'dist/demo'),
     emptyOutDir: true,
     target: 'es2022',
+    // Two pages: the demo and the shader benchmark (bench.html, which alone loads TensorFlow.js, as a lazy chunk).
+    rollupOptions: {
+      input: {
+        main: resolve(projectRoot, 'demo/index.html'),
+        bench: resolve(projectRoot, 'demo/bench.html'),
+      },
+    },
   },
 });

@@ -1,6 +1,8 @@
-/** Command-line options of `npm run bench`. */
-import { PARALLELISM_ENV, parallelismFromEnv } from '../src/gpu/nodeDevice.js';
-import type { Parallelism } from '../src/gpu/parallelism.js';
+/**
+ * Options of `npm run bench` and of the browser bench page (demo/bench.ts turns its URL parameters into the same
+ * arguments). No Node imports: the page's module graph includes this file.
+ */
+import { PARALLELISM_ENV, parallelismFromEnvironment, type Parallelism } from '../src/gpu/parallelism.js';
 import { CONV_ALGORITHMS, type ConvAlgorithm, type ConvBlock } from '../src/net/tiling.js';
 
 export interface BenchOptions {
@@ -98,8 +100,14 @@ function positiveInt(name: string, value: string | undefined): number {
   return n;
 }
 
-/** `env`: where STYLE_TRANSFER_PARALLELISM, the default of --parallelism, is read (tests pass their own). */
-export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions | 'help' {
+/** The environment the parser reads STYLE_TRANSFER_PARALLELISM from (Node: process.env; the browser has none). */
+export type BenchEnvironment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * `env`: where STYLE_TRANSFER_PARALLELISM, the default of --parallelism, is read (bench/index.ts passes process.env,
+ * the bench page nothing, tests their own).
+ */
+export function parseBenchArgs(argv: readonly string[], env: BenchEnvironment = {}): BenchOptions | 'help' {
   const o: Partial<BenchOptions> & { layers: boolean; peer: boolean; optim: boolean; f16: boolean; json: boolean } = {
     layers: true,
     peer: true,
@@ -246,10 +254,25 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   };
 }
 
-function parallelismFromEnvOption(env: NodeJS.ProcessEnv): Parallelism | undefined {
+function parallelismFromEnvOption(env: BenchEnvironment): Parallelism | undefined {
   try {
-    return parallelismFromEnv(env);
+    return parallelismFromEnvironment(env);
   } catch (e) {
     throw new BenchUsageError(`${(e as Error).message} (${PARALLELISM_ENV} is --parallelism's default)`);
   }
+}
+
+/**
+ * The bench page's URL parameters as command-line arguments: each is the option without its leading dashes,
+ * `?sizes=24&no-optim` -> ['--sizes', '24', '--no-optim'] (an empty value: a flag). `autorun` is the page's own and
+ * not passed on.
+ */
+export function urlParamsToArgs(params: Iterable<[string, string]>): string[] {
+  const args: string[] = [];
+  for (const [key, value] of params) {
+    if (key === 'autorun') continue;
+    args.push(`--${key}`);
+    if (value !== '') args.push(value);
+  }
+  return args;
 }

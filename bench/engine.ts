@@ -110,11 +110,11 @@ export type DispatchTiming = PassTiming & { bestMs: number };
  * dispatches: on a shared CPU another process only ever lengthens a dispatch, so like is compared with like.
  */
 export async function timeDispatches(passes: PassList, policy: RepeatPolicy, warmUp: boolean): Promise<{ timings: DispatchTiming[]; reps: number }> {
-  if (warmUp) await passes.submitTimed();
+  if (warmUp) await passes.submitPerDispatch();
   const series: PassTiming[][] = [];
   await repeat(policy, async () => {
     const started = performance.now();
-    series.push(await passes.submitTimed());
+    series.push(await passes.submitPerDispatch());
     return performance.now() - started;
   });
   const times = series.map((s) => s.map((t) => t.ms));

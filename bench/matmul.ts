@@ -185,7 +185,7 @@ export async function measureMatmul(
       warm.submit();
       await gpu.device.queue.onSubmittedWorkDone();
       const maxError = await checkMatmul(gpu, c, aHost, bHost, { m, n, k, lda, ldb, ldc });
-      const times = await repeat(policy, async () => (await warm.submitTimed())[0].ms);
+      const times = await repeat(policy, async () => (await warm.submitPerDispatch())[0].ms);
       warm.dispose();
       const ms = Math.min(...times);
       results.push({ variant: program.label, tile: v, m, n, k, ms, medianMs: median(times), runs: times.length, gflops: flops / (ms * 1e6), maxError });

@@ -233,4 +233,11 @@ export class TfjsPeer {
     this.tf.dispose([this.state.x, ...this.state.content, ...this.state.style]);
     this.state = undefined;
   }
+
+  /** Releases the inputs and the weights (a page may run the benchmark again in the same tfjs). */
+  dispose(): void {
+    this.release();
+    for (const { kernel, bias } of this.convs.values()) this.tf.dispose([kernel, bias]);
+    this.convs.clear();
+  }
 }

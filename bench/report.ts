@@ -2,6 +2,7 @@
  * The benchmark's result object (what --json prints) and its rendering as plain-text tables.
  */
 import type { AdapterDescription } from '../src/gpu/device.js';
+import type { PerDispatchTiming } from '../src/gpu/passes.js';
 import type { Parallelism } from '../src/gpu/parallelism.js';
 import type { LossValues } from '../src/net/loss.js';
 import type { ConvAlgorithm } from '../src/net/tiling.js';
@@ -10,6 +11,7 @@ import type { BenchOptions } from './args.js';
 import type { BlockSweep, ConvLayerTiming, KernelFamily, OptimizerTiming } from './engine.js';
 import type { MatmulPeak, MatmulResult } from './matmul.js';
 import type { PeerMemory } from './peer.js';
+import { array, boolean, literal, nullable, number, object, optional, record, string, tuple, union, type Equal, type Infer } from './schema.js';
 import { MiB } from './stats.js';
 
 /**
@@ -94,7 +96,12 @@ export interface F16Report {
 export interface BenchReport {
   benchmark: 'style-transfer';
   date: string;
-  node: string;
+  /** Node's version where `npm run bench` ran it; null on the browser bench page. */
+  node: string | null;
+  /** The browser's user agent where the bench page ran it; null in Node. */
+  browser: string | null;
+  /** How the per-layer and matmul times were taken: timestamp queries, or submit-and-wait where the adapter has none. */
+  timing: PerDispatchTiming;
   /**
    * sleepBeforeWaits: timed waits (both sides) slept before polling (BenchOptions.wait on a CPU adapter);
    * parallelism: what the split reductions were sized for (the adapter's, or --parallelism / $STYLE_TRANSFER_PARALLELISM,
@@ -138,6 +145,169 @@ export function withRates(row: ConvLayerTiming, peakGflops: number | null): Laye
   };
 }
 
+// ---- the runtime check of BenchReport ----
+
+const passTiming = nullable(object({ label: string, ms: number, bestMs: number, flops: number }));
+const matmulResult = object({
+  variant: string,
+  tile: object({ rows: number, cols: number, workgroupSize: number }),
+  m: number,
+  n: number,
+  k: number,
+  ms: number,
+  medianMs: number,
+  runs: number,
+  gflops: number,
+  maxError: number,
+});
+const parallelism = literal('cpu', 'gpu');
+const convAlgorithm = literal('direct', 'winograd');
+
+/** BenchReport as a structural check: the compile-time assertion below fails the build when the two drift apart. */
+export const BENCH_REPORT_SCHEMA = object({
+  benchmark: literal('style-transfer'),
+  date: string,
+  node: nullable(string),
+  browser: nullable(string),
+  timing: literal('timestamp-query', 'submit-and-wait'),
+  adapter: object({
+    name: string,
+    timestamps: boolean,
+    info: object({ vendor: string, architecture: string, device: string, description: string, features: array(string), limits: record(number) }),
+    sleepBeforeWaits: boolean,
+    parallelism,
+    convAlgorithm,
+  }),
+  options: object({
+    json: boolean,
+    out: optional(string),
+    sizes: array(number),
+    layerSize: number,
+    layers: boolean,
+    peer: boolean,
+    optim: boolean,
+    f16: boolean,
+    reps: number,
+    layerReps: number,
+    budgetSeconds: number,
+    lbfgsHistory: number,
+    matmulSizes: union(array(number), literal('auto')),
+    weights: optional(string),
+    randomWeights: boolean,
+    wait: literal('sleep', 'poll'),
+    parallelism: optional(parallelism),
+    convBlocks: array(tuple(number, number)),
+    convAlgorithm: optional(convAlgorithm),
+  }),
+  matmul: nullable(object({ sizes: array(number), variants: array(matmulResult), best: matmulResult, recheck: optional(array(matmulResult)), peakGflops: number })),
+  layers: nullable(
+    object({
+      size: number,
+      reps: number,
+      rows: array(
+        object({
+          layer: string,
+          shape: string,
+          height: number,
+          width: number,
+          inChannels: number,
+          outChannels: number,
+          algorithm: convAlgorithm,
+          forward: passTiming,
+          backward: passTiming,
+          source: literal('loss', 'deep'),
+          forwardGflops: nullable(number),
+          forwardOfPeak: nullable(number),
+          forwardEffectiveGflops: nullable(number),
+          backwardGflops: nullable(number),
+          backwardOfPeak: nullable(number),
+          backwardEffectiveGflops: nullable(number),
+        }),
+      ),
+      mapped: boolean,
+      problem: optional(string),
+      families: array(object({ family: string, dispatches: number, ms: number, flops: number })),
+      gpuMs: number,
+      deepRows: number,
+    }),
+  ),
+  sweep: nullable(
+    object({
+      size: number,
+      blocks: array(string),
+      rows: array(object({ layer: string, shape: string, forward: array(nullable(number)), backward: array(nullable(number)) })),
+      planMs: array(nullable(number)),
+      errors: array(string),
+    }),
+  ),
+  sizes: array(
+    object({
+      size: number,
+      skipped: optional(string),
+      ours: nullable(
+        object({
+          firstMs: number,
+          ms: number,
+          runs: array(number),
+          losses: object({ content: number, style: number, tv: number, total: number, terms: record(number) }),
+          heldBytes: number,
+          setupPeakBytes: number,
+        }),
+      ),
+      peer: nullable(
+        object({
+          firstMs: number,
+          ms: number,
+          runs: array(number),
+          loss: number,
+          lossRelDiff: number,
+          gradRelDiff: number,
+          memory: object({ peakTensorBytes: nullable(number), numBytesInGPU: nullable(number), numBytesAllocatedInGPU: nullable(number) }),
+          numTensorsAfter: number,
+        }),
+      ),
+      peerError: optional(string),
+      ratio: nullable(number),
+      optimizers: nullable(
+        array(object({ name: string, iterationMs: number, iterationRuns: array(number), stepMs: number, stepRuns: array(number), bytes: number, note: string })),
+      ),
+    }),
+  ),
+  f16: union(
+    object({
+      size: number,
+      firstMs: number,
+      ms: number,
+      runs: array(number),
+      heldBytes: number,
+      f32Ms: number,
+      f32HeldBytes: number,
+      lossRelDiff: number,
+      gradRelDiff: number,
+    }),
+    object({ skipped: string }),
+  ),
+  peer: nullable(object({ library: string, version: string, backend: string })),
+  guard: nullable(object({ size: number, lossRelDiff: number, gradRelDiff: number, ok: boolean })),
+  notes: array(string),
+  errors: array(string),
+  wallSeconds: number,
+});
+
+/** Fails to compile when BenchReport and its schema differ (a field added, removed, made optional or retyped). */
+const schemaMatchesType: Equal<Infer<typeof BENCH_REPORT_SCHEMA>, BenchReport> = true;
+void schemaMatchesType;
+
+/**
+ * What is wrong with `value` as a BenchReport (the JSON of `npm run bench --json` or of the bench page's "Download
+ * JSON"): one line per problem, with its path; empty when it is one.
+ */
+export function checkBenchReport(value: unknown): string[] {
+  const problems: string[] = [];
+  BENCH_REPORT_SCHEMA.check(value, 'report', problems);
+  return problems;
+}
+
 // ---- text rendering ----
 
 type Cell = string | number | null | undefined;
@@ -165,9 +335,30 @@ export function table(headers: string[], rows: Cell[][]): string {
   return [line(cells[0]), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
 }
 
+/** A table in Markdown (GitHub's pipe tables), same cells as `table`. */
+export function markdownTable(headers: string[], rows: Cell[][]): string {
+  const cell = (c: Cell) => fmt(c).replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\*/g, '\\*');
+  const line = (r: Cell[]) => `| ${headers.map((_, c) => cell(r[c])).join(' | ')} |`;
+  return [line(headers), `|${headers.map((_, c) => (c === 0 ? ' :--- ' : ' ---: ')).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** The report as plain-text tables: what `npm run bench` prints and the bench page shows. */
 export function renderText(r: BenchReport): string {
+  return render(r, table).join('\n');
+}
+
+/**
+ * The same tables in Markdown, for pasting into an issue (the bench page's "Copy as Markdown"): a heading, each
+ * line of text its own paragraph, the tables as pipe tables.
+ */
+export function renderMarkdown(r: BenchReport): string {
+  const blocks = render(r, markdownTable).filter((b) => b.trim() !== '');
+  return ['### style-transfer benchmark', ...blocks].join('\n\n');
+}
+
+function render(r: BenchReport, table: (headers: string[], rows: Cell[][]) => string): string[] {
   const out: string[] = [];
-  out.push(`style-transfer benchmark  ${r.date}  node ${r.node}`);
+  out.push(`style-transfer benchmark  ${r.date}  ${r.node !== null ? `node ${r.node}` : `browser ${r.browser ?? 'unknown'}`}`);
   out.push(
     `adapter: ${r.adapter.name}  (timestamp queries: ${r.adapter.timestamps ? 'yes' : 'no'}; parallelism ${r.adapter.parallelism} (${r.options?.parallelism ? 'from --parallelism or $STYLE_TRANSFER_PARALLELISM' : "the adapter's"}): ` +
       `split work sized for a ${r.adapter.parallelism.toUpperCase()}; ` +
@@ -178,7 +369,10 @@ export function renderText(r: BenchReport): string {
       ? "waits: CPU adapter under Dawn for Node: every timed wait, ours and tfjs's, sleeps through most of the expected time before polling (--wait poll to compare)"
       : 'waits: awaited at once (onSubmittedWorkDone)',
   );
-  if (r.peer) out.push(`peer: ${r.peer.library} ${r.peer.version}, ${r.peer.backend} backend, same Dawn instance and adapter`);
+  if (r.peer)
+    out.push(
+      `peer: ${r.peer.library} ${r.peer.version}, ${r.peer.backend} backend, ${r.node !== null ? 'same Dawn instance and adapter' : "the page's navigator.gpu, same adapter"}`,
+    );
   if (r.matmul) {
     const M = r.matmul;
     const firstBest = Math.max(...M.variants.filter((v) => v.maxError < 1e-3).map((v) => v.gflops));
@@ -207,7 +401,7 @@ export function renderText(r: BenchReport): string {
   if (r.layers) {
     const L = r.layers;
     out.push(
-      `Conv layers at ${L.size}x${L.size}: GPU time per dispatch (timestamp queries, ${L.reps} runs): fastest, median; GFLOP/s and % of the matmul peak from the fastest, as the peak is`,
+      `Conv layers at ${L.size}x${L.size}: GPU time per dispatch (${r.timing === 'timestamp-query' ? 'timestamp queries' : 'submit-and-wait: no timestamp queries here, wall time of each dispatch alone'}, ${L.reps} runs): fastest, median; GFLOP/s and % of the matmul peak from the fastest, as the peak is`,
     );
     if (L.rows.some((row) => row.algorithm === 'winograd')) {
       out.push("  GFLOP/s: the arithmetic done (Winograd: the 16 GEMMs, 16/36 of a direct conv's); eff: a direct conv's FLOPs over the same time");
@@ -378,5 +572,5 @@ export function renderText(r: BenchReport): string {
   for (const n of r.notes) out.push(`note: ${n}`);
   for (const e of r.errors) out.push(`error: ${e}`);
   out.push(`total wall time ${r.wallSeconds.toFixed(0)} s`);
-  return out.join('\n');
+  return out;
 }

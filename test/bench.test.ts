@@ -3,12 +3,13 @@
  * rates against the matmul peak, the text tables, and the peak matmul kernel's correctness on the test adapter.
  */
 import { describe, expect, it } from 'vitest';
-import { BenchUsageError, parseBenchArgs } from '../bench/args.js';
+import { BenchUsageError, parseBenchArgs, urlParamsToArgs } from '../bench/args.js';
 import { byFamily, kernelFamily, mapLossConvs, type ConvLayerTiming, type DispatchTiming } from '../bench/engine.js';
 import { randomVggWeights } from '../bench/inputs.js';
 import { measureMatmul } from '../bench/matmul.js';
 import { getTensor } from '../src/net/weights.js';
-import { renderText, table, withRates, type BenchReport } from '../bench/report.js';
+import { checkBenchReport, renderMarkdown, renderText, table, withRates, type BenchReport } from '../bench/report.js';
+import { runBench } from '../bench/run.js';
 import { alternate, median, medianPerIndex, minPerIndex, repeat } from '../bench/stats.js';
 import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
 import { VGG19 } from '../src/net/vgg19.js';
@@ -303,5 +304,91 @@ describe('peak matmul kernel', () => {
       expect(r.ms).toBeLessThanOrEqual(r.medianMs);
       expect(r.gflops).toBeCloseTo((2 * 64 ** 3) / (r.ms * 1e6), 9);
     }
+  });
+});
+
+describe('bench page parameters', () => {
+  it("URL parameters are the CLI options without their dashes; autorun is the page's own", () => {
+    const params = new URLSearchParams('sizes=24&layer-size=24&reps=1&layer-reps=1&matmul-size=128&no-optim&no-f16&autorun');
+    const args = urlParamsToArgs(params);
+    expect(args).toEqual(['--sizes', '24', '--layer-size', '24', '--reps', '1', '--layer-reps', '1', '--matmul-size', '128', '--no-optim', '--no-f16']);
+    const o = parseBenchArgs(args);
+    if (o === 'help') throw new Error('unexpected help');
+    expect([o.sizes, o.layerSize, o.reps, o.layerReps, o.matmulSizes, o.optim, o.f16, o.peer]).toEqual([[24], 24, 1, 1, [128], false, false, true]);
+    expect(() => parseBenchArgs(urlParamsToArgs(new URLSearchParams('frobnicate=1')))).toThrow(/Unknown option "--frobnicate"/);
+  });
+});
+
+describe('bench runner (bench/run.ts, what npm run bench and the bench page run)', () => {
+  const validReport = () => {
+    const o = parseBenchArgs([
+      '--random-weights',
+      '--sizes',
+      '24',
+      '--layer-size',
+      '24',
+      '--reps',
+      '1',
+      '--layer-reps',
+      '1',
+      '--matmul-size',
+      '128',
+      '--no-optim',
+      '--no-f16',
+      '--no-peer',
+    ]);
+    if (o === 'help') throw new Error('unexpected help');
+    return o;
+  };
+
+  it('a tiny run gives a report whose JSON passes the BenchReport check, with every conv layer to conv5_1 timed', async () => {
+    const gpu = await testGpu();
+    const progress: string[] = [];
+    const report = await runBench({
+      context: gpu.context,
+      weights: randomVggWeights(),
+      options: validReport(),
+      runtime: { node: process.version, browser: null },
+      progress: (m) => progress.push(m),
+    });
+    const json = JSON.parse(JSON.stringify(report)) as unknown;
+    expect(checkBenchReport(json)).toEqual([]);
+    expect(report.errors).toEqual([]);
+    expect(report.timing).toBe(gpu.context.timestamps ? 'timestamp-query' : 'submit-and-wait');
+    const convs = VGG19.slice(0, lossDepth(DEFAULT_LOSS)).filter((l) => l.kind === 'conv');
+    expect(report.layers?.rows.map((r) => r.layer)).toEqual(convs.map((l) => l.name));
+    for (const row of report.layers!.rows) expect([row.layer, row.forward!.bestMs > 0, row.backward!.bestMs > 0]).toEqual([row.layer, true, true]);
+    expect(report.sizes[0].ours!.ms).toBeGreaterThan(0);
+    expect(progress.some((m) => m.includes('per-dispatch GPU times'))).toBe(true);
+    // The Markdown has the same tables as the text.
+    const markdown = renderMarkdown(report);
+    expect(markdown).toContain('| conv5_1 |');
+    expect(renderText(report)).toMatch(/^conv5_1 /m);
+  }, 180_000);
+
+  it('the check names what drifts: a missing field, a retyped one, one the type does not have, NaN', async () => {
+    expect(checkBenchReport(null)).toEqual(['report: expected an object, got null']);
+    const gpu = await testGpu();
+    const o = { ...validReport(), layers: false, sizes: [8] };
+    const report = JSON.parse(JSON.stringify(await runBench({ context: gpu.context, weights: randomVggWeights(), options: o, runtime: { node: 'v', browser: null } }))) as Record<
+      string,
+      unknown
+    >;
+    expect(checkBenchReport(report)).toEqual([]);
+    const missing = { ...report };
+    delete missing.wallSeconds;
+    expect(checkBenchReport(missing)).toEqual(['report.wallSeconds: missing']);
+    expect(checkBenchReport({ ...report, timing: 'guess' })).toEqual(['report.timing: expected "timestamp-query" or "submit-and-wait", got "guess"']);
+    expect(checkBenchReport({ ...report, extra: 1 })).toEqual(['report.extra: not in the schema']);
+    expect(checkBenchReport({ ...report, wallSeconds: NaN })).toEqual(['report.wallSeconds: expected a finite number, got NaN']);
+  }, 120_000);
+
+  it('stops at the first checkpoint once its signal is aborted', async () => {
+    const gpu = await testGpu();
+    const controller = new AbortController();
+    controller.abort(new DOMException('stopped', 'AbortError'));
+    await expect(
+      runBench({ context: gpu.context, weights: randomVggWeights(), options: validReport(), runtime: { node: 'v', browser: null }, signal: controller.signal }),
+    ).rejects.toThrow('stopped');
   });
 });

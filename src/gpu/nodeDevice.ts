@@ -4,8 +4,10 @@
  * environment: there the adapter alone decides).
  */
 import { GpuUnavailableError, openGpu, type GpuContext, type OpenGpuOptions } from './device.js';
-import type { Parallelism } from './parallelism.js';
+import { parallelismFromEnvironment, type Parallelism } from './parallelism.js';
 import { GpuRuntime } from './runtime.js';
+
+export { PARALLELISM_ENV } from './parallelism.js';
 
 let dawn: GPU | undefined;
 
@@ -24,19 +26,9 @@ export async function openNodeGpu(options?: OpenGpuOptions): Promise<GpuContext>
   return openGpu(dawn, { pollingWaits: true, ...options });
 }
 
-/** The environment variable that overrides the adapter's parallelism (src/gpu/parallelism.ts) in Node. */
-export const PARALLELISM_ENV = 'STYLE_TRANSFER_PARALLELISM';
-
-/**
- * STYLE_TRANSFER_PARALLELISM: `cpu` or `gpu` makes the choices for that kind of adapter (split reductions, conv
- * blocks and algorithm) whatever the adapter is, e.g. the GPU ones on lavapipe in CI; unset or empty: the
- * adapter's. Anything else throws, naming the variable.
- */
+/** STYLE_TRANSFER_PARALLELISM as Node sees it (src/gpu/parallelism.ts reads any environment given to it). */
 export function parallelismFromEnv(env: NodeJS.ProcessEnv = process.env): Parallelism | undefined {
-  const value = env[PARALLELISM_ENV]?.trim();
-  if (!value) return undefined;
-  if (value !== 'cpu' && value !== 'gpu') throw new Error(`${PARALLELISM_ENV} must be cpu or gpu (or unset: the adapter decides), got "${value}".`);
-  return value;
+  return parallelismFromEnvironment(env);
 }
 
 /** The Node GPU runtime: Dawn's device, with the parallelism STYLE_TRANSFER_PARALLELISM asks for, if any. */

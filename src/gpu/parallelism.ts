@@ -12,6 +12,22 @@ import { isCpuAdapter, type AdapterDescription } from './device.js';
 
 export type Parallelism = 'cpu' | 'gpu';
 
+/** The environment variable that overrides the adapter's parallelism in Node (browsers have no environment). */
+export const PARALLELISM_ENV = 'STYLE_TRANSFER_PARALLELISM';
+
+/**
+ * STYLE_TRANSFER_PARALLELISM in `env`: `cpu` or `gpu` makes the choices for that kind of adapter (split reductions,
+ * conv blocks and algorithm) whatever the adapter is, e.g. the GPU ones on lavapipe in CI; unset or empty: the
+ * adapter's. Anything else throws, naming the variable. No Node import: the environment is passed in (Node's entries
+ * pass process.env, src/gpu/nodeDevice.ts; the browser bench page passes nothing).
+ */
+export function parallelismFromEnvironment(env: Readonly<Record<string, string | undefined>>): Parallelism | undefined {
+  const value = env[PARALLELISM_ENV]?.trim();
+  if (!value) return undefined;
+  if (value !== 'cpu' && value !== 'gpu') throw new Error(`${PARALLELISM_ENV} must be cpu or gpu (or unset: the adapter decides), got "${value}".`);
+  return value;
+}
+
 export function parallelismOf(adapter: AdapterDescription): Parallelism {
   return isCpuAdapter(adapter) ? 'cpu' : 'gpu';
 }

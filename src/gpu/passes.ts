@@ -35,6 +35,9 @@ export interface PassTiming {
   flops: number;
 }
 
+/** How per-dispatch times were taken: GPU timestamp queries, or each dispatch submitted alone and waited for. */
+export type PerDispatchTiming = 'timestamp-query' | 'submit-and-wait';
+
 export class PassList {
   readonly dispatches: Dispatch[] = [];
   /** Waits of submitTimed: a series of its own, so on a CPU adapter the wait sleeps instead of polling. */
@@ -111,6 +114,37 @@ export class PassList {
       buffers.release(resolve);
       querySet.destroy();
     }
+  }
+  /**
+   * Per-dispatch times where the device has no timestamp queries: each dispatch submitted alone and waited for
+   * (onSubmittedWorkDone), its wall time taken. Includes the submission and the wait, so short dispatches read long;
+   * benchmarks say which method they used (`perDispatchTiming`).
+   */
+  async submitWaited(): Promise<PassTiming[]> {
+    const { device } = this.gpu;
+    const out: PassTiming[] = [];
+    for (const d of this.dispatches) {
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      encodeDispatch(pass, d);
+      pass.end();
+      const commands = encoder.finish();
+      const started = performance.now();
+      device.queue.submit([commands]);
+      await device.queue.onSubmittedWorkDone();
+      out.push({ label: d.label, tag: d.tag, ms: performance.now() - started, flops: d.flops });
+    }
+    return out;
+  }
+
+  /** How `submitPerDispatch` times: GPU timestamps where the device has them, else submit-and-wait per dispatch. */
+  get perDispatchTiming(): PerDispatchTiming {
+    return this.gpu.context.timestamps ? 'timestamp-query' : 'submit-and-wait';
+  }
+
+  /** `submitTimed` where the device has timestamp queries, else `submitWaited`. */
+  submitPerDispatch(): Promise<PassTiming[]> {
+    return this.gpu.context.timestamps ? this.submitTimed() : this.submitWaited();
   }
 }
 

@@ -28,8 +28,8 @@ export const STRICT_CSP = { 'content-security-policy': "default-src 'self'; scri
 export const distDir = join(repoRoot, 'dist');
 export const artifactsDir = join(repoRoot, 'test/browser/artifacts');
 
-const BUILT = [join(distDir, 'style-transfer.js'), join(distDir, 'demo/index.html')];
-const SOURCES = ['src', 'shaders', 'demo', 'vite.config.ts', 'vite.demo.config.ts', 'package.json'];
+const BUILT = [join(distDir, 'style-transfer.js'), join(distDir, 'demo/index.html'), join(distDir, 'demo/bench.html')];
+const SOURCES = ['src', 'shaders', 'demo', 'bench', 'vite.config.ts', 'vite.demo.config.ts', 'package.json'];
 
 function newestMtime(path: string): number {
   const stats = statSync(path, { throwIfNoEntry: false });
