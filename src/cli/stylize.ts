@@ -42,7 +42,11 @@ export const STYLIZE_OPTIONS: OptionTable = {
   size: sets('size', { type: 'number', default: d.size, help: 'Longer side of the output in pixels.' }),
   optimizer: sets('optimizer', { type: 'string', value: OPTIMIZER_NAMES.join('|'), default: d.optimizer, help: 'Optimiser.' }),
   'learning-rate': sets('learningRate', { type: 'number', default: d.learningRate, help: "Adam's step size (L-BFGS uses 1 unless given)." }),
-  'history-size': sets('historySize', { type: 'number', default: d.historySize, help: 'L-BFGS history length m.' }),
+  'history-size': sets('historySize', {
+    type: 'number',
+    default: d.historySize,
+    help: 'L-BFGS history length m (when not given and it does not fit the memory, a shorter one is kept and said).',
+  }),
   'line-search': sets('lineSearch', {
     type: 'string',
     value: LINE_SEARCH_KINDS.join('|'),
@@ -78,7 +82,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
     type: 'number',
     min: 1,
     value: 'MIB',
-    help: "Refuse sizes needing more GPU memory than this (MiB); the adapter's own limits always apply.",
+    help: "GPU memory budget (MiB): a size needing more is evaluated in tiles (exactly), with a shorter L-BFGS history if need be; default: none beyond the adapter's own limits.",
   }),
   weights: { type: 'string', value: 'DIR', help: 'VGG-19 weights directory (default: $STYLE_TRANSFER_WEIGHTS, then weights/).' },
   help: { type: 'flag', alias: 'h', help: 'Show this help.' },
@@ -160,6 +164,13 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       options,
       // As in neural-style, L-BFGS keeps its natural step 1 unless a learning rate is asked for explicitly.
       explicitLearningRate: given.has('learning-rate'),
+      explicitHistorySize: given.has('history-size'),
+      onPlan: (plan) => {
+        const tiles = plan.evaluation.tiled ? `in ${plan.evaluation.columns} x ${plan.evaluation.rows} tiles of ${plan.evaluation.core} px` : 'whole';
+        const shorter = plan.reducedHistoryFrom ? `; L-BFGS history ${plan.historySize} instead of ${plan.reducedHistoryFrom}, the most that fits` : '';
+        if (plan.evaluation.tiled || shorter)
+          io.stderr(`${plan.width}x${plan.height}: evaluated ${tiles} (about ${Math.round(plan.estimatedBytes / 2 ** 20)} MiB of GPU memory)${shorter}`);
+      },
       signal: controller.signal,
       onProgress: (latest) => reporter.update(latest),
       onIteration:

@@ -41,7 +41,14 @@ const OPTION_ATTRIBUTES = {
   styleLayerWeights: 'style-layer-weights',
   originalColors: 'original-colors',
   weightStorage: 'weight-storage',
+  memoryBudget: 'max-memory',
 } as const satisfies Partial<Record<OptionName, string>>;
+
+/**
+ * GPU memory a run may take when `max-memory` is not set: a page cannot learn how much the device holds, and
+ * shares it with everything else on it, so a conservative 1 GiB; larger pictures are evaluated in tiles.
+ */
+export const DEFAULT_MAX_MEMORY_MIB = 1024;
 
 type ElementOption = keyof typeof OPTION_ATTRIBUTES;
 
@@ -85,6 +92,7 @@ const MB = 1e6;
  * @attr preset - `neural-style` or `course`: a set of the options above; explicit attributes override it.
  * @attr original-colors - Keep the content image's colours (only the luminance is stylised).
  * @attr weight-storage - `f32` (default) or `f16`: the network's weights in f16 GPU buffers, half their memory (about 50 MiB less), arithmetic still f32; needs a GPU with shader-f16 (an error event otherwise).
+ * @attr max-memory - GPU memory budget in MiB (default 1024): a size needing more is evaluated in tiles (exactly, a little slower), with a shorter L-BFGS history if need be.
  * @attr autostart - Start as soon as content-src, style-src and weights-src are set, and again when they change.
  * @attr controls - Show the built-in start/stop button and progress bar, like `<video controls>`.
  *
@@ -129,6 +137,7 @@ export class StyleTransferElement extends LitElement {
     preset: {},
     originalColors: { type: Boolean, attribute: 'original-colors' },
     weightStorage: { attribute: 'weight-storage' },
+    maxMemory: { attribute: 'max-memory', converter: numberConverter },
     autostart: { type: Boolean },
     controls: { type: Boolean, reflect: true },
   };
@@ -156,6 +165,8 @@ export class StyleTransferElement extends LitElement {
   declare originalColors: boolean;
   /** 'f32' or 'f16' (needs shader-f16); unset: 'f32'. */
   declare weightStorage: WeightStorage | null | undefined;
+  /** GPU memory budget in MiB; unset: DEFAULT_MAX_MEMORY_MIB. */
+  declare maxMemory: number | null | undefined;
   /** Start when the sources are set, and again when they change. */
   declare autostart: boolean;
   /** Show the built-in start/stop button and progress bar. */
@@ -193,6 +204,7 @@ export class StyleTransferElement extends LitElement {
       styleLayerWeights: this.styleLayerWeights ?? undefined,
       originalColors: this.originalColors,
       weightStorage: this.weightStorage || undefined,
+      memoryBudget: (toNumber(this.maxMemory) ?? DEFAULT_MAX_MEMORY_MIB) * 2 ** 20,
     };
     return this.run.start({
       content: this.contentSrc,
@@ -244,7 +256,9 @@ export class StyleTransferElement extends LitElement {
     const attribute = (OPTION_ATTRIBUTES as Partial<Record<OptionName, string>>)[error.option];
     if (attribute === undefined) return error.message;
     const raw = this.getAttribute(attribute);
-    return error.describe(attribute, raw !== null && hasNaN(error.value) ? formatOptionValue(raw) : undefined);
+    // max-memory is MiB on the element and bytes in the engine: quote what was written.
+    const quoteRaw = raw !== null && (hasNaN(error.value) || error.option === 'memoryBudget');
+    return error.describe(attribute, quoteRaw ? formatOptionValue(raw) : undefined);
   }
 
   private previewRenderer(): PreviewRenderer {
