@@ -12,7 +12,7 @@ import { pooledBytes } from '../src/gpu/buffers.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from '../src/net/loss.js';
 import { featureMapsBytes, networkWeightBytes, Vgg19Net } from '../src/net/network.js';
 import { VGG19 } from '../src/net/vgg19.js';
-import { estimateMemory, estimateTiledMemory, largestFittingSize, memoryProblem, planRun, planRunWithHistory } from '../src/net/memory.js';
+import { estimateMemory, estimateTiledMemory, largestFittingSize, memoryProblem, MIN_CHOSEN_HISTORY, planRun, planRunWithHistory } from '../src/net/memory.js';
 import { resolveOptions } from '../src/net/options.js';
 import { stylize } from '../src/net/stylize.js';
 import { randomArray, realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
@@ -99,10 +99,18 @@ describe('memory planning', () => {
     expect(estimateTiledMemory(run, plan.evaluation.core).totalBytes).toBe(plan.memory.totalBytes);
     // L-BFGS m = 100 at 2048 px is 2.2 GB of history: only a shorter one fits 1 GiB.
     expect(planRun({ ...run, optimizer: 'lbfgs', historySize: 100 }, limits)).toBeUndefined();
-    const shorter = planRunWithHistory({ ...run, optimizer: 'lbfgs', historySize: 100 }, limits)!;
+    const lbfgs = { ...run, optimizer: 'lbfgs' as const, historySize: 100 };
+    const shorter = planRunWithHistory(lbfgs, limits)!;
     expect(shorter.reducedFrom).toBe(100);
+    // The largest core that keeps at least MIN_CHOSEN_HISTORY pairs, and the longest history that fits with it.
+    expect(shorter.plan.historySize).toBeGreaterThanOrEqual(MIN_CHOSEN_HISTORY);
     expect(shorter.plan.historySize).toBeLessThan(100);
-    expect(planRun({ ...run, optimizer: 'lbfgs', historySize: shorter.plan.historySize + 1 }, limits)).toBeUndefined();
+    expect(shorter.plan.evaluation.tiled).toBe(true);
+    if (!shorter.plan.evaluation.tiled) return;
+    const core = shorter.plan.evaluation.core;
+    expect(estimateTiledMemory({ ...lbfgs, historySize: shorter.plan.historySize + 1 }, core).totalBytes).toBeGreaterThan(limits.budgetBytes);
+    const nextLarger = Math.ceil(2048 / (Math.ceil(2048 / core) - 1) / 16) * 16;
+    expect(estimateTiledMemory({ ...lbfgs, historySize: MIN_CHOSEN_HISTORY }, nextLarger).totalBytes).toBeGreaterThan(limits.budgetBytes);
   });
 });
 

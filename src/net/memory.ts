@@ -150,48 +150,81 @@ export class MemoryLimitError extends Error {
 }
 
 /**
- * Chooses how to run `shape` within `limits`: untiled when it fits (the fastest), else tiled with the largest core
- * that fits; with L-BFGS, when even that does not, a shorter history (only when the history was not given
- * explicitly: then the message names the largest that fits). Undefined when nothing fits.
+ * Chooses how to run `shape` within `limits` with its L-BFGS history as asked: untiled when it fits (the fastest),
+ * else tiled with the largest core that fits (the fewest tiles, the least halo). Undefined when nothing fits.
  */
 export function planRun(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
   const untiled = estimateMemory(shape);
   if (!memoryProblem(untiled, limits)) return { evaluation: { tiled: false }, historySize: shape.historySize, memory: untiled };
-  // Tiles cannot help what is full size in any case (the image, its gradient, the optimiser's vectors).
-  const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
-  if (shape.config.normalizeGradients || pooledBytes(3 * shape.width * shape.height * 4) > perBuffer) return undefined;
-  // One core per tile count along the longer side, from 2 tiles up to cores of MIN_TILE_CORE px.
-  const longer = Math.max(shape.width, shape.height);
-  for (let n = 2; Math.ceil(longer / n / 16) * 16 >= MIN_TILE_CORE || n === 2; n++) {
-    const core = Math.ceil(longer / n / 16) * 16;
-    const memory = estimateTiledMemory(shape, core);
-    if (!memoryProblem(memory, limits)) {
-      const grid = planTiles(shape.width, shape.height, core, tileHalo(shape.config));
-      return { evaluation: { tiled: true, core, columns: grid.columns, rows: grid.rows }, historySize: shape.historySize, memory };
-    }
+  for (const core of tileCores(shape, limits)) {
+    const plan = tiledPlan(shape, limits, core);
+    if (plan) return plan;
   }
   return undefined;
 }
 
 /** The smallest core planRun tries: below it the halo's share of each tile makes tiling slow for little gain. */
 export const MIN_TILE_CORE = 64;
+/** A history kept shorter for memory is never shorter than this when a larger tile would need it shorter still. */
+export const MIN_CHOSEN_HISTORY = 5;
+
+/** The cores worth trying, largest first: one per tile count along the longer side, down to MIN_TILE_CORE. */
+function tileCores(shape: RunShape, limits: MemoryLimits): number[] {
+  // Tiles cannot help what is full size in any case (the image, its gradient, the optimiser's vectors).
+  const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  if (shape.config.normalizeGradients || pooledBytes(3 * shape.width * shape.height * 4) > perBuffer) return [];
+  const longer = Math.max(shape.width, shape.height);
+  const cores: number[] = [];
+  for (let n = 2; Math.ceil(longer / n / 16) * 16 >= MIN_TILE_CORE || n === 2; n++) {
+    const core = Math.ceil(longer / n / 16) * 16;
+    if (cores[cores.length - 1] !== core) cores.push(core);
+  }
+  return cores;
+}
+
+function tiledPlan(shape: RunShape, limits: MemoryLimits, core: number): PlannedRun | undefined {
+  const memory = estimateTiledMemory(shape, core);
+  if (memoryProblem(memory, limits)) return undefined;
+  const grid = planTiles(shape.width, shape.height, core, tileHalo(shape.config));
+  return { evaluation: { tiled: true, core, columns: grid.columns, rows: grid.rows }, historySize: shape.historySize, memory };
+}
+
+/** The longest L-BFGS history (<= shape's) with which `plan(history)` fits, by bisection; 0 when none does. */
+function longestHistory(shape: RunShape, fits: (historySize: number) => boolean): number {
+  let lo = 0;
+  let hi = shape.historySize;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
 
 /**
- * planRun, and when nothing fits with the asked L-BFGS history, the largest history that does (found by bisection).
+ * planRun, and for L-BFGS whose history does not fit as asked, a shorter one, balanced against the tiles: the
+ * largest core (untiled first) with which a history of at least min(asked, MIN_CHOSEN_HISTORY) fits, keeping the
+ * longest history that fits with it; failing that, the longest history that fits at all.
  */
 export function planRunWithHistory(shape: RunShape, limits: MemoryLimits): { plan: PlannedRun; reducedFrom?: number } | undefined {
   const plan = planRun(shape, limits);
   if (plan) return { plan };
   if (shape.optimizer !== 'lbfgs' || shape.historySize <= 1) return undefined;
-  let lo = 0;
-  let hi = shape.historySize - 1;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (planRun({ ...shape, historySize: mid }, limits)) lo = mid;
-    else hi = mid - 1;
+  const withHistory = (m: number) => ({ ...shape, historySize: m });
+  const candidates: Array<(s: RunShape) => PlannedRun | undefined> = [
+    (s) => (memoryProblem(estimateMemory(s), limits) ? undefined : { evaluation: { tiled: false }, historySize: s.historySize, memory: estimateMemory(s) }),
+    ...tileCores(shape, limits).map((core) => (s: RunShape) => tiledPlan(s, limits, core)),
+  ];
+  const floor = Math.min(shape.historySize, MIN_CHOSEN_HISTORY);
+  let best: PlannedRun | undefined;
+  for (const candidate of candidates) {
+    const m = longestHistory(shape, (h) => candidate(withHistory(h)) !== undefined);
+    if (m === 0) continue;
+    const found = candidate(withHistory(m))!;
+    if (m >= floor) return { plan: found, reducedFrom: shape.historySize };
+    if (!best || m > best.historySize) best = found;
   }
-  const reduced = lo > 0 ? planRun({ ...shape, historySize: lo }, limits) : undefined;
-  return reduced ? { plan: reduced, reducedFrom: shape.historySize } : undefined;
+  return best ? { plan: best, reducedFrom: shape.historySize } : undefined;
 }
 
 /** Why `plan` does not fit `limits`, or undefined when it does. */
