@@ -102,6 +102,29 @@ describe('bench options', () => {
     expect(() => parseBenchArgs(['--random-weights', '--weights', 'w'])).toThrow(/exclude each other/);
     expect(parseBenchArgs(['--sizes', '64', '-h'])).toBe('help');
   });
+
+  it('--tiled, --tiled-budget, --tiled-compare: off by default; the comparison at 256 px with --tiled', () => {
+    const off = parseBenchArgs([]);
+    const on = parseBenchArgs(['--tiled', '1024,2048', '--tiled-budget=512']);
+    const compareOnly = parseBenchArgs(['--tiled-compare', '96']);
+    const both = parseBenchArgs(['--tiled=48', '--tiled-compare', '48']);
+    if (off === 'help' || on === 'help' || compareOnly === 'help' || both === 'help') throw new Error('unexpected help');
+    expect([off.tiledSizes, off.tiledBudgetMiB, off.tiledCompare]).toEqual([[], 1024, null]);
+    expect([on.tiledSizes, on.tiledBudgetMiB, on.tiledCompare]).toEqual([[1024, 2048], 512, 256]);
+    expect([compareOnly.tiledSizes, compareOnly.tiledCompare]).toEqual([[], 96]);
+    expect([both.tiledSizes, both.tiledCompare]).toEqual([[48], 48]);
+    expect(urlParamsToArgs(new URLSearchParams('tiled=1024&tiled-budget=1024'))).toEqual(['--tiled', '1024', '--tiled-budget', '1024']);
+  });
+
+  it('rejects bad --tiled values with a usage error', () => {
+    expect(() => parseBenchArgs(['--tiled'])).toThrow(/--tiled needs a list of sizes/);
+    expect(() => parseBenchArgs(['--tiled', ','])).toThrow(/--tiled needs at least one size/);
+    expect(() => parseBenchArgs(['--tiled', '1024,big'])).toThrow(/--tiled needs a whole number >= 1, got big/);
+    expect(() => parseBenchArgs(['--tiled-budget', '0'])).toThrow(/--tiled-budget needs a whole number/);
+    expect(() => parseBenchArgs(['--tiled-budget', '1.5'])).toThrow(BenchUsageError);
+    expect(() => parseBenchArgs(['--tiled-compare'])).toThrow(/--tiled-compare needs a whole number >= 1, got nothing/);
+    expect(() => parseBenchArgs(['--tiled-compare', '-4'])).toThrow(BenchUsageError);
+  });
 });
 
 /** The default loss's conv layers with their side length at `size` and their FLOPs. */
@@ -382,6 +405,55 @@ describe('bench runner (bench/run.ts, what npm run bench and the bench page run)
     expect(checkBenchReport({ ...report, extra: 1 })).toEqual(['report.extra: not in the schema']);
     expect(checkBenchReport({ ...report, wallSeconds: NaN })).toEqual(['report.wallSeconds: expected a finite number, got NaN']);
   }, 120_000);
+
+  it('--tiled: a tiny run has the table rows and the comparison, whose values agree', async () => {
+    const gpu = await testGpu();
+    // --sizes 8 is below the loss's minimum: skipped, so only the tiled part evaluates. The comparison forces
+    // cores of 32 px at 48 px: 2 x 2 tiles.
+    const o = parseBenchArgs([
+      '--random-weights',
+      '--sizes',
+      '8',
+      '--no-layers',
+      '--reps',
+      '1',
+      '--matmul-size',
+      '32',
+      '--no-optim',
+      '--no-f16',
+      '--no-peer',
+      '--tiled',
+      '48',
+      '--tiled-budget',
+      '1024',
+      '--tiled-compare',
+      '48',
+    ]);
+    if (o === 'help') throw new Error('unexpected help');
+    const report = await runBench({ context: gpu.context, weights: randomVggWeights(), options: o, runtime: { node: 'v', browser: null } });
+    const json = JSON.parse(JSON.stringify(report)) as unknown;
+    expect(checkBenchReport(json)).toEqual([]);
+    expect(report.errors).toEqual([]);
+    const tiled = report.tiled!;
+    // At 48 px a tile's window (core plus halo) is the whole image: planRun keeps it untiled.
+    expect(tiled.rows.map((r) => [r.size, r.budgetMiB, r.tiles, r.core, r.skipped])).toEqual([[48, 1024, [1, 1], null, undefined]]);
+    for (const row of tiled.rows) {
+      expect(row.msPerEvaluation).toBeGreaterThan(0);
+      // The pool's own peak: the network's weights at least, about what planRun estimated.
+      expect(row.peakMiB).toBeGreaterThan(0.5 * row.estimateMiB!);
+      expect(row.peakMiB).toBeLessThan(2 * row.estimateMiB!);
+    }
+    const compare = tiled.compare;
+    if (!compare || 'skipped' in compare) throw new Error(`no comparison: ${JSON.stringify(compare)}`);
+    expect([compare.size, compare.core, compare.tiles, compare.agree]).toEqual([48, 32, [2, 2], true]);
+    expect(compare.ratio).toBeCloseTo(compare.tiledMs / compare.untiledMs, 9);
+    const text = renderText(report);
+    expect(text).toMatch(/^size\s+budget MiB\s+tiles\s+core\s+ms\/eval\s+peak MiB\s+estimate MiB\s+runs$/m);
+    expect(text).toMatch(/^48\s+1024\s+1x1\s+untiled\s/m);
+    expect(text).toContain('tiled against untiled at 48x48 (alternating)');
+    expect(text).toContain(': agree (runs 1/1)');
+    expect(renderMarkdown(report)).toContain('| size | budget MiB | tiles | core | ms/eval | peak MiB | estimate MiB | runs |');
+  }, 300_000);
 
   it('stops at the first checkpoint once its signal is aborted', async () => {
     const gpu = await testGpu();
