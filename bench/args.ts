@@ -47,7 +47,7 @@ export interface BenchOptions {
   tiledBudgetMiB: number;
   /**
    * --tiled-compare: the size at which an untiled evaluation is set against a forced grid of at least 2 x 2 tiles;
-   * default 256 when --tiled is given, null (no comparison) when neither option is.
+   * default the smallest of tiledSizes, null (no comparison) when neither option is given.
    */
   tiledCompare: number | null;
 }
@@ -98,9 +98,10 @@ Options:
                       largest tile core that does), timed as the other evaluations, with its peak GPU memory (a
                       fresh buffer pool per size) and planRun's estimate. Minutes per size at 1024 px on lavapipe.
   --tiled-budget MIB  GPU memory budget of the --tiled plans, MiB (default 1024).
-  --tiled-compare N   At N px (default 256 with --tiled), an untiled evaluation against forced tiles (cores of
-                      ceil(N / 32) * 16 px: at least 2 x 2 tiles), alternating in the same run: both ms, their
-                      ratio, and the difference of the loss and gradient. Runs alone when given without --tiled.
+  --tiled-compare N   At N px (default: the smallest --tiled size), an untiled evaluation against forced tiles
+                      (cores of ceil(N / 32) * 16 px: at least 2 x 2 tiles) on the same network, alternating: both
+                      ms, their ratio, and how far loss and gradient differ. N must fit untiled in the adapter's
+                      limits (the budget does not apply: both plans are held at once). Runs alone without --tiled.
   --json              Print one JSON object on stdout instead of tables (progress stays on stderr).
   --out FILE          Also write the JSON object to FILE.
   -h, --help          Show this help.`;
@@ -286,12 +287,9 @@ export function parseBenchArgs(argv: readonly string[], env: BenchEnvironment = 
     convAlgorithm: o.convAlgorithm,
     tiledSizes: o.tiledSizes ?? [],
     tiledBudgetMiB: o.tiledBudgetMiB ?? 1024,
-    tiledCompare: o.tiledCompare ?? (o.tiledSizes ? DEFAULT_TILED_COMPARE : null),
+    tiledCompare: o.tiledCompare ?? (o.tiledSizes ? Math.min(...o.tiledSizes) : null),
   };
 }
-
-/** --tiled-compare's default with --tiled: a size that fits untiled on any adapter and under a 1 GiB budget. */
-export const DEFAULT_TILED_COMPARE = 256;
 
 function parallelismFromEnvOption(env: BenchEnvironment): Parallelism | undefined {
   try {

@@ -103,16 +103,16 @@ describe('bench options', () => {
     expect(parseBenchArgs(['--sizes', '64', '-h'])).toBe('help');
   });
 
-  it('--tiled, --tiled-budget, --tiled-compare: off by default; the comparison at 256 px with --tiled', () => {
+  it('--tiled, --tiled-budget, --tiled-compare: off by default; the comparison at the smallest --tiled size', () => {
     const off = parseBenchArgs([]);
-    const on = parseBenchArgs(['--tiled', '1024,2048', '--tiled-budget=512']);
+    const on = parseBenchArgs(['--tiled', '2048,1024', '--tiled-budget=512']);
     const compareOnly = parseBenchArgs(['--tiled-compare', '96']);
-    const both = parseBenchArgs(['--tiled=48', '--tiled-compare', '48']);
+    const both = parseBenchArgs(['--tiled=96,48', '--tiled-compare', '96']);
     if (off === 'help' || on === 'help' || compareOnly === 'help' || both === 'help') throw new Error('unexpected help');
     expect([off.tiledSizes, off.tiledBudgetMiB, off.tiledCompare]).toEqual([[], 1024, null]);
-    expect([on.tiledSizes, on.tiledBudgetMiB, on.tiledCompare]).toEqual([[1024, 2048], 512, 256]);
+    expect([on.tiledSizes, on.tiledBudgetMiB, on.tiledCompare]).toEqual([[2048, 1024], 512, 1024]);
     expect([compareOnly.tiledSizes, compareOnly.tiledCompare]).toEqual([[], 96]);
-    expect([both.tiledSizes, both.tiledCompare]).toEqual([[48], 48]);
+    expect([both.tiledSizes, both.tiledCompare]).toEqual([[96, 48], 96]);
     expect(urlParamsToArgs(new URLSearchParams('tiled=1024&tiled-budget=1024'))).toEqual(['--tiled', '1024', '--tiled-budget', '1024']);
   });
 
