@@ -296,6 +296,65 @@ describe('bench text', () => {
     expect(sweepRow('conv layers')).toEqual(['conv layers', '-', '6.50', '4.50']);
     expect(sweepRow('whole plan')?.filter((c) => c !== '')).toEqual(['whole plan', '-', '7.00']);
   });
+
+  it('the tiled table: grid, core, ms, peak and estimate per size; skipped sizes say why; the comparison line', () => {
+    const base = { budgetMiB: 1024, firstMs: 1, runs: [1] };
+    const report = {
+      benchmark: 'style-transfer',
+      date: '2026-01-01T00:00:00.000Z',
+      node: 'v20',
+      adapter: { name: 'test adapter', timestamps: true, info: {}, sleepBeforeWaits: false, parallelism: 'gpu', convAlgorithm: 'direct' },
+      options: {},
+      matmul: null,
+      layers: null,
+      sizes: [],
+      f16: { skipped: '--no-f16' },
+      peer: null,
+      guard: null,
+      tiled: {
+        budgetMiB: 1024,
+        rows: [
+          { ...base, size: 1024, tiles: [5, 5], core: 208, msPerEvaluation: 1234.4, peakMiB: 900.04, estimateMiB: 951.3 },
+          { ...base, size: 256, tiles: [1, 1], core: null, msPerEvaluation: 12.345, peakMiB: 300, estimateMiB: 368.4 },
+          { ...base, size: 9000, runs: [], tiles: null, core: null, msPerEvaluation: null, peakMiB: null, estimateMiB: null, skipped: 'does not fit' },
+        ],
+        compare: { size: 256, skipped: 'failed: lost' },
+      },
+      notes: [],
+      errors: [],
+      wallSeconds: 1,
+    } as unknown as BenchReport;
+    const lines = renderText(report).split('\n');
+    const row = (w: string) => lines.find((l) => l.startsWith(`${w} `))?.split(/\s{2,}/);
+    expect(lines).toContain('Tiled evaluation (--tiled): the evaluation memory.ts planRun chooses under a 1024 MiB budget (wall ms, median after warm-up)');
+    expect(row('1024')).toEqual(['1024', '1024', '5x5', '208', '1234', '900.0', '951.3', '1']);
+    expect(row('256')).toEqual(['256', '1024', '1x1', 'untiled', '12.3', '300.0', '368.4', '1']);
+    expect(row('9000')).toEqual(['9000', '1024', '-', '-', 'skipped: does not fit']);
+    expect(lines).toContain('tiled against untiled at 256x256: not measured (failed: lost)');
+    const compared = renderText({
+      ...report,
+      tiled: {
+        ...report.tiled!,
+        compare: {
+          size: 256,
+          core: 128,
+          tiles: [2, 2],
+          untiledMs: 100,
+          tiledMs: 150,
+          untiledRuns: [100],
+          tiledRuns: [150],
+          ratio: 1.5,
+          lossRelDiff: 2e-7,
+          gradRelDiff: 3e-6,
+          agree: true,
+        },
+      },
+    });
+    expect(compared).toContain(
+      'tiled against untiled at 256x256 (alternating): untiled 100 ms, 2x2 tiles of core 128 px 150 ms per evaluation: 1.50x (goal: at most 2x); loss differs by 2.0e-7, gradient by 3.0e-6: agree (runs 1/1)',
+    );
+    expect(renderText({ ...report, tiled: undefined })).not.toContain('Tiled evaluation');
+  });
 });
 
 describe('random weights (--random-weights)', () => {
