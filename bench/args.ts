@@ -41,6 +41,15 @@ export interface BenchOptions {
   convBlocks: ConvBlock[];
   /** Overrides the conv algorithm of the 3x3 layers past the first (src/net/tiling.ts; default: by the adapter). */
   convAlgorithm?: ConvAlgorithm;
+  /** --tiled: square sizes evaluated as memory.ts planRun plans them under tiledBudgetMiB (empty: no tiled table). */
+  tiledSizes: number[];
+  /** --tiled-budget: the GPU memory budget of the tiled table's plans, MiB (default 1024). */
+  tiledBudgetMiB: number;
+  /**
+   * --tiled-compare: the size at which an untiled evaluation is set against a forced grid of at least 2 x 2 tiles;
+   * default the smallest of tiledSizes, null (no comparison) when neither option is given.
+   */
+  tiledCompare: number | null;
 }
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -84,6 +93,15 @@ Options:
   --conv-blocks LIST  Also time the loss plan at the per-layer size once per register block, every layer using it
                       (PxC: P output pixels x C channel groups of 4 per invocation), e.g. 8x4,4x4,4x2,2x2;
                       'default' sweeps 8x4,4x4,8x2,4x2,2x4,2x2,2x1,1x1. Off by default.
+  --tiled LIST        Tiled evaluation table, off by default: per square size (comma-separated, e.g. 1024,2048) the
+                      evaluation memory.ts planRun chooses under --tiled-budget (untiled where it fits, else the
+                      largest tile core that does), timed as the other evaluations, with its peak GPU memory (a
+                      fresh buffer pool per size) and planRun's estimate. Minutes per size at 1024 px on lavapipe.
+  --tiled-budget MIB  GPU memory budget of the --tiled plans, MiB (default 1024).
+  --tiled-compare N   At N px (default: the smallest --tiled size), an untiled evaluation against forced tiles
+                      (cores of ceil(N / 32) * 16 px: at least 2 x 2 tiles) on the same network, alternating: both
+                      ms, their ratio, and how far loss and gradient differ. N must fit untiled in the adapter's
+                      limits (the budget does not apply: both plans are held at once). Runs alone without --tiled.
   --json              Print one JSON object on stdout instead of tables (progress stays on stderr).
   --out FILE          Also write the JSON object to FILE.
   -h, --help          Show this help.`;
@@ -218,6 +236,22 @@ export function parseBenchArgs(argv: readonly string[], env: BenchEnvironment = 
         });
         break;
       }
+      case '--tiled': {
+        const v = value();
+        if (!v) throw new BenchUsageError('--tiled needs a list of sizes such as 1024,2048.');
+        o.tiledSizes = v
+          .split(',')
+          .filter((s) => s.trim() !== '')
+          .map((s) => positiveInt('--tiled', s.trim()));
+        if (o.tiledSizes.length === 0) throw new BenchUsageError('--tiled needs at least one size.');
+        break;
+      }
+      case '--tiled-budget':
+        o.tiledBudgetMiB = positiveInt('--tiled-budget', value());
+        break;
+      case '--tiled-compare':
+        o.tiledCompare = positiveInt('--tiled-compare', value());
+        break;
       case '--random-weights':
         o.randomWeights = true;
         break;
@@ -251,6 +285,9 @@ export function parseBenchArgs(argv: readonly string[], env: BenchEnvironment = 
     parallelism: o.parallelism ?? parallelismFromEnvOption(env),
     convBlocks: o.convBlocks ?? [],
     convAlgorithm: o.convAlgorithm,
+    tiledSizes: o.tiledSizes ?? [],
+    tiledBudgetMiB: o.tiledBudgetMiB ?? 1024,
+    tiledCompare: o.tiledCompare ?? (o.tiledSizes ? Math.min(...o.tiledSizes) : null),
   };
 }
 

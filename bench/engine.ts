@@ -6,6 +6,7 @@ import { PassList, type DispatchTag, type PassTiming } from '../src/gpu/passes.j
 import type { QueueWaiter } from '../src/gpu/queueWait.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossValues } from '../src/net/loss.js';
+import type { LossPlan } from '../src/net/lossPlan.js';
 import { FeatureMaps, Vgg19Net } from '../src/net/network.js';
 import { blockTiling, type ConvAlgorithm, type ConvBlock } from '../src/net/tiling.js';
 import { isWinogradLayer, winogradFlops, winogradTiles } from '../src/net/winograd.js';
@@ -26,8 +27,8 @@ async function wallMs(waiter: QueueWaiter, submit: () => void): Promise<number> 
   return performance.now() - started;
 }
 
-export interface SizePlan {
-  loss: GatysLoss;
+export interface SizePlan<L extends LossPlan = GatysLoss> {
+  loss: L;
   /** liveBytes right after target setup, before trimming: the high-water mark of the setup (style maps etc.). */
   setupPeakBytes: number;
   /** Bytes the engine holds while evaluating (network weights, plan, targets), free buffers trimmed. */
@@ -35,11 +36,21 @@ export interface SizePlan {
   dispose(): void;
 }
 
-/** Plans the default loss at size x size with the bench inputs, targets set and x written. */
-export async function planSize(gpu: GpuRuntime, net: Vgg19Net, inputs: BenchInputs): Promise<SizePlan> {
+/**
+ * Plans the default loss at size x size with the bench inputs, targets set and x written. `create` makes the loss
+ * (default: an untiled GatysLoss; the tiled table passes a TiledGatysLoss or memory.ts planRun's choice).
+ */
+export async function planSize(gpu: GpuRuntime, net: Vgg19Net, inputs: BenchInputs): Promise<SizePlan>;
+export async function planSize<L extends LossPlan>(gpu: GpuRuntime, net: Vgg19Net, inputs: BenchInputs, create: (size: number) => L): Promise<SizePlan<L>>;
+export async function planSize(
+  gpu: GpuRuntime,
+  net: Vgg19Net,
+  inputs: BenchInputs,
+  create: (size: number) => LossPlan = (n) => new GatysLoss(net, n, n, DEFAULT_LOSS),
+): Promise<SizePlan<LossPlan>> {
   const n = inputs.size;
   gpu.buffers.trim();
-  const loss = new GatysLoss(net, n, n, DEFAULT_LOSS);
+  const loss = create(n);
   const content = gpu.upload(inputs.content, 'bench content');
   const style = gpu.upload(inputs.style, 'bench style');
   try {
@@ -83,20 +94,21 @@ export interface PreparedEvaluations {
 
 /**
  * The first evaluation (its loss values and gradient are kept for the peer check), then one untimed evaluation
- * that teaches the waiter how long an evaluation takes (the first one also compiled).
+ * that teaches the waiter how long an evaluation takes (the first one also compiled). `readGradient` false: the
+ * gradient is not read back (empty), so no image-sized readback buffer adds to the pool's peak.
  */
-export async function prepareEvaluations(gpu: GpuRuntime, loss: GatysLoss): Promise<PreparedEvaluations> {
+export async function prepareEvaluations(gpu: GpuRuntime, loss: LossPlan, readGradient = true): Promise<PreparedEvaluations> {
   const firstMs = await wallMs(gpu.queueWaiter(), () => loss.evaluate());
   const losses = await loss.readLosses();
-  const grad = await gpu.readFloat32(loss.grad, 3 * loss.width * loss.height);
+  const grad = readGradient ? await gpu.readFloat32(loss.grad, 3 * loss.width * loss.height) : new Float32Array(0);
   const waiter = gpu.queueWaiter(PRIMED);
   await wallMs(waiter, () => loss.evaluate());
   return { firstMs, losses, grad, timed: () => wallMs(waiter, () => loss.evaluate()) };
 }
 
-/** Prepared, then timed evaluations as the policy allows. */
-export async function timeEvaluations(gpu: GpuRuntime, loss: GatysLoss, policy: RepeatPolicy): Promise<EvalResult> {
-  const prepared = await prepareEvaluations(gpu, loss);
+/** Prepared, then timed evaluations as the policy allows (`readGradient`: as for prepareEvaluations). */
+export async function timeEvaluations(gpu: GpuRuntime, loss: LossPlan, policy: RepeatPolicy, readGradient = true): Promise<EvalResult> {
+  const prepared = await prepareEvaluations(gpu, loss, readGradient);
   const runs = await repeat(policy, prepared.timed);
   return { firstMs: prepared.firstMs, runs, ms: median(runs), losses: prepared.losses, grad: prepared.grad };
 }

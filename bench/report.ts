@@ -93,6 +93,55 @@ export interface F16Report {
   gradRelDiff: number;
 }
 
+/**
+ * One size of the tiled table (--tiled): the evaluation memory.ts planRun chose under the budget, on a buffer pool
+ * of its own (so the peak is this size's: network weights, targets and their setup, the plan).
+ */
+export interface TiledRow {
+  size: number;
+  budgetMiB: number;
+  /** Columns x rows of the grid ([1, 1] untiled); null when the size was not measured. */
+  tiles: readonly [number, number] | null;
+  /** Tile core in px; null untiled (or not measured). */
+  core: number | null;
+  /** Median wall ms of the timed evaluations, after a warm-up. */
+  msPerEvaluation: number | null;
+  firstMs: number | null;
+  runs: number[];
+  /** The buffer pool's peakBytes over planning, targets and evaluations, MiB. */
+  peakMiB: number | null;
+  /** planRun's memory estimate (memory.ts), MiB. */
+  estimateMiB: number | null;
+  /** Why the size was not measured (does not fit, below the minimum, failed). */
+  skipped?: string;
+}
+
+/** --tiled-compare: an untiled evaluation against forced tiles at one size, alternating in the same run. */
+export interface TiledComparison {
+  size: number;
+  /** Forced tile core (px) and the grid [columns, rows] it gives. */
+  core: number;
+  tiles: readonly [number, number];
+  untiledMs: number;
+  tiledMs: number;
+  untiledRuns: number[];
+  tiledRuns: number[];
+  /** tiled ms / untiled ms (the goal: at most 2). */
+  ratio: number;
+  /** |L_tiled - L_untiled| / |L_untiled| (totals) and ||g_tiled - g_untiled|| / ||g_untiled||. */
+  lossRelDiff: number;
+  gradRelDiff: number;
+  /** Both within TILED_LOSS_TOLERANCE and TILED_GRAD_TOLERANCE. */
+  agree: boolean;
+}
+
+export interface TiledReport {
+  budgetMiB: number;
+  rows: TiledRow[];
+  /** The comparison, why it was not made, or null when it was not asked for. */
+  compare: TiledComparison | { size: number; skipped: string } | null;
+}
+
 export interface BenchReport {
   benchmark: 'style-transfer';
   date: string;
@@ -119,6 +168,8 @@ export interface BenchReport {
   peer: { library: string; version: string; backend: string } | null;
   /** The correctness guard: the loss of tfjs and of the engine agree at the smallest size. */
   guard: { size: number; lossRelDiff: number; gradRelDiff: number; ok: boolean } | null;
+  /** --tiled / --tiled-compare: tiled evaluation's cost and memory (absent when neither was given). */
+  tiled?: TiledReport;
   notes: string[];
   errors: string[];
   wallSeconds: number;
@@ -127,6 +178,12 @@ export interface BenchReport {
 /** Loss agreement needed for the guard to pass (f32 on both sides, different summation orders). */
 export const LOSS_TOLERANCE = 1e-3;
 export const GRAD_TOLERANCE = 1e-2;
+/**
+ * Agreement of tiled and untiled evaluations (--tiled-compare): tiles are exact up to f32 summation order; 10x the
+ * tolerances of test/tiled-loss.test.ts, whose sizes are smaller (fewer terms summed).
+ */
+export const TILED_LOSS_TOLERANCE = 1e-4;
+export const TILED_GRAD_TOLERANCE = 1e-3;
 
 export function withRates(row: ConvLayerTiming, peakGflops: number | null): LayerRow {
   const rate = (t: ConvLayerTiming['forward']) => (t && t.bestMs > 0 ? t.flops / (t.bestMs * 1e6) : null);
@@ -198,6 +255,9 @@ export const BENCH_REPORT_SCHEMA = object({
     parallelism: optional(parallelism),
     convBlocks: array(tuple(number, number)),
     convAlgorithm: optional(convAlgorithm),
+    tiledSizes: array(number),
+    tiledBudgetMiB: number,
+    tiledCompare: nullable(number),
   }),
   matmul: nullable(object({ sizes: array(number), variants: array(matmulResult), best: matmulResult, recheck: optional(array(matmulResult)), peakGflops: number })),
   layers: nullable(
@@ -289,6 +349,43 @@ export const BENCH_REPORT_SCHEMA = object({
   ),
   peer: nullable(object({ library: string, version: string, backend: string })),
   guard: nullable(object({ size: number, lossRelDiff: number, gradRelDiff: number, ok: boolean })),
+  tiled: optional(
+    object({
+      budgetMiB: number,
+      rows: array(
+        object({
+          size: number,
+          budgetMiB: number,
+          tiles: nullable(tuple(number, number)),
+          core: nullable(number),
+          msPerEvaluation: nullable(number),
+          firstMs: nullable(number),
+          runs: array(number),
+          peakMiB: nullable(number),
+          estimateMiB: nullable(number),
+          skipped: optional(string),
+        }),
+      ),
+      compare: nullable(
+        union(
+          object({
+            size: number,
+            core: number,
+            tiles: tuple(number, number),
+            untiledMs: number,
+            tiledMs: number,
+            untiledRuns: array(number),
+            tiledRuns: array(number),
+            ratio: number,
+            lossRelDiff: number,
+            gradRelDiff: number,
+            agree: boolean,
+          }),
+          object({ size: number, skipped: string }),
+        ),
+      ),
+    }),
+  ),
   notes: array(string),
   errors: array(string),
   wallSeconds: number,
@@ -561,6 +658,42 @@ function render(r: BenchReport, table: (headers: string[], rows: Cell[][]) => st
       ),
     );
     out.push('MiB: live engine buffers during an evaluation; diffs relative to the f32 evaluation at the same x.');
+    out.push('');
+  }
+
+  if (r.tiled) {
+    const T = r.tiled;
+    if (T.rows.length) {
+      out.push(`Tiled evaluation (--tiled): the evaluation memory.ts planRun chooses under a ${T.budgetMiB} MiB budget (wall ms, median after warm-up)`);
+      out.push(
+        table(
+          ['size', 'budget MiB', 'tiles', 'core', 'ms/eval', 'peak MiB', 'estimate MiB', 'runs'],
+          T.rows.map((row) =>
+            row.skipped && !row.runs.length
+              ? [`${row.size}`, `${row.budgetMiB}`, row.tiles ? `${row.tiles[0]}x${row.tiles[1]}` : '-', row.core === null ? '-' : `${row.core}`, `skipped: ${row.skipped}`]
+              : [
+                  `${row.size}`,
+                  `${row.budgetMiB}`,
+                  row.tiles ? `${row.tiles[0]}x${row.tiles[1]}` : '-',
+                  row.core === null ? 'untiled' : `${row.core}`,
+                  ms(row.msPerEvaluation),
+                  fmt(row.peakMiB),
+                  fmt(row.estimateMiB),
+                  `${row.runs.length}`,
+                ],
+          ),
+        ),
+      );
+      out.push("peak MiB: the buffer pool's high-water mark for that size alone (network, targets and their setup, plan); estimate: planRun's.");
+    }
+    const C = T.compare;
+    if (C && 'skipped' in C) out.push(`tiled against untiled at ${C.size}x${C.size}: not measured (${C.skipped})`);
+    else if (C) {
+      out.push(
+        `tiled against untiled at ${C.size}x${C.size} (alternating): untiled ${ms(C.untiledMs)} ms, ${C.tiles[0]}x${C.tiles[1]} tiles of core ${C.core} px ${ms(C.tiledMs)} ms per evaluation: ` +
+          `${C.ratio.toFixed(2)}x (goal: at most 2x); loss differs by ${sci(C.lossRelDiff)}, gradient by ${sci(C.gradRelDiff)}: ${C.agree ? 'agree' : 'MISMATCH'} (runs ${C.untiledRuns.length}/${C.tiledRuns.length})`,
+      );
+    }
     out.push('');
   }
 

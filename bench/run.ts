@@ -6,7 +6,8 @@
  * graph includes this file; TensorFlow.js (bench/peer.ts) is imported lazily, only when the peer is measured.
  *
  *   matmul peak -> per size: plan, evaluations, [per-layer GPU times, matmul probe], optimiser iterations, tfjs
- *   -> conv layers deeper than the loss -> matmul again -> the report
+ *   -> conv layers deeper than the loss -> [conv blocks] -> f16 -> [tiled comparison and table] -> matmul again
+ *   -> the report
  */
 import { adapterName, type GpuContext } from '../src/gpu/device.js';
 import type { PerDispatchTiming } from '../src/gpu/passes.js';
@@ -37,6 +38,7 @@ import { MATMUL_VARIANTS, measureMatmul, measureMatmulPeak, withRecheck, type Ma
 import type { PeerEvaluation, TfjsPeer } from './peer.js';
 import { GRAD_TOLERANCE, LOSS_TOLERANCE, withRates, type BenchReport, type F16Report, type LayersReport, type OursSize, type SizeReport } from './report.js';
 import { alternate, median, type RepeatPolicy } from './stats.js';
+import { measureTiled } from './tiled.js';
 
 /** What one benchmark run needs. The caller owns the device (and destroys it afterwards if it wants). */
 export interface BenchRun {
@@ -342,6 +344,8 @@ export async function runBench(run: BenchRun): Promise<BenchReport> {
   }
   checkpoint();
   const f16 = await measureF16(gpu, weights, options, context.f16, f32AtLayerSize, policy, errors, log, signal);
+  // --tiled / --tiled-compare (off by default): tiled evaluation's cost and peak memory.
+  const tiled = await measureTiled({ context, gpu, weights, options, policy, errors, log, checkpoint, rethrowAbort });
 
   // Every variant again at the end.
   checkpoint();
@@ -391,6 +395,7 @@ export async function runBench(run: BenchRun): Promise<BenchReport> {
     f16,
     peer: peer ? { library: '@tensorflow/tfjs-core + @tensorflow/tfjs-backend-webgpu', version: peer.version, backend: 'webgpu' } : null,
     guard,
+    ...(tiled ? { tiled } : {}),
     notes,
     errors,
     wallSeconds: (performance.now() - started) / 1000,

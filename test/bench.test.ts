@@ -102,6 +102,29 @@ describe('bench options', () => {
     expect(() => parseBenchArgs(['--random-weights', '--weights', 'w'])).toThrow(/exclude each other/);
     expect(parseBenchArgs(['--sizes', '64', '-h'])).toBe('help');
   });
+
+  it('--tiled, --tiled-budget, --tiled-compare: off by default; the comparison at the smallest --tiled size', () => {
+    const off = parseBenchArgs([]);
+    const on = parseBenchArgs(['--tiled', '2048,1024', '--tiled-budget=512']);
+    const compareOnly = parseBenchArgs(['--tiled-compare', '96']);
+    const both = parseBenchArgs(['--tiled=96,48', '--tiled-compare', '96']);
+    if (off === 'help' || on === 'help' || compareOnly === 'help' || both === 'help') throw new Error('unexpected help');
+    expect([off.tiledSizes, off.tiledBudgetMiB, off.tiledCompare]).toEqual([[], 1024, null]);
+    expect([on.tiledSizes, on.tiledBudgetMiB, on.tiledCompare]).toEqual([[2048, 1024], 512, 1024]);
+    expect([compareOnly.tiledSizes, compareOnly.tiledCompare]).toEqual([[], 96]);
+    expect([both.tiledSizes, both.tiledCompare]).toEqual([[96, 48], 96]);
+    expect(urlParamsToArgs(new URLSearchParams('tiled=1024&tiled-budget=1024'))).toEqual(['--tiled', '1024', '--tiled-budget', '1024']);
+  });
+
+  it('rejects bad --tiled values with a usage error', () => {
+    expect(() => parseBenchArgs(['--tiled'])).toThrow(/--tiled needs a list of sizes/);
+    expect(() => parseBenchArgs(['--tiled', ','])).toThrow(/--tiled needs at least one size/);
+    expect(() => parseBenchArgs(['--tiled', '1024,big'])).toThrow(/--tiled needs a whole number >= 1, got big/);
+    expect(() => parseBenchArgs(['--tiled-budget', '0'])).toThrow(/--tiled-budget needs a whole number/);
+    expect(() => parseBenchArgs(['--tiled-budget', '1.5'])).toThrow(BenchUsageError);
+    expect(() => parseBenchArgs(['--tiled-compare'])).toThrow(/--tiled-compare needs a whole number >= 1, got nothing/);
+    expect(() => parseBenchArgs(['--tiled-compare', '-4'])).toThrow(BenchUsageError);
+  });
 });
 
 /** The default loss's conv layers with their side length at `size` and their FLOPs. */
@@ -273,6 +296,65 @@ describe('bench text', () => {
     expect(sweepRow('conv layers')).toEqual(['conv layers', '-', '6.50', '4.50']);
     expect(sweepRow('whole plan')?.filter((c) => c !== '')).toEqual(['whole plan', '-', '7.00']);
   });
+
+  it('the tiled table: grid, core, ms, peak and estimate per size; skipped sizes say why; the comparison line', () => {
+    const base = { budgetMiB: 1024, firstMs: 1, runs: [1] };
+    const report = {
+      benchmark: 'style-transfer',
+      date: '2026-01-01T00:00:00.000Z',
+      node: 'v20',
+      adapter: { name: 'test adapter', timestamps: true, info: {}, sleepBeforeWaits: false, parallelism: 'gpu', convAlgorithm: 'direct' },
+      options: {},
+      matmul: null,
+      layers: null,
+      sizes: [],
+      f16: { skipped: '--no-f16' },
+      peer: null,
+      guard: null,
+      tiled: {
+        budgetMiB: 1024,
+        rows: [
+          { ...base, size: 1024, tiles: [5, 5], core: 208, msPerEvaluation: 1234.4, peakMiB: 900.04, estimateMiB: 951.3 },
+          { ...base, size: 256, tiles: [1, 1], core: null, msPerEvaluation: 12.345, peakMiB: 300, estimateMiB: 368.4 },
+          { ...base, size: 9000, runs: [], tiles: null, core: null, msPerEvaluation: null, peakMiB: null, estimateMiB: null, skipped: 'does not fit' },
+        ],
+        compare: { size: 256, skipped: 'failed: lost' },
+      },
+      notes: [],
+      errors: [],
+      wallSeconds: 1,
+    } as unknown as BenchReport;
+    const lines = renderText(report).split('\n');
+    const row = (w: string) => lines.find((l) => l.startsWith(`${w} `))?.split(/\s{2,}/);
+    expect(lines).toContain('Tiled evaluation (--tiled): the evaluation memory.ts planRun chooses under a 1024 MiB budget (wall ms, median after warm-up)');
+    expect(row('1024')).toEqual(['1024', '1024', '5x5', '208', '1234', '900.0', '951.3', '1']);
+    expect(row('256')).toEqual(['256', '1024', '1x1', 'untiled', '12.3', '300.0', '368.4', '1']);
+    expect(row('9000')).toEqual(['9000', '1024', '-', '-', 'skipped: does not fit']);
+    expect(lines).toContain('tiled against untiled at 256x256: not measured (failed: lost)');
+    const compared = renderText({
+      ...report,
+      tiled: {
+        ...report.tiled!,
+        compare: {
+          size: 256,
+          core: 128,
+          tiles: [2, 2],
+          untiledMs: 100,
+          tiledMs: 150,
+          untiledRuns: [100],
+          tiledRuns: [150],
+          ratio: 1.5,
+          lossRelDiff: 2e-7,
+          gradRelDiff: 3e-6,
+          agree: true,
+        },
+      },
+    });
+    expect(compared).toContain(
+      'tiled against untiled at 256x256 (alternating): untiled 100 ms, 2x2 tiles of core 128 px 150 ms per evaluation: 1.50x (goal: at most 2x); loss differs by 2.0e-7, gradient by 3.0e-6: agree (runs 1/1)',
+    );
+    expect(renderText({ ...report, tiled: undefined })).not.toContain('Tiled evaluation');
+  });
 });
 
 describe('random weights (--random-weights)', () => {
@@ -382,6 +464,55 @@ describe('bench runner (bench/run.ts, what npm run bench and the bench page run)
     expect(checkBenchReport({ ...report, extra: 1 })).toEqual(['report.extra: not in the schema']);
     expect(checkBenchReport({ ...report, wallSeconds: NaN })).toEqual(['report.wallSeconds: expected a finite number, got NaN']);
   }, 120_000);
+
+  it('--tiled: a tiny run has the table rows and the comparison, whose values agree', async () => {
+    const gpu = await testGpu();
+    // --sizes 8 is below the loss's minimum: skipped, so only the tiled part evaluates. The comparison forces
+    // cores of 32 px at 48 px: 2 x 2 tiles.
+    const o = parseBenchArgs([
+      '--random-weights',
+      '--sizes',
+      '8',
+      '--no-layers',
+      '--reps',
+      '1',
+      '--matmul-size',
+      '32',
+      '--no-optim',
+      '--no-f16',
+      '--no-peer',
+      '--tiled',
+      '48',
+      '--tiled-budget',
+      '1024',
+      '--tiled-compare',
+      '48',
+    ]);
+    if (o === 'help') throw new Error('unexpected help');
+    const report = await runBench({ context: gpu.context, weights: randomVggWeights(), options: o, runtime: { node: 'v', browser: null } });
+    const json = JSON.parse(JSON.stringify(report)) as unknown;
+    expect(checkBenchReport(json)).toEqual([]);
+    expect(report.errors).toEqual([]);
+    const tiled = report.tiled!;
+    // At 48 px a tile's window (core plus halo) is the whole image: planRun keeps it untiled.
+    expect(tiled.rows.map((r) => [r.size, r.budgetMiB, r.tiles, r.core, r.skipped])).toEqual([[48, 1024, [1, 1], null, undefined]]);
+    for (const row of tiled.rows) {
+      expect(row.msPerEvaluation).toBeGreaterThan(0);
+      // The pool's own peak: the network's weights at least, about what planRun estimated.
+      expect(row.peakMiB).toBeGreaterThan(0.5 * row.estimateMiB!);
+      expect(row.peakMiB).toBeLessThan(2 * row.estimateMiB!);
+    }
+    const compare = tiled.compare;
+    if (!compare || 'skipped' in compare) throw new Error(`no comparison: ${JSON.stringify(compare)}`);
+    expect([compare.size, compare.core, compare.tiles, compare.agree]).toEqual([48, 32, [2, 2], true]);
+    expect(compare.ratio).toBeCloseTo(compare.tiledMs / compare.untiledMs, 9);
+    const text = renderText(report);
+    expect(text).toMatch(/^size\s+budget MiB\s+tiles\s+core\s+ms\/eval\s+peak MiB\s+estimate MiB\s+runs$/m);
+    expect(text).toMatch(/^48\s+1024\s+1x1\s+untiled\s/m);
+    expect(text).toContain('tiled against untiled at 48x48 (alternating)');
+    expect(text).toContain(': agree (runs 1/1)');
+    expect(renderMarkdown(report)).toContain('| size | budget MiB | tiles | core | ms/eval | peak MiB | estimate MiB | runs |');
+  }, 300_000);
 
   it('stops at the first checkpoint once its signal is aborted', async () => {
     const gpu = await testGpu();
