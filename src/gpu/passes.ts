@@ -43,7 +43,7 @@ export class PassList {
   /** Waits of submitTimed: a series of its own, so on a CPU adapter the wait sleeps instead of polling. */
   private timedWaiter: QueueWaiter | undefined;
 
-  constructor(private readonly gpu: GpuRuntime) {}
+  constructor(readonly gpu: GpuRuntime) {}
 
   /**
    * Records `program` with its bindings given by name, over `invocations` invocations (a 1-D count folded into a

@@ -31,6 +31,7 @@ import { pooledBytes } from '../gpu/buffers.js';
 import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
 import { storedSums, type PartialSums } from '../../shaders/common.js';
 import { PassList } from '../gpu/passes.js';
+import type { GpuRuntime } from '../gpu/runtime.js';
 import { FeatureMaps, featureMapsBytes, type FeatureShape, type Vgg19Net } from './network.js';
 import { imageToX, type Rgba8 } from './preprocess.js';
 import { checkStyleBlendWeights } from './options.js';
@@ -370,9 +371,7 @@ export class GatysLoss {
    */
   async setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void> {
     const gpu = this.net.gpu;
-    checkStyleBlendWeights(blend, styles.length);
-    const weights = blend ?? styles.map(() => 1);
-    const sum = weights.reduce((a, b) => a + b, 0);
+    const weights = blendWeights(blend, styles.length);
     const layers = this.styleLayerIndices;
     const accumulated = layers.map((_, k) => new Float32Array(this.styleTargets[k].size / 4));
     for (const [s, style] of styles.entries()) {
@@ -384,11 +383,7 @@ export class GatysLoss {
         maps.encodeForward(passes, style.x);
         encodeGrams(passes, maps, layers, grams, scratch);
         passes.submit();
-        for (const [k, gram] of grams.entries()) {
-          const values = await gpu.readFloat32(gram);
-          const b = weights[s] / sum;
-          for (let e = 0; e < values.length; e++) accumulated[k][e] += b * values[e];
-        }
+        await accumulateGrams(gpu, grams, weights[s], accumulated);
       } finally {
         passes.dispose();
         for (const g of grams) gpu.buffers.release(g);
@@ -403,25 +398,8 @@ export class GatysLoss {
    * Sets both targets from images (content at this plan's size; styles at their own sizes, blended with `blend`).
    * The uploaded copies are released afterwards.
    */
-  async setTargetImages(content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
-    const gpu = this.net.gpu;
-    if (content.width !== this.width || content.height !== this.height) {
-      throw new Error(`the content image is ${content.width}x${content.height}, the plan ${this.width}x${this.height}`);
-    }
-    const uploaded: GPUBuffer[] = [];
-    try {
-      const xContent = imageToX(gpu, content);
-      uploaded.push(xContent);
-      await this.setContentTarget(xContent);
-      const xStyles = styles.map((s) => {
-        const x = imageToX(gpu, s);
-        uploaded.push(x);
-        return { x, width: s.width, height: s.height };
-      });
-      await this.setStyleTargets(xStyles, blend);
-    } finally {
-      for (const b of uploaded) gpu.buffers.release(b);
-    }
+  setTargetImages(content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
+    return setTargetImages(this, content, styles, blend);
   }
 
   /** Records nothing new: submits the planned evaluation (loss values land in `losses`, gradient in `grad`). */
@@ -455,5 +433,52 @@ export class GatysLoss {
   private own(buffer: GPUBuffer): GPUBuffer {
     this.owned.push(buffer);
     return buffer;
+  }
+}
+
+/** What setTargetImages needs of a plan (GatysLoss, TiledGatysLoss). */
+export interface TargetSetter {
+  readonly net: Vgg19Net;
+  readonly width: number;
+  readonly height: number;
+  setContentTarget(xContent: GPUBuffer): Promise<void>;
+  setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void>;
+}
+
+/** Uploads the content (at the plan's size) and the styles (at their own sizes) and sets the plan's targets. */
+export async function setTargetImages(plan: TargetSetter, content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
+  const gpu = plan.net.gpu;
+  if (content.width !== plan.width || content.height !== plan.height) {
+    throw new Error(`the content image is ${content.width}x${content.height}, the plan ${plan.width}x${plan.height}`);
+  }
+  const uploaded: GPUBuffer[] = [];
+  try {
+    const xContent = imageToX(gpu, content);
+    uploaded.push(xContent);
+    await plan.setContentTarget(xContent);
+    const xStyles = styles.map((s) => {
+      const x = imageToX(gpu, s);
+      uploaded.push(x);
+      return { x, width: s.width, height: s.height };
+    });
+    await plan.setStyleTargets(xStyles, blend);
+  } finally {
+    for (const b of uploaded) gpu.buffers.release(b);
+  }
+}
+
+/** The style blend weights, checked and normalised to sum 1 (equal weights when none are given). */
+export function blendWeights(blend: number[] | undefined, styles: number): number[] {
+  checkStyleBlendWeights(blend, styles);
+  const weights = blend ?? Array.from({ length: styles }, () => 1);
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return weights.map((w) => w / sum);
+}
+
+/** Reads one style image's Grams and adds them, times its blend weight, into the blended targets. */
+export async function accumulateGrams(gpu: GpuRuntime, grams: readonly GPUBuffer[], weight: number, accumulated: Float32Array[]): Promise<void> {
+  for (const [k, gram] of grams.entries()) {
+    const values = await gpu.readFloat32(gram);
+    for (let e = 0; e < values.length; e++) accumulated[k][e] += weight * values[e];
   }
 }

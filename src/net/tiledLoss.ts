@@ -26,10 +26,9 @@ import { addPlanar, cropPlanar, extractOwned, maskOutside, placeOwned } from '..
 import { pooledBytes } from '../gpu/buffers.js';
 import { dotProductSums, FILL_INVOCATIONS, type Parallelism } from '../gpu/parallelism.js';
 import { PassList } from '../gpu/passes.js';
-import { lossDepth, gramScratchBytes, termsOf, type LossConfig, type LossValues, type Term } from './loss.js';
+import { accumulateGrams, blendWeights, lossDepth, gramScratchBytes, setTargetImages, termsOf, type LossConfig, type LossValues, type Term } from './loss.js';
 import { FeatureMaps, featureMapsBytes, type FeatureShape, type Vgg19Net } from './network.js';
-import { imageToX, type Rgba8 } from './preprocess.js';
-import { checkStyleBlendWeights } from './options.js';
+import type { Rgba8 } from './preprocess.js';
 import type { ConvAlgorithm } from './tiling.js';
 import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
 
@@ -336,14 +335,7 @@ export class TiledGatysLoss {
     this.grid.tiles.forEach((tile, k) => {
       const maps = this.recordWindow(passes, tile, tileX);
       for (const layer of lossLayers) this.recordMask(passes, tile, maps, layer, masked.get(layer)!);
-      styleTerms.forEach((term, s) => {
-        const shape = maps.shapes[term.layer];
-        const pixels = shape.width * shape.height;
-        const partial = gramPartialParams(pixels, shape.channels, gramSplits(pixels, shape.channels, FILL_INVOCATIONS[gpu.parallelism]));
-        const reduce = gramReduceParams(this.shapes[term.layer].width * this.shapes[term.layer].height, shape.channels, partial.values.splits);
-        passes.add(gramPartial(), { params: partial.values, features: masked.get(term.layer)!, partials: gramScratch }, partial.invocations);
-        passes.add(gramReduce(64, k > 0), { params: reduce.values, partials: gramScratch, gram: grams[s] }, reduce.invocations);
-      });
+      styleTerms.forEach((term, s) => recordTileGram(passes, maps.shapes[term.layer], this.shapes[term.layer], masked.get(term.layer)!, gramScratch, grams[s], k > 0));
       contentTerms.forEach((term, c) => {
         const row = 1 + styleTerms.length + k * contentTerms.length + c;
         const count = maps.bytes(term.layer) / 16;
@@ -468,9 +460,7 @@ export class TiledGatysLoss {
    */
   async setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void> {
     const gpu = this.net.gpu;
-    checkStyleBlendWeights(blend, styles.length);
-    const weights = blend ?? styles.map(() => 1);
-    const sum = weights.reduce((a, b) => a + b, 0);
+    const weights = blendWeights(blend, styles.length);
     const layers = this.styleLayers;
     const depth = layers.length ? Math.max(...layers) + 1 : 1;
     const accumulated = layers.map((l) => new Float32Array(this.shapes[l].channels ** 2));
@@ -495,20 +485,11 @@ export class TiledGatysLoss {
           maps.encodeForward(passes, tileX);
           layers.forEach((layer, g) => {
             this.recordMask(passes, tile, maps, layer, masked, shapes);
-            const shape = maps.shapes[layer];
-            const splits = gramSplits(shape.width * shape.height, shape.channels, FILL_INVOCATIONS[gpu.parallelism]);
-            const partial = gramPartialParams(shape.width * shape.height, shape.channels, splits);
-            const reduce = gramReduceParams(shapes[layer].width * shapes[layer].height, shape.channels, splits);
-            passes.add(gramPartial(), { params: partial.values, features: masked, partials: scratch }, partial.invocations);
-            passes.add(gramReduce(64, k > 0), { params: reduce.values, partials: scratch, gram: grams[g] }, reduce.invocations);
+            recordTileGram(passes, maps.shapes[layer], shapes[layer], masked, scratch, grams[g], k > 0);
           });
         });
         passes.submit();
-        for (const [g, gram] of grams.entries()) {
-          const values = await gpu.readFloat32(gram);
-          const b = weights[s] / sum;
-          for (let e = 0; e < values.length; e++) accumulated[g][e] += b * values[e];
-        }
+        await accumulateGrams(gpu, grams, weights[s], accumulated);
       } finally {
         passes.dispose();
         for (const b of [...grams, scratch, masked, tileX]) gpu.buffers.release(b);
@@ -520,25 +501,8 @@ export class TiledGatysLoss {
   }
 
   /** As GatysLoss.setTargetImages: content at this plan's size, styles at their own. */
-  async setTargetImages(content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
-    const gpu = this.net.gpu;
-    if (content.width !== this.width || content.height !== this.height) {
-      throw new Error(`the content image is ${content.width}x${content.height}, the plan ${this.width}x${this.height}`);
-    }
-    const uploaded: GPUBuffer[] = [];
-    try {
-      const xContent = imageToX(gpu, content);
-      uploaded.push(xContent);
-      await this.setContentTarget(xContent);
-      const xStyles = styles.map((s) => {
-        const x = imageToX(gpu, s);
-        uploaded.push(x);
-        return { x, width: s.width, height: s.height };
-      });
-      await this.setStyleTargets(xStyles, blend);
-    } finally {
-      for (const b of uploaded) gpu.buffers.release(b);
-    }
+  setTargetImages(content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
+    return setTargetImages(this, content, styles, blend);
   }
 
   /** Bytes of every buffer this plan holds (what tiledLossBytes counts). */
@@ -572,6 +536,18 @@ export class TiledGatysLoss {
     this.owned.push(buffer);
     return buffer;
   }
+}
+
+/**
+ * Adds a tile's owned features' share into the image's Gram (`features`: the window's features, others zeroed;
+ * normalised by the whole image's pixels). The first tile writes, the others add.
+ */
+function recordTileGram(passes: PassList, window: FeatureShape, image: FeatureShape, features: GPUBuffer, scratch: GPUBuffer, gram: GPUBuffer, accumulate: boolean): void {
+  const pixels = window.width * window.height;
+  const partial = gramPartialParams(pixels, window.channels, gramSplits(pixels, window.channels, FILL_INVOCATIONS[passes.gpu.parallelism]));
+  const reduce = gramReduceParams(image.width * image.height, window.channels, partial.values.splits);
+  passes.add(gramPartial(), { params: partial.values, features, partials: scratch }, partial.invocations);
+  passes.add(gramReduce(64, accumulate), { params: reduce.values, partials: scratch, gram }, reduce.invocations);
 }
 
 function windowParams(window: Rect, imageWidth: number, imageHeight: number) {

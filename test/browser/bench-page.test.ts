@@ -10,51 +10,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
+import { AXE_DIR, axeViolations, expectNoSeriousViolations } from './axe.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBenchReport, renderMarkdown, type BenchReport } from '../../bench/report.js';
 import { DEFAULT_LOSS, lossDepth } from '../../src/net/loss.js';
 import { VGG19 } from '../../src/net/vgg19.js';
-import {
-  artifactsDir,
-  BROWSER_SKIP_REASON,
-  distDir,
-  ensureBuilt,
-  launchChromium,
-  logPageErrors,
-  repoRoot,
-  startServer,
-  STRICT_CSP,
-  type TestBrowser,
-  type TestServer,
-} from './harness.js';
+import { artifactsDir, BROWSER_SKIP_REASON, distDir, ensureBuilt, launchChromium, logPageErrors, startServer, STRICT_CSP, type TestBrowser, type TestServer } from './harness.js';
 
-const AXE_DIR = join(repoRoot, 'node_modules/axe-core');
 const QUERY = 'sizes=24&layer-size=24&reps=1&layer-reps=1&matmul-size=128&no-optim&no-f16&autorun';
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  targets: string[];
-}
-
-async function axeViolations(page: Page): Promise<AxeViolation[]> {
-  await page.addScriptTag({ url: '/vendor/axe-core/axe.min.js' });
-  return page.evaluate(async () => {
-    const axe = (
-      window as unknown as {
-        axe: { run(context: Document, options: object): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> };
-      }
-    ).axe;
-    const results = await axe.run(document, { resultTypes: ['violations'] });
-    return results.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)) }));
-  });
-}
-
-function expectNoSeriousViolations(violations: AxeViolation[], when: string): void {
-  for (const v of violations) console.log(`axe (${when}): ${v.impact} ${v.id}: ${v.help} at ${v.targets.join(', ')}`);
-  expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
-}
 
 function recordCsp(): void {
   const w = window as unknown as { cspViolations: string[] };

@@ -6,6 +6,7 @@
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
+import { AXE_DIR, axeViolations, expectNoSeriousViolations } from './axe.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   artifactsDir,
@@ -17,7 +18,6 @@ import {
   launchChromium,
   logPageErrors,
   recordEvents,
-  repoRoot,
   startServer,
   waitForEnd,
   weightsDir,
@@ -25,35 +25,6 @@ import {
   type TestBrowser,
   type TestServer,
 } from './harness.js';
-
-// Served from the page's origin: the CSP refuses the inline script page.addScriptTag({ path }) would make.
-const AXE_DIR = join(repoRoot, 'node_modules/axe-core');
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  targets: string[];
-}
-
-/** axe-core's violations on the current page (shadow roots included). */
-async function axeViolations(page: Page): Promise<AxeViolation[]> {
-  await page.addScriptTag({ url: '/vendor/axe-core/axe.min.js' });
-  return page.evaluate(async () => {
-    const axe = (
-      window as unknown as {
-        axe: { run(context: Document, options: object): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> };
-      }
-    ).axe;
-    const results = await axe.run(document, { resultTypes: ['violations'] });
-    return results.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)) }));
-  });
-}
-
-function expectNoSeriousViolations(violations: AxeViolation[], when: string): void {
-  for (const v of violations) console.log(`axe (${when}): ${v.impact} ${v.id}: ${v.help} at ${v.targets.join(', ')}`);
-  expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
-}
 
 /** Replaces a number input's value by typing, as a keyboard user would. */
 async function typeInto(page: Page, selector: string, value: string): Promise<void> {
