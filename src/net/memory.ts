@@ -62,6 +62,13 @@ export interface RunShape {
  * (adamMemoryBytes / lbfgsMemoryBytes + lineSearchBytes). What the estimate leaves out is small and short-lived:
  * uniform blocks, readback copies of the loss values, the RGBA upload of an image.
  */
+/** What the optimiser holds for the image (adamMemoryBytes, or lbfgsMemoryBytes with the line search's share). */
+function optimizerBytes(shape: RunShape): number {
+  const n = 3 * shape.width * shape.height;
+  if (shape.optimizer === 'adam') return adamMemoryBytes(n);
+  return lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? lineSearchBytes(n) : 0);
+}
+
 export function estimateMemory(shape: RunShape): MemoryPlan {
   const { width, height, config } = shape;
   const imageLayerKernels = shape.imageLayerKernels ?? true;
@@ -92,9 +99,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
     pooledBytes(lossBytes.x) +
     pooledBytes(3 * shape.style.width * shape.style.height * 4) +
     styleTargetBytes(shape.style.width, shape.style.height, config, shape.parallelism, convAlgorithm);
-  const n = 3 * width * height;
-  const optimizer =
-    shape.optimizer === 'adam' ? adamMemoryBytes(n) : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? lineSearchBytes(n) : 0);
+  const optimizer = optimizerBytes(shape);
   const maps = featureSizes(width, height, depth).map((s) => s.width * s.height * s.channels * 4);
   const styleMaps = featureSizes(shape.style.width, shape.style.height, depth).map((s) => s.width * s.height * s.channels * 4);
   return {
@@ -120,9 +125,7 @@ export function estimateTiledMemory(shape: RunShape, core: number): MemoryPlan {
   const plane = pooledBytes(3 * width * height * 4);
   const stylePlane = pooledBytes(3 * shape.style.width * shape.style.height * 4);
   const styleTargets = plane + stylePlane + tiledStyleTargetBytes(shape.style.width, shape.style.height, config, core, o);
-  const n = 3 * width * height;
-  const optimizer =
-    shape.optimizer === 'adam' ? adamMemoryBytes(n) : lbfgsMemoryBytes(n, shape.historySize, dotProductSums(n, shape.parallelism)) + (shape.lineSearch ? lineSearchBytes(n) : 0);
+  const optimizer = optimizerBytes(shape);
   const window = planTiles(width, height, core, tileHalo(config)).maxWindow;
   const styleWindow = planTiles(shape.style.width, shape.style.height, core, tileHalo(config)).maxWindow;
   const activations = [...featureSizes(window.width, window.height, depth), ...featureSizes(styleWindow.width, styleWindow.height, depth)].map(
@@ -154,8 +157,8 @@ export class MemoryLimitError extends Error {
  * else tiled with the largest core that fits (the fewest tiles, the least halo). Undefined when nothing fits.
  */
 export function planRun(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
-  const untiled = estimateMemory(shape);
-  if (!memoryProblem(untiled, limits)) return { evaluation: { tiled: false }, historySize: shape.historySize, memory: untiled };
+  const untiled = untiledPlan(shape, limits);
+  if (untiled) return untiled;
   for (const core of tileCores(shape, limits)) {
     const plan = tiledPlan(shape, limits, core);
     if (plan) return plan;
@@ -180,6 +183,11 @@ function tileCores(shape: RunShape, limits: MemoryLimits): number[] {
     if (cores[cores.length - 1] !== core) cores.push(core);
   }
   return cores;
+}
+
+function untiledPlan(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
+  const memory = estimateMemory(shape);
+  return memoryProblem(memory, limits) ? undefined : { evaluation: { tiled: false }, historySize: shape.historySize, memory };
 }
 
 function tiledPlan(shape: RunShape, limits: MemoryLimits, core: number): PlannedRun | undefined {
@@ -212,7 +220,7 @@ export function planRunWithHistory(shape: RunShape, limits: MemoryLimits): { pla
   if (shape.optimizer !== 'lbfgs' || shape.historySize <= 1) return undefined;
   const withHistory = (m: number) => ({ ...shape, historySize: m });
   const candidates: Array<(s: RunShape) => PlannedRun | undefined> = [
-    (s) => (memoryProblem(estimateMemory(s), limits) ? undefined : { evaluation: { tiled: false }, historySize: s.historySize, memory: estimateMemory(s) }),
+    (s) => untiledPlan(s, limits),
     ...tileCores(shape, limits).map((core) => (s: RunShape) => tiledPlan(s, limits, core)),
   ];
   const floor = Math.min(shape.historySize, MIN_CHOSEN_HISTORY);

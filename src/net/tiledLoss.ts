@@ -140,6 +140,16 @@ interface Row {
   term: Term;
 }
 
+/**
+ * How the loss sums of a tiled plan split: the longest reduction is the image's TV, a style term's Gram difference or
+ * a content term over the largest window (dotProductSums of it), and what each row stores.
+ */
+function tiledLossSums(terms: readonly Term[], image: readonly FeatureShape[], window: readonly FeatureShape[], width: number, height: number, parallelism: Parallelism) {
+  const walked = terms.map((t) => (t.category === 'tv' ? 3 * width * height : t.category === 'style' ? image[t.layer].channels ** 2 / 4 : shapeBytes(window[t.layer]) / 16));
+  const sums = dotProductSums(Math.max(...walked), parallelism);
+  return { sums, stored: storedSums(sums, PARTIALS_WORKGROUP) };
+}
+
 /** The tiles' FeatureMaps: one per distinct window size, all on the buffers of the largest. */
 class TileMaps {
   readonly lender: FeatureMaps;
@@ -188,8 +198,7 @@ export function tiledLossBytes(
   const content = terms.filter((t) => t.category === 'content');
   const style = terms.filter((t) => t.category === 'style');
   const rows = 1 + style.length + grid.tiles.length * content.length;
-  const walked = [3 * width * height, ...style.map((t) => shapes[t.layer].channels ** 2 / 4), ...content.map((t) => shapeBytes(lender[t.layer]) / 16)];
-  const stored = storedSums(dotProductSums(Math.max(...walked), o.parallelism), PARTIALS_WORKGROUP);
+  const { stored } = tiledLossSums(terms, shapes, lender, width, height, o.parallelism);
   const lossLayers = [...new Set(terms.filter((t) => t.layer >= 0).map((t) => t.layer))];
   const windowPlane = 3 * grid.maxWindow.width * grid.maxWindow.height * 4;
   const perTile = grid.tiles.reduce((sum, tile) => {
@@ -260,7 +269,7 @@ export class TiledGatysLoss {
   private readonly shapes: FeatureShape[];
   private readonly styleLayers: number[];
   private readonly styleTargets: GPUBuffer[] = [];
-  /** Per tile, per content term: the content's owned features in the tile's window (zero elsewhere). */
+  /** Per tile, per content term: the content's features at the positions the tile owns, compact (placeOwned). */
   private readonly contentTargets: GPUBuffer[][] = [];
   private readonly depth: number;
   /** The tile's window of x (planar), where each tile's forward pass starts. */
@@ -296,10 +305,8 @@ export class TiledGatysLoss {
     this.rows.push({ term: tvTerm }, ...styleTerms.map((term) => ({ term })));
     for (let k = 0; k < this.grid.tiles.length; k++) this.rows.push(...contentTerms.map((term) => ({ term })));
     this.losses = own((LOSS_HEADER + this.rows.length) * 4, 'losses');
-    const walked = [3 * width * height, ...styleTerms.map((t) => this.shapes[t.layer].channels ** 2 / 4), ...contentTerms.map((t) => shapeBytes(lender.shapes[t.layer]) / 16)];
-    const sums = dotProductSums(Math.max(...walked), gpu.parallelism);
+    const { sums, stored: S } = tiledLossSums(this.terms, this.shapes, lender.shapes, width, height, gpu.parallelism);
     const P = sums.invocations;
-    const S = storedSums(sums, PARTIALS_WORKGROUP);
     const partials = own(this.rows.length * S * 4, 'loss partials');
     const lossLayers = [...new Set(this.terms.filter((t) => t.layer >= 0).map((t) => t.layer))];
     const masked = new Map(lossLayers.map((l) => [l, own(lender.bytes(l), `owned ${VGG19[l].feature}`)]));
@@ -333,7 +340,7 @@ export class TiledGatysLoss {
 
     // Pass 1: Grams and content sums over owned positions.
     this.grid.tiles.forEach((tile, k) => {
-      const maps = this.recordWindow(passes, tile, tileX);
+      const maps = recordWindow(passes, this.maps, tile, tileX, this.x, this);
       for (const layer of lossLayers) this.recordMask(passes, tile, maps, layer, masked.get(layer)!);
       styleTerms.forEach((term, s) => recordTileGram(passes, maps.shapes[term.layer], this.shapes[term.layer], masked.get(term.layer)!, gramScratch, grams[s], k > 0));
       contentTerms.forEach((term, c) => {
@@ -364,7 +371,7 @@ export class TiledGatysLoss {
     const isConv = (i: number) => i >= 0 && VGG19[i].kind === 'conv';
     const termsAt = (i: number) => this.terms.filter((term) => term.layer === i);
     this.grid.tiles.forEach((tile, k) => {
-      const maps = this.recordWindow(passes, tile, tileX);
+      const maps = recordWindow(passes, this.maps, tile, tileX, this.x, this);
       for (const layer of lossLayers) this.recordMask(passes, tile, maps, layer, masked.get(layer)!);
       let current = 0;
       for (let i = this.depth - 1; i >= 0; i--) {
@@ -412,15 +419,6 @@ export class TiledGatysLoss {
     this.tileX = tileX;
   }
 
-  /** Crops the tile's window of x into the tile buffer and records its forward pass; returns the tile's maps. */
-  private recordWindow(passes: PassList, tile: Tile, tileX: GPUBuffer, source: GPUBuffer = this.x, image = { width: this.width, height: this.height }): FeatureMaps {
-    const { width, height } = windowSize(tile.window);
-    passes.add(cropPlanar(), { params: windowParams(tile.window, image.width, image.height), source, tile: tileX }, 3 * width * height);
-    const maps = this.maps.of(tile);
-    maps.encodeForward(passes, tileX);
-    return maps;
-  }
-
   private recordMask(passes: PassList, tile: Tile, maps: FeatureMaps, layer: number, output: GPUBuffer, image: FeatureShape[] = this.shapes): void {
     const params = this.ownedParams(tile, maps, layer, image);
     passes.add(maskOutside(), { params, input: maps.buffers[layer], output }, params.total);
@@ -440,7 +438,7 @@ export class TiledGatysLoss {
     const passes = new PassList(gpu);
     try {
       this.grid.tiles.forEach((tile, k) => {
-        const maps = this.recordWindow(passes, tile, this.tileX, xContent);
+        const maps = recordWindow(passes, this.maps, tile, this.tileX, xContent, this);
         contentTerms.forEach((term, c) => {
           const params = this.ownedParams(tile, maps, term.layer);
           const compact = (params.x1 - params.x0) * (params.y1 - params.y0) * params.c4;
@@ -467,11 +465,8 @@ export class TiledGatysLoss {
     for (const [s, style] of styles.entries()) {
       const shapes = featureSizes(style.width, style.height, depth);
       const grid = planTiles(style.width, style.height, this.grid.core, tileHalo({ ...this.config, contentLayers: [] }));
-      const lender = new FeatureMaps(this.net, grid.maxWindow.width, grid.maxWindow.height, depth);
-      const byTile = grid.tiles.map((tile) => {
-        const { width, height } = windowSize(tile.window);
-        return width === lender.width && height === lender.height ? lender : new FeatureMaps(this.net, width, height, depth, lender);
-      });
+      const tileMaps = new TileMaps(this.net, grid, depth);
+      const lender = tileMaps.lender;
       const tileX = gpu.buffers.storage(3 * lender.width * lender.height * 4, 'style tile x');
       const masked = gpu.buffers.storage(Math.max(16, ...layers.map((l) => lender.bytes(l))), 'style owned features');
       const scratch = gpu.buffers.storage(gramScratchBytes(lender.shapes, layers, gpu.parallelism), 'style gram scratch');
@@ -479,10 +474,7 @@ export class TiledGatysLoss {
       const passes = new PassList(gpu);
       try {
         grid.tiles.forEach((tile, k) => {
-          const maps = byTile[k];
-          const { width, height } = windowSize(tile.window);
-          passes.add(cropPlanar(), { params: windowParams(tile.window, style.width, style.height), source: style.x, tile: tileX }, 3 * width * height);
-          maps.encodeForward(passes, tileX);
+          const maps = recordWindow(passes, tileMaps, tile, tileX, style.x, style);
           layers.forEach((layer, g) => {
             this.recordMask(passes, tile, maps, layer, masked, shapes);
             recordTileGram(passes, maps.shapes[layer], shapes[layer], masked, scratch, grams[g], k > 0);
@@ -493,8 +485,7 @@ export class TiledGatysLoss {
       } finally {
         passes.dispose();
         for (const b of [...grams, scratch, masked, tileX]) gpu.buffers.release(b);
-        for (const maps of new Set(byTile)) if (maps !== lender) maps.dispose();
-        lender.dispose();
+        tileMaps.dispose();
       }
     }
     accumulated.forEach((values, g) => gpu.device.queue.writeBuffer(this.styleTargets[g], 0, values));
@@ -536,6 +527,15 @@ export class TiledGatysLoss {
     this.owned.push(buffer);
     return buffer;
   }
+}
+
+/** Crops the tile's window of `source` (an image of `image`'s size) into `tileX` and records its forward pass. */
+function recordWindow(passes: PassList, maps: TileMaps, tile: Tile, tileX: GPUBuffer, source: GPUBuffer, image: { width: number; height: number }): FeatureMaps {
+  const { width, height } = windowSize(tile.window);
+  passes.add(cropPlanar(), { params: windowParams(tile.window, image.width, image.height), source, tile: tileX }, 3 * width * height);
+  const windowMaps = maps.of(tile);
+  windowMaps.encodeForward(passes, tileX);
+  return windowMaps;
 }
 
 /**
