@@ -17,7 +17,7 @@ import type { GpuContext } from '../src/gpu/device.js';
 import { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth } from '../src/net/loss.js';
 import { createLossPlan } from '../src/net/lossPlan.js';
-import { planRun, type MemoryLimits, type RunShape } from '../src/net/memory.js';
+import { memoryLimits, planRun, type RunShape } from '../src/net/memory.js';
 import { minimumSizeFor, Vgg19Net } from '../src/net/network.js';
 import { TILE_ALIGNMENT, TiledGatysLoss } from '../src/net/tiledLoss.js';
 import { wantsImageLayerKernels } from '../src/net/tiling.js';
@@ -64,12 +64,6 @@ function runShape(gpu: GpuRuntime, size: number, options: BenchOptions): RunShap
   };
 }
 
-/** The adapter's buffer limits and the budget, if any (as stylize's memoryLimits). */
-function limits(gpu: GpuRuntime, budgetMiB?: number): MemoryLimits {
-  const { maxBufferSize, maxStorageBufferBindingSize } = gpu.device.limits;
-  return { maxBufferSize, maxStorageBufferBindingSize, budgetBytes: budgetMiB === undefined ? undefined : budgetMiB * MiB };
-}
-
 /** The forced core of the comparison: half the side rounded up to the tile alignment, so at least 2 x 2 tiles. */
 export function compareCore(size: number): number {
   return Math.ceil(size / 2 / TILE_ALIGNMENT) * TILE_ALIGNMENT;
@@ -83,7 +77,7 @@ async function tableRow(bench: TiledBench, size: number): Promise<TiledRow> {
   if (size < minimum) return { ...row, skipped: `below the ${minimum} px the loss layers need` };
   // A runtime of its own: the pool's peakBytes (it never goes down) is then this size's.
   const gpu = new GpuRuntime(context, { parallelism: options.parallelism });
-  const planned = planRun(runShape(gpu, size, options), limits(gpu, budgetMiB));
+  const planned = planRun(runShape(gpu, size, options), memoryLimits(gpu.device, budgetMiB === undefined ? undefined : budgetMiB * MiB));
   if (!planned) return { ...row, skipped: `does not fit ${budgetMiB} MiB or the adapter's buffer limits, even in tiles` };
   const { evaluation } = planned;
   row.tiles = evaluation.tiled ? [evaluation.columns, evaluation.rows] : [1, 1];
@@ -121,7 +115,7 @@ async function comparison(bench: TiledBench, size: number): Promise<TiledCompari
   if (size < minimum) return { size, skipped: `below the ${minimum} px the loss layers need` };
   const core = compareCore(size);
   // The adapter's limits only: the comparison is about time (and holds both plans at once), not the budget.
-  const planned = planRun(runShape(gpu, size, options), limits(gpu));
+  const planned = planRun(runShape(gpu, size, options), memoryLimits(gpu.device, undefined));
   if (!planned || planned.evaluation.tiled) return { size, skipped: "does not fit the adapter's buffer limits untiled (--tiled-compare N: a size that does)" };
   bench.log(`${size} px: untiled against forced tiles (core ${core} px)`);
   const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), convAlgorithm: options.convAlgorithm });

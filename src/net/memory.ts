@@ -235,6 +235,12 @@ export function planRunWithHistory(shape: RunShape, limits: MemoryLimits): { pla
   return best ? { plan: best, reducedFrom: shape.historySize } : undefined;
 }
 
+/** A device's buffer limits with a run's budget (bytes; undefined: none beyond the device's own limits). */
+export function memoryLimits(device: GPUDevice, budgetBytes: number | undefined): MemoryLimits {
+  const { maxBufferSize, maxStorageBufferBindingSize } = device.limits;
+  return { maxBufferSize, maxStorageBufferBindingSize, budgetBytes };
+}
+
 /** Why `plan` does not fit `limits`, or undefined when it does. */
 export function memoryProblem(plan: MemoryPlan, limits: MemoryLimits): string | undefined {
   const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);

@@ -20,7 +20,7 @@ import { createLossPlan, type LossPlan } from './lossPlan.js';
 import { minimumSizeFor, Vgg19Net } from './network.js';
 import { checkStyleBlendWeights, OptionError, scaleSizes, type StylizeOptions } from './options.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
-import { estimateMemory, largestFittingSize, MemoryLimitError, memoryProblem, planRunWithHistory, runDims, styleDims, type EvaluationPlan, type MemoryLimits } from './memory.js';
+import { estimateMemory, largestFittingSize, MemoryLimitError, memoryProblem, planRunWithHistory, memoryLimits, runDims, styleDims, type EvaluationPlan } from './memory.js';
 import { wantsImageLayerKernels } from './tiling.js';
 import type { WeightTensors } from './weights.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
@@ -212,11 +212,6 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   };
 }
 
-/** The memory limits of `gpu` with the run's budget (options.memoryBudget, else none beyond the adapter's). */
-export function memoryLimits(gpu: GpuRuntime, budgetBytes: number | undefined): MemoryLimits {
-  return { maxBufferSize: gpu.device.limits.maxBufferSize, maxStorageBufferBindingSize: gpu.device.limits.maxStorageBufferBindingSize, budgetBytes };
-}
-
 /**
  * How one scale runs, chosen before any allocation: untiled when it fits the adapter's limits and the budget, else
  * tiled, else (L-BFGS, history not explicit) with a shorter history. Throws MemoryLimitError naming the largest
@@ -232,7 +227,7 @@ export function planScale(
   minimum = 1,
   explicitHistorySize = false,
 ): ScalePlan {
-  const limits = memoryLimits(gpu, options.memoryBudget);
+  const limits = memoryLimits(gpu.device, options.memoryBudget);
   const dims = runDims(content, styles, size, options.styleScale, minimum);
   const shape = {
     config,
