@@ -166,7 +166,9 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       explicitLearningRate: given.has('learning-rate'),
       explicitHistorySize: given.has('history-size'),
       onPlan: (plan) => {
-        const tiles = plan.evaluation.tiled ? `in ${plan.evaluation.columns} x ${plan.evaluation.rows} tiles of ${plan.evaluation.core} px` : 'whole';
+        const tiles = plan.evaluation.tiled
+          ? `in ${plan.evaluation.columns} x ${plan.evaluation.rows} tiles of ${plan.evaluation.core.width} x ${plan.evaluation.core.height} px`
+          : 'whole';
         const shorter = plan.reducedHistoryFrom ? `; L-BFGS history ${plan.historySize} instead of ${plan.reducedHistoryFrom}, the most that fits` : '';
         if (plan.evaluation.tiled || shorter)
           io.stderr(`${plan.width}x${plan.height}: evaluated ${tiles} (about ${Math.round(plan.estimatedBytes / 2 ** 20)} MiB of GPU memory)${shorter}`);

@@ -24,6 +24,11 @@ export interface StyleTransferCompleteDetail {
   /** Wall time of the optimisation in milliseconds (after the weights and images were loaded). */
   ms: number;
   stopped: boolean;
+  /**
+   * How the last scale was evaluated: [columns, rows] of its tiles, [1, 1] when whole (a size past `max-memory`
+   * runs in tiles, exactly).
+   */
+  tiles: [number, number];
 }
 
 /** Instead of complete when a run cannot start or fails; `message` is the sentence also shown in the element. */

@@ -97,7 +97,7 @@ const MB = 1e6;
  * @attr controls - Show the built-in start/stop button and progress bar, like `<video controls>`.
  *
  * @event style-transfer-progress - After every iteration, in order. `detail`: `{ iteration, content, style, tv, total }` (finite losses).
- * @event style-transfer-complete - Once per `start()`, after the last progress event, also when stopped. `detail`: `{ iterations, ms, stopped }`.
+ * @event style-transfer-complete - Once per `start()`, after the last progress event, also when stopped. `detail`: `{ iterations, ms, stopped, tiles }` (tiles: [columns, rows] of the last scale's tiled evaluation, [1, 1] when whole).
  * @event style-transfer-error - When a run cannot start or fails (no WebGPU, an image or the weights that do not load, bad options). `detail`: `{ message }`; the message is also shown inside the element.
  *
  * @csspart base - The wrapper around everything.

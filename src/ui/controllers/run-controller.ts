@@ -156,11 +156,13 @@ export class RunController implements ReactiveController {
       if (gpuError) throw new Error(`A GPU error spoiled the run: ${gpuError}`);
       preview.drawImage(result.image);
       this.setState({ phase: result.stopped ? 'stopped' : 'done', iteration: result.iterations });
-      emit(this.host, COMPLETE_EVENT, { iterations: result.iterations, ms: result.ms, stopped: result.stopped });
+      const evaluation = result.plans.at(-1)?.evaluation;
+      const tiles: [number, number] = evaluation?.tiled ? [evaluation.columns, evaluation.rows] : [1, 1];
+      emit(this.host, COMPLETE_EVENT, { iterations: result.iterations, ms: result.ms, stopped: result.stopped, tiles });
     } catch (e) {
       if (e instanceof Aborted) {
         this.setState({ phase: 'stopped' });
-        emit(this.host, COMPLETE_EVENT, { iterations: 0, ms: 0, stopped: true });
+        emit(this.host, COMPLETE_EVENT, { iterations: 0, ms: 0, stopped: true, tiles: [1, 1] });
         return;
       }
       let message = e instanceof Error && e.message ? e.message : `Style transfer failed: ${String(e)}`;
