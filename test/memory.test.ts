@@ -12,7 +12,17 @@ import { pooledBytes } from '../src/gpu/buffers.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from '../src/net/loss.js';
 import { featureMapsBytes, networkWeightBytes, Vgg19Net } from '../src/net/network.js';
 import { VGG19 } from '../src/net/vgg19.js';
-import { estimateMemory, estimateTiledMemory, largestFittingSize, memoryProblem, MIN_CHOSEN_HISTORY, planRun, planRunWithHistory, tileCores } from '../src/net/memory.js';
+import {
+  estimateMemory,
+  estimateTiledMemory,
+  largestFittingSize,
+  memoryProblem,
+  MIN_CHOSEN_HISTORY,
+  planRun,
+  noFitProblem,
+  planRunWithHistory,
+  tileCores,
+} from '../src/net/memory.js';
 import { resolveOptions } from '../src/net/options.js';
 import { stylize } from '../src/net/stylize.js';
 import { randomArray, realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
@@ -117,6 +127,12 @@ describe('memory planning', () => {
     if (!shorter.plan.evaluation.tiled) return;
     const core = shorter.plan.evaluation.core;
     expect(estimateTiledMemory({ ...lbfgs, historySize: shorter.plan.historySize + 1 }, core).totalBytes).toBeGreaterThan(limits.budgetBytes);
+    // Where nothing fits, the message quotes the tiles that need the least memory and the optimiser's share.
+    const tight = { ...limits, budgetBytes: 300 * 2 ** 20 };
+    expect(planRunWithHistory(lbfgs, tight)).toBeUndefined();
+    expect(noFitProblem(lbfgs, tight)).toMatch(
+      /^even in \d+ x \d+ tiles \(the least memory\) it needs \d+ MiB of GPU memory, more than the budget of 300 MiB; the optimiser's state alone is \d+ MiB at full size$/,
+    );
     const lbfgsCores = tileCores(lbfgs, limits);
     const at = lbfgsCores.findIndex((c) => c.width === core.width && c.height === core.height);
     for (const less of lbfgsCores.slice(0, at)) {
@@ -258,7 +274,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const before = gpu.buffers.getStats();
     const options = resolveOptions({ size: 20000, iterations: 1 });
     await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(
-      /does not fit, even in tiles: a \d+ MiB buffer exceeds this GPU's limit of \d+ MiB per buffer\. The largest size that fits on this GPU is \d+ px/,
+      /does not fit: the image's own buffers \(3 x 20000 x \d+ floats: the image, its gradient, each optimiser vector\) take \d+ MiB each, over this GPU's limit of \d+ MiB per buffer, and tiles cannot split them\. The largest size that fits on this GPU is \d+ px/,
     );
     expect(gpu.buffers.getStats().created).toBe(before.created);
   });

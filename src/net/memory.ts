@@ -255,6 +255,29 @@ export function planRunWithHistory(shape: RunShape, limits: MemoryLimits): { pla
   return best ? { plan: best, reducedFrom: shape.historySize } : undefined;
 }
 
+/**
+ * Why `shape` fits in no way (planRunWithHistory found nothing): what blocks it even in tiles. Tiles cannot split
+ * the image-sized buffers (the image, its gradient, the optimiser's vectors); otherwise the tile grid that needs
+ * the least memory is quoted, with the optimiser's full-size share.
+ */
+export function noFitProblem(shape: RunShape, limits: MemoryLimits): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  const plane = pooledBytes(3 * shape.width * shape.height * 4);
+  if (plane > perBuffer) {
+    return `the image's own buffers (3 x ${shape.width} x ${shape.height} floats: the image, its gradient, each optimiser vector) take ${mib(plane)} each, over this GPU's limit of ${mib(perBuffer)} per buffer, and tiles cannot split them`;
+  }
+  const untiled = memoryProblem(estimateMemory(shape), limits) ?? 'it exceeds the limits';
+  if (shape.config.normalizeGradients) return `${untiled} (normalised gradients are never tiled: their norms span the whole image)`;
+  const smallest = tileCores(shape, limits)
+    .map((core) => ({ core, memory: estimateTiledMemory(shape, core) }))
+    .reduce<{ core: TileCore; memory: MemoryPlan } | undefined>((best, c) => (!best || c.memory.totalBytes < best.memory.totalBytes ? c : best), undefined);
+  if (!smallest) return untiled;
+  const grid = planTiles(shape.width, shape.height, smallest.core, tileHalo(shape.config));
+  const problem = memoryProblem(smallest.memory, limits) ?? 'it exceeds the limits';
+  return `even in ${grid.columns} x ${grid.rows} tiles (the least memory) ${problem}; the optimiser's state alone is ${mib(optimizerBytes(shape))} at full size`;
+}
+
 /** A device's buffer limits with a run's budget (bytes; undefined: none beyond the device's own limits). */
 export function memoryLimits(device: GPUDevice, budgetBytes: number | undefined): MemoryLimits {
   const { maxBufferSize, maxStorageBufferBindingSize } = device.limits;

@@ -20,7 +20,7 @@ import { createLossPlan, type LossPlan } from './lossPlan.js';
 import { minimumSizeFor, Vgg19Net } from './network.js';
 import { checkStyleBlendWeights, OptionError, scaleSizes, type StylizeOptions } from './options.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
-import { estimateMemory, largestFittingSize, MemoryLimitError, memoryProblem, planRunWithHistory, memoryLimits, runDims, styleDims, type EvaluationPlan } from './memory.js';
+import { largestFittingSize, MemoryLimitError, noFitProblem, planRunWithHistory, memoryLimits, runDims, styleDims, type EvaluationPlan } from './memory.js';
 import { wantsImageLayerKernels } from './tiling.js';
 import type { WeightTensors } from './weights.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
@@ -253,10 +253,10 @@ export function planScale(
       estimatedBytes: plan.memory.totalBytes,
     };
   }
-  const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
+  const problem = noFitProblem({ ...shape, ...dims }, limits);
   const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum }, limits, size);
   throw new MemoryLimitError(
-    `A ${dims.width}x${dims.height} run does not fit, even in tiles: ${problem ?? 'it exceeds the limits'}. ` +
+    `A ${dims.width}x${dims.height} run does not fit: ${problem}. ` +
       (fits > 0 ? `The largest size that fits on this GPU is ${fits} px (longer side).` : 'No size fits with these settings.'),
   );
 }
