@@ -24,6 +24,12 @@ const numberListConverter = {
   toAttribute: (value: number[] | undefined): string | null => (value ? value.join(' ') : null),
 };
 
+/** A list of names, space- or comma-separated; blank means unset. */
+const nameListConverter = {
+  fromAttribute: (value: string | null): string[] | undefined => (value === null || !value.trim() ? undefined : value.split(/[\s,]+/).filter(Boolean)),
+  toAttribute: (value: string[] | undefined): string | null => (value ? value.join(' ') : null),
+};
+
 /** A number attribute: blank means unset; anything else goes through Number() (so "abc" is NaN, refused at start). */
 const numberConverter = {
   fromAttribute: (value: string | null): number | undefined => (value === null || !value.trim() ? undefined : Number(value)),
@@ -39,6 +45,8 @@ const OPTION_ATTRIBUTES = {
   styleWeight: 'style-weight',
   tvWeight: 'tv-weight',
   styleLayerWeights: 'style-layer-weights',
+  contentLayers: 'content-layers',
+  styleLayers: 'style-layers',
   originalColors: 'original-colors',
   weightStorage: 'weight-storage',
   memoryBudget: 'max-memory',
@@ -89,6 +97,8 @@ const MB = 1e6;
  * @attr style-weight - Weight of the style loss (default 100).
  * @attr tv-weight - Weight of the total-variation (smoothness) loss (default 0.001).
  * @attr style-layer-weights - One weight per style layer, space- or comma-separated (default: 1 each, or the preset's).
+ * @attr content-layers - The layers whose features the result keeps from the content image, space- or comma-separated (default `relu4_2`).
+ * @attr style-layers - The layers whose Gram matrices carry the style, space- or comma-separated (default `relu1_1 relu2_1 relu3_1 relu4_1 relu5_1`); shallower layers give finer, smaller-scale texture and a faster run.
  * @attr preset - `neural-style` or `course`: a set of the options above; explicit attributes override it.
  * @attr original-colors - Keep the content image's colours (only the luminance is stylised).
  * @attr weight-storage - `f32` (default) or `f16`: the network's weights in f16 GPU buffers, half their memory (about 50 MiB less), arithmetic still f32; needs a GPU with shader-f16 (an error event otherwise).
@@ -134,6 +144,8 @@ export class StyleTransferElement extends LitElement {
     styleWeight: { attribute: 'style-weight', converter: numberConverter },
     tvWeight: { attribute: 'tv-weight', converter: numberConverter },
     styleLayerWeights: { attribute: 'style-layer-weights', converter: numberListConverter },
+    contentLayers: { attribute: 'content-layers', converter: nameListConverter },
+    styleLayers: { attribute: 'style-layers', converter: nameListConverter },
     preset: {},
     originalColors: { type: Boolean, attribute: 'original-colors' },
     weightStorage: { attribute: 'weight-storage' },
@@ -159,6 +171,10 @@ export class StyleTransferElement extends LitElement {
   declare tvWeight: number | null | undefined;
   /** One weight per style layer (of the preset's layers, relu1_1 ... relu5_1 by default). */
   declare styleLayerWeights: number[] | null | undefined;
+  /** Content layers (VGG-19 ReLU names, e.g. relu4_2); unset: the preset's or relu4_2. */
+  declare contentLayers: string[] | null | undefined;
+  /** Style layers (VGG-19 ReLU names); unset: the preset's or relu1_1 ... relu5_1. */
+  declare styleLayers: string[] | null | undefined;
   /** 'neural-style' or 'course'; explicit options override it. */
   declare preset: PresetName | null | undefined;
   /** Keep the content's colours. */
@@ -202,6 +218,8 @@ export class StyleTransferElement extends LitElement {
       styleWeight: toNumber(this.styleWeight),
       tvWeight: toNumber(this.tvWeight),
       styleLayerWeights: this.styleLayerWeights ?? undefined,
+      contentLayers: this.contentLayers ?? undefined,
+      styleLayers: this.styleLayers ?? undefined,
       originalColors: this.originalColors,
       weightStorage: this.weightStorage || undefined,
       memoryBudget: (toNumber(this.maxMemory) ?? DEFAULT_MAX_MEMORY_MIB) * 2 ** 20,
