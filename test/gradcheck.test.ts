@@ -8,7 +8,9 @@
  * - coarse finite differences of the GPU's own f32 total loss along random unit directions (step 1 in x units) agree with
  *   the GPU gradient to a few percent;
  * - the same with average pooling, and a deeper configuration (loss on a pool feature, 2x1 maps after pool2,
- *   non-default register tiling).
+ *   non-default register tiling);
+ * - reflect padding (--padding reflect) through both first-layer variants and the row-reuse conv loop: the forward
+ *   mirrors the border, the backward adds the padding ring's gradient into the mirrored pixels.
  *
  * Image 9x7 (odd both ways); the style image is 8x10 (a different size). Term weights are chosen so that every
  * term contributes a gradient of the same norm, so an error in any one of them would show in the total.
@@ -21,7 +23,7 @@ import { featureIndex, VGG19 } from '../src/net/vgg19.js';
 import type { TensorRecord, WeightTensors } from '../src/net/weights.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
-import { gatysReference, referenceTargets, type RefLayer, type RefLossConfig, type RefPooling, type RefTargets } from './reference/cpu.js';
+import { gatysReference, referenceTargets, type RefLayer, type RefLossConfig, type RefPadding, type RefPooling, type RefTargets } from './reference/cpu.js';
 
 const WIDTH = 9;
 const HEIGHT = 7;
@@ -87,8 +89,9 @@ interface Setup {
   style: Float32Array;
 }
 
-function refConfigOf(config: LossConfig): RefLossConfig {
+function refConfigOf(config: LossConfig, padding: RefPadding = 'zero'): RefLossConfig {
   return {
+    padding,
     contentWeight: config.contentWeight,
     styleWeight: config.styleWeight,
     tvWeight: config.tvWeight,
@@ -104,15 +107,17 @@ const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, v) => 
  * Builds the reference side for `contentLayers` / `styleLayers`, with weights that give every term's gradient
  * unit norm (measured on the reference with unit weights).
  */
-function setup(contentLayers: string[], styleLayers: string[], pooling: RefPooling, seed: number): Setup {
+function setup(contentLayers: string[], styleLayers: string[], pooling: RefPooling, seed: number, padding: RefPadding = 'zero'): Setup {
   const depth = Math.max(...[...contentLayers, ...styleLayers].map(featureIndex)) + 1;
   const { layers } = syntheticWeights(depth, seed);
   const x = randomImage(WIDTH, HEIGHT, seed + 1);
   const content = randomImage(WIDTH, HEIGHT, seed + 2);
   const style = randomImage(STYLE_WIDTH, STYLE_HEIGHT, seed + 3);
   const unit: LossConfig = { contentWeight: 1, styleWeight: 1, tvWeight: 1, contentLayers, styleLayers, styleLayerWeights: styleLayers.map(() => 1) };
-  const targets = referenceTargets(layers, pooling, refConfigOf(unit), { x: content, width: WIDTH, height: HEIGHT }, [{ x: style, width: STYLE_WIDTH, height: STYLE_HEIGHT }]);
-  const gradNorm = (c: LossConfig) => norm(gatysReference(layers, pooling, refConfigOf(c), targets, x, WIDTH, HEIGHT).grad!);
+  const targets = referenceTargets(layers, pooling, refConfigOf(unit, padding), { x: content, width: WIDTH, height: HEIGHT }, [
+    { x: style, width: STYLE_WIDTH, height: STYLE_HEIGHT },
+  ]);
+  const gradNorm = (c: LossConfig) => norm(gatysReference(layers, pooling, refConfigOf(c, padding), targets, x, WIDTH, HEIGHT).grad!);
   const zero = { contentWeight: 0, styleWeight: 0, tvWeight: 0 };
   const config: LossConfig = {
     contentWeight: 1 / gradNorm({ ...unit, ...zero, contentWeight: 1 }),
@@ -122,7 +127,7 @@ function setup(contentLayers: string[], styleLayers: string[], pooling: RefPooli
     styleLayers,
     styleLayerWeights: styleLayers.map((_, k) => 1 / gradNorm({ ...unit, ...zero, styleWeight: 1, styleLayerWeights: styleLayers.map((_, j) => (j === k ? 1 : 0)) })),
   };
-  return { layers, pooling, config, refConfig: refConfigOf(config), targets, x, content, style };
+  return { layers, pooling, config, refConfig: refConfigOf(config, padding), targets, x, content, style };
 }
 
 interface GpuEngine {
@@ -132,9 +137,9 @@ interface GpuEngine {
   dispose(): void;
 }
 
-async function gpuEngine(gpu: GpuRuntime, s: Setup, depth: number, seed: number, tuning?: ConvTuning): Promise<GpuEngine> {
+async function gpuEngine(gpu: GpuRuntime, s: Setup, depth: number, seed: number, tuning?: ConvTuning, imageLayerKernels?: boolean): Promise<GpuEngine> {
   const { weights } = syntheticWeights(depth, seed);
-  const net = new Vgg19Net(gpu, weights, { depth, pooling: s.pooling, tuning });
+  const net = new Vgg19Net(gpu, weights, { depth, pooling: s.pooling, tuning, padding: s.refConfig.padding, imageLayerKernels });
   const loss = new GatysLoss(net, WIDTH, HEIGHT, s.config);
   const xc = gpu.upload(s.content, 'content x');
   const xs = gpu.upload(s.style, 'style x');
@@ -234,6 +239,8 @@ const cases = [
     pooling: 'max' as RefPooling,
     fdCoordinates: 30,
     tuning: undefined as ConvTuning | undefined,
+    padding: 'zero' as RefPadding,
+    imageLayerKernels: undefined as boolean | undefined,
   },
   {
     name: 'avg pooling, content relu2_1, style relu1_1 + relu2_1',
@@ -242,6 +249,8 @@ const cases = [
     pooling: 'avg' as RefPooling,
     fdCoordinates: 12,
     tuning: undefined,
+    padding: 'zero' as RefPadding,
+    imageLayerKernels: undefined,
   },
   {
     name: 'max pooling, deeper: content relu3_1 (2x1), style relu1_2 + pool1 + relu2_2, tiling p3 c1 wg32',
@@ -250,6 +259,28 @@ const cases = [
     pooling: 'max' as RefPooling,
     fdCoordinates: 8,
     tuning: (() => ({ pixelsPerThread: 3, channelGroupsPerThread: 1, workgroupSize: 32 })) as ConvTuning,
+    padding: 'zero' as RefPadding,
+    imageLayerKernels: undefined,
+  },
+  {
+    name: 'reflect padding, max pooling, content relu2_1, style relu1_1 + relu2_1, first-layer kernels of its own',
+    contentLayers: ['relu2_1'],
+    styleLayers: ['relu1_1', 'relu2_1'],
+    pooling: 'max' as RefPooling,
+    fdCoordinates: 30,
+    tuning: undefined,
+    padding: 'reflect' as RefPadding,
+    imageLayerKernels: true,
+  },
+  {
+    name: 'reflect padding, avg pooling, content relu2_2, style relu1_2 + pool1, generic first layer, row-reuse loop p3 c1',
+    contentLayers: ['relu2_2'],
+    styleLayers: ['relu1_2', 'pool1'],
+    pooling: 'avg' as RefPooling,
+    fdCoordinates: 12,
+    tuning: (() => ({ pixelsPerThread: 3, channelGroupsPerThread: 1, workgroupSize: 32, reuseRowLoads: true })) as ConvTuning,
+    padding: 'reflect' as RefPadding,
+    imageLayerKernels: false,
   },
 ];
 
@@ -261,9 +292,9 @@ describe.each(cases)('Gatys loss gradient on a truncated VGG-19 with random weig
   let gpuResult: Awaited<ReturnType<GpuEngine['evaluate']>>;
 
   beforeAll(async () => {
-    s = setup(c.contentLayers, c.styleLayers, c.pooling, seed);
+    s = setup(c.contentLayers, c.styleLayers, c.pooling, seed, c.padding);
     const depth = Math.max(...[...c.contentLayers, ...c.styleLayers].map(featureIndex)) + 1;
-    engine = await gpuEngine(gpu, s, depth, seed, c.tuning);
+    engine = await gpuEngine(gpu, s, depth, seed, c.tuning, c.imageLayerKernels);
     refResult = gatysReference(s.layers, s.pooling, s.refConfig, s.targets, s.x, WIDTH, HEIGHT);
     gpuResult = await engine.evaluate(s.x);
   });
