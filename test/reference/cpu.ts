@@ -449,6 +449,28 @@ export interface RefLossConfig {
   styleLayerWeights?: number[];
   /** Every conv's border padding; default 'zero'. */
   padding?: RefPadding;
+  /**
+   * Style regions: per style image a mask in content space (values 0..1, row-major, the content's size) and its
+   * weight b_k. Each style then has its own terms "style:<layer>#k" = styleWeight * w_l * b_k *
+   * mean((G~ - G(s_k))^2), G~ = sum_p m_p^2 F_p F_p^T / (C sum_p m_p^2) (0 when the sum is 0), the mask average-pooled
+   * 2x2 (floor) at every pool.
+   */
+  styleRegions?: { weights: number[]; masks: Float64Array[] };
+}
+
+/** A style region's mask at every layer: the content-size mask, average-pooled at each pool (the reference's pool2x2). */
+export function referenceLayerMasks(layers: readonly RefLayer[], mask: ArrayLike<number>, width: number, height: number): Float64Array[] {
+  const out: Float64Array[] = [];
+  let current: Float64Array = Float64Array.from(mask);
+  let [w, h] = [width, height];
+  for (const layer of layers) {
+    if (layer.kind === 'pool') {
+      current = pool2x2('avg', current, h, w, 1);
+      ({ width: w, height: h } = pooledSizeRef(w, h));
+    }
+    out.push(current);
+  }
+  return out;
 }
 
 export interface RefTargets {
@@ -456,6 +478,8 @@ export interface RefTargets {
   content: Map<number, Float64Array>;
   /** Style Gram targets per style layer index. */
   style: Map<number, Float64Array>;
+  /** With style regions: per style image, its plain Grams per style layer index. */
+  regions?: Array<Map<number, Float64Array>>;
 }
 
 /** Content features of `content` and (blended) style Grams of `styles`, as GatysLoss.setContentTarget/setStyleTargets. */
@@ -474,8 +498,10 @@ export function referenceTargets(
   for (const l of config.contentLayers) targets.content.set(l, contentFeatures[l].data);
   const weights = blend ?? styles.map(() => 1);
   const total = weights.reduce((a, b) => a + b, 0);
+  if (config.styleRegions) targets.regions = styles.map(() => new Map());
   styles.forEach((s, k) => {
     const features = referenceForward(net, s.x, s.width, s.height, pooling, config.padding);
+    for (const l of config.styleLayers) targets.regions?.[k].set(l, gram(features[l].data, features[l].width * features[l].height, features[l].channels));
     for (const l of config.styleLayers) {
       const f = features[l];
       const g = gram(f.data, f.width * f.height, f.channels);
@@ -537,15 +563,46 @@ export function gatysReference(
     content += value;
     if (withGradient) addInto(grads[l], contentGradRef(f.data, t, config.contentWeight));
   }
-  config.styleLayers.forEach((l, k) => {
-    const f = features[l];
-    const t = targets.style.get(l)!;
-    const w = config.styleWeight * layerWeights[k];
-    const value = styleLossRef(f.data, f.width * f.height, f.channels, t, w);
-    terms[`style:${l}`] = value;
-    style += value;
-    if (withGradient) addInto(grads[l], styleGradRef(f.data, f.width * f.height, f.channels, t, w));
-  });
+  if (config.styleRegions) {
+    config.styleRegions.masks.forEach((mask, r) => {
+      const masks = referenceLayerMasks(net, mask, width, height);
+      config.styleLayers.forEach((l, k) => {
+        const f = features[l];
+        const m = masks[l];
+        const pixels = f.width * f.height;
+        const c = f.channels;
+        const sumSquares = m.reduce((a, v) => a + v * v, 0);
+        // G~ = sum_p m_p^2 F_p F_p^T / (C S); term = w mean((G~ - T)^2); dL/dF_p = 4 w m_p^2 (F_p D) / (C^3 S).
+        const guided = new Float64Array(c * c);
+        if (sumSquares > 0) {
+          for (let p = 0; p < pixels; p++) {
+            const m2 = m[p] * m[p];
+            for (let a = 0; a < c; a++) for (let b = 0; b < c; b++) guided[a * c + b] += (m2 * f.data[p * c + a] * f.data[p * c + b]) / (c * sumSquares);
+          }
+        }
+        const target = targets.regions![r].get(l)!;
+        const w = config.styleWeight * layerWeights[k] * config.styleRegions!.weights[r];
+        const d = guided.map((v, i) => v - target[i]);
+        const value = (w * d.reduce((a, v) => a + v * v, 0)) / (c * c);
+        terms[`style:${l}#${r}`] = value;
+        style += value;
+        if (withGradient && sumSquares > 0) {
+          const g = conv1x1(f.data, pixels, c, c, d, (4 * w) / (c * c * c * sumSquares));
+          for (let p = 0; p < pixels; p++) for (let a = 0; a < c; a++) grads[l][p * c + a] += m[p] * m[p] * g[p * c + a];
+        }
+      });
+    });
+  } else {
+    config.styleLayers.forEach((l, k) => {
+      const f = features[l];
+      const t = targets.style.get(l)!;
+      const w = config.styleWeight * layerWeights[k];
+      const value = styleLossRef(f.data, f.width * f.height, f.channels, t, w);
+      terms[`style:${l}`] = value;
+      style += value;
+      if (withGradient) addInto(grads[l], styleGradRef(f.data, f.width * f.height, f.channels, t, w));
+    });
+  }
   const tv = config.tvWeight * tvLossRef(x, height, width);
   terms.tv = tv;
   const result: RefResult = { content, style, tv, total: content + style + tv, terms, features };
