@@ -15,6 +15,7 @@ import {
   LINE_SEARCH_KINDS,
   OPTIMIZER_NAMES,
   OptionError,
+  PADDINGS,
   POOLING_KINDS,
   PRESET_NAMES,
   resolveOptions,
@@ -37,6 +38,12 @@ const sets = (option: OptionName, spec: OptionSpec): OptionSpec => ({ ...spec, o
 export const STYLIZE_OPTIONS: OptionTable = {
   content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
   style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image (PNG or JPEG).' },
+  'style-mask': {
+    type: 'string',
+    repeatable: true,
+    value: 'FILE',
+    help: "Style region: a greyscale mask in the content's frame (white: this style, black: none; soft values weigh in between), once per --style in order.",
+  },
   output: { type: 'string', alias: 'o', default: 'out.png', value: 'FILE.png', help: 'Output PNG.' },
   iterations: sets('iterations', { type: 'number', default: d.iterations, help: 'Iterations (per scale with --scales).' }),
   size: sets('size', { type: 'number', default: d.size, help: 'Longer side of the output in pixels.' }),
@@ -65,6 +72,12 @@ export const STYLIZE_OPTIONS: OptionTable = {
   'style-blend-weights': sets('styleBlendWeights', { type: 'numberList', value: 'W,W,...', help: 'Blend of the style images (one weight per --style).' }),
   'style-scale': sets('styleScale', { type: 'number', default: d.styleScale, help: "Style images' size relative to the output size." }),
   'original-colors': sets('originalColors', { type: 'flag', default: false, help: "Keep the content's colours (luminance-only transfer)." }),
+  'match-style-colors': sets('matchStyleColors', {
+    type: 'flag',
+    default: false,
+    help: "Give each style image the content's colour mean and covariance before the run (the result takes the content's palette).",
+  }),
+  padding: sets('padding', { type: 'string', value: PADDINGS.join('|'), default: d.padding, help: 'Border padding of every conv: reflect avoids the frame along the edges.' }),
   pooling: sets('pooling', { type: 'string', value: POOLING_KINDS.join('|'), default: d.pooling, help: 'Pooling in VGG-19.' }),
   'weight-storage': sets('weightStorage', { type: 'string', value: WEIGHT_STORAGES.join('|'), default: d.weightStorage, help: WEIGHT_STORAGE_OPTION.help }),
   'normalize-gradients': sets('normalizeGradients', { type: 'flag', default: false, help: "Divide each content/style term's gradient by its L1 norm (neural-style)." }),
@@ -135,8 +148,14 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
   const stylePaths = o.style as string[];
   const options = stylizeOptionsFromArgs(o, given, stylePaths.length);
 
+  const maskPaths = o['style-mask'] as string[] | undefined;
+  if (maskPaths && maskPaths.length !== stylePaths.length) {
+    throw new UsageError(`--style-mask must be given once per --style (${stylePaths.length}), got ${maskPaths.length}.`);
+  }
+
   const content = await readImageFile(o.content as string);
   const styles = await Promise.all(stylePaths.map((p) => readImageFile(p)));
+  const styleMasks = maskPaths && (await Promise.all(maskPaths.map((p) => readImageFile(p))));
   const weights = await loadWeights(o.weights as string | undefined);
   const saveEvery = o['save-every'] as number;
   const logJson = o['log-json'] as string | undefined;
@@ -161,6 +180,7 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       weights,
       content,
       styles,
+      styleMasks,
       options,
       // As in neural-style, L-BFGS keeps its natural step 1 unless a learning rate is asked for explicitly.
       explicitLearningRate: given.has('learning-rate'),

@@ -88,6 +88,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
       lossBytes.normalizeScratch,
       lossBytes.normalizePartials,
       lossBytes.normalizeNorms,
+      ...lossBytes.styleRegions,
     ]
       .filter((b) => b > 0)
       .reduce((sum, b) => sum + pooledBytes(b), 0) +

@@ -15,13 +15,15 @@ import { LbfgsLineSearch, lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import type { GpuOptimizer } from '../optim/optimizer.js';
 import { resizeTo, sizeForLongerSide } from '../io/rgbaImage.js';
 import { normalArray, uniformArray } from '../util/random.js';
-import { lossDepth, type LossConfig } from './loss.js';
+import { lossDepth, setTargetImages, type RegionLossConfig, type StyleImage } from './loss.js';
+import { matchStyleColors } from './colorMatch.js';
+import { maskAtSize, StyleMaskError } from './styleMask.js';
 import { createLossPlan, type LossPlan } from './lossPlan.js';
 import { minimumSizeFor, Vgg19Net } from './network.js';
 import { checkStyleBlendWeights, OptionError, scaleSizes, type StylizeOptions } from './options.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
 import { largestFittingSize, MemoryLimitError, noFitProblem, planRunWithHistory, memoryLimits, runDims, styleDims, type EvaluationPlan } from './memory.js';
-import { wantsImageLayerKernels } from './tiling.js';
+import { convAlgorithmFor, wantsImageLayerKernels } from './tiling.js';
 import type { WeightTensors } from './weights.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
 
@@ -41,6 +43,12 @@ export interface StylizeRequest {
   weights: WeightTensors;
   content: Rgba8;
   styles: Rgba8[];
+  /**
+   * Style regions: one mask per style image, in content space (greyscale value / 255; colour: ITU-R 601 luma),
+   * resized to each scale's run size like the content (src/net/styleMask.ts). Each style then has its own terms,
+   * weighted by its blend weight as given.
+   */
+  styleMasks?: Rgba8[];
   options: StylizeOptions;
   signal?: AbortSignal;
   /** L-BFGS uses options.learningRate only when it was asked for; otherwise torch's natural step 1. */
@@ -143,9 +151,9 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   const { gpu, options } = request;
   if (request.styles.length === 0) throw new Error('At least one style image is needed.');
   checkStyleBlendWeights(options.styleBlendWeights, request.styles.length);
-  const config: LossConfig = options;
+  const config = lossConfigOf(options, request.styles.length, request.styleMasks);
   const depth = lossDepth(config);
-  const minimum = minimumSizeFor(depth);
+  const minimum = minimumSizeFor(depth, options.padding);
   // Every scale is checked before anything is allocated.
   for (const size of scaleSizes(options)) {
     const dims = sizeForLongerSide(request.content.width, request.content.height, size);
@@ -157,7 +165,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
     }
   }
   const plans = scaleSizes(options).map((size) => planScale(gpu, request.content, request.styles, size, config, options, minimum, request.explicitHistorySize ?? false));
-  const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling, weightStorage: options.weightStorage });
+  const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling, weightStorage: options.weightStorage, padding: options.padding });
   const records: IterationRecord[] = [];
   const started = performance.now();
   let current: Rgba8 | undefined;
@@ -170,15 +178,17 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
       request.onPlan?.(plan);
       const dims = sizeForLongerSide(request.content.width, request.content.height, size);
       const content = resizeTo(request.content, dims.width, dims.height);
-      const styles = request.styles.map((s) => {
+      const styles: StyleImage[] = request.styles.map((s) => {
         const d = styleDims(s, size, options.styleScale, minimum);
-        return resizeTo(s, d.width, d.height);
+        const resized = resizeTo(s, d.width, d.height);
+        return options.matchStyleColors ? matchStyleColors(resized, content) : resized;
       });
+      const masks = request.styleMasks?.map((m) => maskAtSize(m, dims.width, dims.height));
       const loss = createLossPlan(net, dims.width, dims.height, config, plan.evaluation);
       const scaleOptions = { ...options, historySize: plan.historySize };
       let optimizer: GpuOptimizer | undefined;
       try {
-        await loss.setTargetImages(content, styles, options.styleBlendWeights);
+        await setTargetImages(loss, content, styles, options.styleBlendWeights, masks);
         // The target pass's buffers go back to the GPU before the optimiser allocates, so the peak is the larger of
         // the two phases, as estimateMemory counts it, not their sum.
         gpu.buffers.trim();
@@ -213,6 +223,18 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
 }
 
 /**
+ * The loss configuration of a run: the options, and with style masks (one per style image) a style region per
+ * style, weighted by its blend weight as given (default 1 each).
+ */
+export function lossConfigOf(options: StylizeOptions, styleImages: number, styleMasks?: readonly unknown[]): RegionLossConfig {
+  if (!styleMasks) return options;
+  if (styleMasks.length !== styleImages) {
+    throw new StyleMaskError(`${styleMasks.length} style masks given for ${styleImages} style images: give one mask per style image, in the same order.`);
+  }
+  return { ...options, styleRegionWeights: options.styleBlendWeights ?? Array.from({ length: styleImages }, () => 1) };
+}
+
+/**
  * How one scale runs, chosen before any allocation: untiled when it fits the adapter's limits and the budget, else
  * tiled, else (L-BFGS, history not explicit) with a shorter history. Throws MemoryLimitError naming the largest
  * size that fits, or an OptionError naming the largest history that fits when the history was explicit.
@@ -222,7 +244,7 @@ export function planScale(
   content: { width: number; height: number },
   styles: ReadonlyArray<{ width: number; height: number }>,
   size: number,
-  config: LossConfig,
+  config: RegionLossConfig,
   options: StylizeOptions,
   minimum = 1,
   explicitHistorySize = false,
@@ -237,6 +259,7 @@ export function planScale(
     weightStorage: options.weightStorage,
     imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
     parallelism: gpu.parallelism,
+    convAlgorithm: convAlgorithmFor(gpu.parallelism, options.padding),
   };
   const found = planRunWithHistory({ ...shape, ...dims }, limits);
   if (found && found.reducedFrom !== undefined && explicitHistorySize) {

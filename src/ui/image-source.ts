@@ -11,7 +11,7 @@ import type { GpuRuntime } from '../gpu/runtime.js';
 import { checkDeclaredSize, DEFAULT_MAX_PIXELS, ImageInputError, quoteSource, readImageHeader, type ImageHeader, type RgbaImage } from '../io/rgbaImage.js';
 
 /** What `content-src` / `style-src` accept as properties (attributes are URLs). */
-export type ImageSource = string | Blob | ImageBitmap | HTMLImageElement;
+export type ImageSource = string | Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas;
 
 /** An image that cannot be used; `message` is meant for the user as is. (Decoding failures are ImageInputError.) */
 class ImageSourceError extends Error {
@@ -34,7 +34,11 @@ export async function loadRgbaImage(source: ImageSource, what: string, maxSide: 
   }
   if (typeof ImageBitmap !== 'undefined' && source instanceof ImageBitmap) return fromBitmap(source, what, maxSide, gpu, false);
   if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement) return fromImgElement(source, what, maxSide, gpu);
-  throw new ImageSourceError(`The ${what} must be a URL, a Blob or File, an ImageBitmap or an <img> element.`);
+  if ((typeof HTMLCanvasElement !== 'undefined' && source instanceof HTMLCanvasElement) || (typeof OffscreenCanvas !== 'undefined' && source instanceof OffscreenCanvas)) {
+    // A canvas (a painted mask): its pixels as they are now.
+    return fromBitmap(await createImageBitmap(source, STRAIGHT), what, maxSide, gpu, true);
+  }
+  throw new ImageSourceError(`The ${what} must be a URL, a Blob or File, an ImageBitmap, an <img> element or a canvas.`);
 }
 
 async function fromUrl(src: string, what: string, maxSide: number, gpu: GpuRuntime, signal?: AbortSignal): Promise<RgbaImage> {

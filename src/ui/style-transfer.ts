@@ -4,7 +4,16 @@
  * done by its controllers: WeightsController (download, cache) and RunController (GPU, images, the run).
  */
 import { html, LitElement, nothing, type PropertyDeclarations, type PropertyValues } from 'lit';
-import { formatOptionValue, type OptionError, type OptionName, type OptimizerName, type PresetName, type StylizeOptionsInput, type WeightStorage } from '../net/options.js';
+import {
+  formatOptionValue,
+  type OptionError,
+  type OptionName,
+  type OptimizerName,
+  type Padding,
+  type PresetName,
+  type StylizeOptionsInput,
+  type WeightStorage,
+} from '../net/options.js';
 import { RunController } from './controllers/run-controller.js';
 import { WeightsController } from './controllers/weights-controller.js';
 import type { ImageSource } from './image-source.js';
@@ -48,6 +57,8 @@ const OPTION_ATTRIBUTES = {
   contentLayers: 'content-layers',
   styleLayers: 'style-layers',
   originalColors: 'original-colors',
+  matchStyleColors: 'match-style-colors',
+  padding: 'padding',
   weightStorage: 'weight-storage',
   memoryBudget: 'max-memory',
 } as const satisfies Partial<Record<OptionName, string>>;
@@ -101,6 +112,9 @@ const MB = 1e6;
  * @attr style-layers - The layers whose Gram matrices carry the style, space- or comma-separated (default `relu1_1 relu2_1 relu3_1 relu4_1 relu5_1`); shallower layers give finer, smaller-scale texture and a faster run.
  * @attr preset - `neural-style` or `course`: a set of the options above; explicit attributes override it.
  * @attr original-colors - Keep the content image's colours (only the luminance is stylised).
+ * @attr match-style-colors - Give the style image(s) the content's colour mean and covariance before the run (the result takes the content's palette).
+ * @attr padding - `zero` (default) or `reflect`: how every convolution pads the border; `reflect` avoids a frame of artifacts along the edges.
+ * @attr style-mask-src - URL of the style's region mask (single style): a greyscale image in the content's frame, white where the style applies; for several styles use the `styleMasks` property.
  * @attr weight-storage - `f32` (default) or `f16`: the network's weights in f16 GPU buffers, half their memory (about 50 MiB less), arithmetic still f32; needs a GPU with shader-f16 (an error event otherwise).
  * @attr max-memory - GPU memory budget in MiB (default 1024): a size needing more is evaluated in tiles (exactly, a little slower), with a shorter L-BFGS history if need be.
  * @attr autostart - Start as soon as content-src, style-src and weights-src are set, and again when they change.
@@ -148,6 +162,11 @@ export class StyleTransferElement extends LitElement {
     styleLayers: { attribute: 'style-layers', converter: nameListConverter },
     preset: {},
     originalColors: { type: Boolean, attribute: 'original-colors' },
+    matchStyleColors: { type: Boolean, attribute: 'match-style-colors' },
+    padding: {},
+    styleMaskSrc: { attribute: 'style-mask-src' },
+    styles: { attribute: false },
+    styleMasks: { attribute: false },
     weightStorage: { attribute: 'weight-storage' },
     maxMemory: { attribute: 'max-memory', converter: numberConverter },
     autostart: { type: Boolean },
@@ -179,6 +198,23 @@ export class StyleTransferElement extends LitElement {
   declare preset: PresetName | null | undefined;
   /** Keep the content's colours. */
   declare originalColors: boolean;
+  /** Colour-match the style image(s) to the content before the run. */
+  declare matchStyleColors: boolean;
+  /** 'zero' or 'reflect'; unset: 'zero'. */
+  declare padding: Padding | null | undefined;
+  /** The style's region mask (single style): a URL, or a Blob/File, ImageBitmap, <img> or canvas. */
+  declare styleMaskSrc: ImageSource | null | undefined;
+  /**
+   * Several style images (URLs, Blobs, ImageBitmaps, <img> or canvases), used instead of `styleSrc` when set;
+   * property only.
+   */
+  declare styles: ImageSource[] | null | undefined;
+  /**
+   * Style regions: one mask per style image (of `styles`, or the single `styleSrc`), in the content's frame:
+   * greyscale, white where that style applies, black where it does not (colour: its luma). Each style is then its own
+   * term, weighted 1. Property only; `style-mask-src` is the single-style attribute.
+   */
+  declare styleMasks: ImageSource[] | null | undefined;
   /** 'f32' or 'f16' (needs shader-f16); unset: 'f32'. */
   declare weightStorage: WeightStorage | null | undefined;
   /** GPU memory budget in MiB; unset: DEFAULT_MAX_MEMORY_MIB. */
@@ -195,6 +231,7 @@ export class StyleTransferElement extends LitElement {
   constructor() {
     super();
     this.originalColors = false;
+    this.matchStyleColors = false;
     this.autostart = false;
     this.controls = false;
   }
@@ -221,12 +258,16 @@ export class StyleTransferElement extends LitElement {
       contentLayers: this.contentLayers ?? undefined,
       styleLayers: this.styleLayers ?? undefined,
       originalColors: this.originalColors,
+      matchStyleColors: this.matchStyleColors,
+      padding: this.padding || undefined,
       weightStorage: this.weightStorage || undefined,
       memoryBudget: (toNumber(this.maxMemory) ?? DEFAULT_MAX_MEMORY_MIB) * 2 ** 20,
     };
     return this.run.start({
       content: this.contentSrc,
       style: this.styleSrc,
+      styles: this.styles,
+      styleMasks: this.styleMasks?.length ? this.styleMasks : this.styleMaskSrc ? [this.styleMaskSrc] : undefined,
       weightsSrc: this.weightsSrc ?? '',
       options,
       describeOptionError: (error) => this.describeOptionError(error),

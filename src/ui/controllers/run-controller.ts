@@ -20,6 +20,10 @@ export type RunPhase = 'idle' | 'preparing' | 'running' | 'done' | 'stopped' | '
 export interface RunInput {
   content: ImageSource | null | undefined;
   style: ImageSource | null | undefined;
+  /** Several style images, used instead of `style` when set (non-empty). */
+  styles?: readonly ImageSource[] | null;
+  /** Style regions: one mask per style image, in content space (src/net/styleMask.ts). */
+  styleMasks?: readonly ImageSource[] | null;
   weightsSrc: string;
   options: StylizeOptionsInput;
   /** The message of resolveOptions' OptionError in the element's terms (the attribute's name and text). */
@@ -103,7 +107,7 @@ export class RunController implements ReactiveController {
       // Every iteration's losses are read (asynchronously: the loop does not wait), so progress is per iteration.
       let options: StylizeOptions;
       try {
-        options = resolveOptions({ ...input.options, printEvery: 1 }, { styleImages: 1 });
+        options = resolveOptions({ ...input.options, printEvery: 1 }, { styleImages: input.styles?.length || 1 });
       } catch (e) {
         if (e instanceof OptionError && input.describeOptionError) throw new Error(input.describeOptionError(e), { cause: e });
         throw e;
@@ -111,15 +115,19 @@ export class RunController implements ReactiveController {
       const sizes = scaleSizes(options);
       this.setState({ iterations: options.iterations * sizes.length });
       if (!input.content) throw new Error('No content image: set content-src (or the contentSrc property).');
-      if (!input.style) throw new Error('No style image: set style-src (or the styleSrc property).');
+      const styleSources = input.styles?.length ? input.styles : input.style ? [input.style] : [];
+      if (styleSources.length === 0) throw new Error('No style image: set style-src (or the styleSrc property).');
       const gpu = await untilAborted(pageGpu(), signal);
       gpu.takeError(); // errors of earlier work are not this run's
       // Decoded images keep up to twice the largest size needed; the exact area-averaged resize happens in stylize.
       const maxSide = 2 * Math.max(...sizes) * Math.max(1, options.styleScale);
-      const [content, style, weights] = await untilAborted(
+      const [content, styles, styleMasks, weights] = await untilAborted(
         Promise.all([
           loadRgbaImage(input.content, 'content image', maxSide, gpu.runtime, signal),
-          loadRgbaImage(input.style, 'style image', maxSide, gpu.runtime, signal),
+          Promise.all(styleSources.map((s, k) => loadRgbaImage(s, styleSources.length > 1 ? `style image ${k + 1}` : 'style image', maxSide, gpu.runtime, signal))),
+          input.styleMasks?.length
+            ? Promise.all(input.styleMasks.map((m, k) => loadRgbaImage(m, input.styleMasks!.length > 1 ? `style mask ${k + 1}` : 'style mask', maxSide, gpu.runtime, signal)))
+            : undefined,
           this.weights.load(input.weightsSrc),
         ]),
         signal,
@@ -133,7 +141,8 @@ export class RunController implements ReactiveController {
         gpu: gpu.runtime,
         weights,
         content,
-        styles: [style],
+        styles,
+        styleMasks,
         options,
         signal,
         explicitLearningRate: input.options.learningRate !== undefined,
