@@ -35,8 +35,8 @@ const d = STYLIZE_DEFAULTS;
 const sets = (option: OptionName, spec: OptionSpec): OptionSpec => ({ ...spec, option });
 
 export const STYLIZE_OPTIONS: OptionTable = {
-  content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
-  style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image (PNG or JPEG).' },
+  content: { type: 'string', required: true, value: 'FILE', help: 'Content image: PNG or JPEG (the command line reads only these two; convert others first).' },
+  style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image: PNG or JPEG.' },
   output: { type: 'string', alias: 'o', default: 'out.png', value: 'FILE.png', help: 'Output PNG.' },
   iterations: sets('iterations', { type: 'number', default: d.iterations, help: 'Iterations (per scale with --scales).' }),
   size: sets('size', { type: 'number', default: d.size, help: 'Longer side of the output in pixels.' }),
@@ -51,7 +51,9 @@ export const STYLIZE_OPTIONS: OptionTable = {
     type: 'string',
     value: LINE_SEARCH_KINDS.join('|'),
     default: d.lineSearch,
-    help: "L-BFGS step length: none (take the step) or strong-wolfe (torch's line search; several evaluations per iteration).",
+    help:
+      "L-BFGS step length: strong-wolfe (torch's line search: the loss never rises; one or more loss evaluations per iteration) or none (exactly torch.optim.LBFGS " +
+      'without a line search: one evaluation per iteration, but the first steps can blow the loss up before it recovers). With adam: none.',
   }),
   'content-weight': sets('contentWeight', { type: 'number', default: d.contentWeight, help: 'Content loss weight.' }),
   'style-weight': sets('styleWeight', { type: 'number', default: d.styleWeight, help: 'Style loss weight.' }),
@@ -112,7 +114,8 @@ export function stylizeOptionsFromArgs(o: Record<string, ParsedValue>, given: Re
 export const STYLIZE_USAGE =
   'Usage: style-transfer --content A --style B [--style C ...] -o out.png [options]\n' +
   '       style-transfer evaluate --help   (one loss + gradient evaluation)\n\n' +
-  'Gatys neural style transfer on the GPU (WebGPU compute shaders).';
+  'Gatys neural style transfer on the GPU (WebGPU compute shaders).\n' +
+  'Images: PNG or JPEG (the <style-transfer> element in a browser also reads WebP, AVIF, GIF and BMP).';
 
 /** Frame file name for --save-every: out.png -> out_0010.png. */
 export function frameName(output: string, iteration: number): string {
