@@ -78,7 +78,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
   }),
   'print-every': sets('printEvery', { type: 'number', default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' }),
   'save-every': { type: 'integer', min: 0, default: 0, help: 'Write the current image every N iterations as OUTPUT_NNNN.png (0: never).' },
-  'log-json': { type: 'string', value: 'FILE', help: "Write every iteration's losses and time as a JSON array." },
+  'log-json': { type: 'string', value: 'FILE', help: "Write every iteration's losses, time and loss evaluations as a JSON array." },
   // MiB here, bytes in the engine: at least 1 MiB is the command line's own rule.
   'max-memory': sets('memoryBudget', {
     type: 'number',

@@ -49,7 +49,7 @@ export const styleTransferStyles = css`
     color: #fff;
   }
 
-  .status:empty {
+  .status.idle {
     display: none;
   }
 

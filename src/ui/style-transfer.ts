@@ -384,7 +384,7 @@ export class StyleTransferElement extends LitElement {
     return html`
       <div part="base" class="base">
         <canvas part="canvas" width="1" height="1" role="img" aria-label="Style transfer result"></canvas>
-        <div part="status" class="overlay status" role="status">
+        <div part="status" class="overlay status ${status ? '' : 'idle'}" role="status">
           ${
             status
               ? html`${status}${
