@@ -375,7 +375,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     await new Promise((resolve) => setTimeout(resolve, 300));
     const all = await page.evaluate(() => (window as unknown as { events: LoggedEvent[] }).events);
     expect(elementEvents(all).map((e) => e.type)).toEqual(['style-transfer-error']);
-    const message = events[0].detail.message as string;
+    const message = elementEvents(events)[0].detail.message as string;
     for (const pattern of expected) expect(message).toMatch(pattern);
     // The same sentence is shown inside the element.
     const shown = await page.evaluate(() => document.querySelector('style-transfer')?.shadowRoot?.querySelector('[part="message"]')?.textContent ?? '');

@@ -170,4 +170,18 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
     console.log(`screenshot: ${file} (${(statSync(file).size / 1024).toFixed(0)} KiB)`);
     await page.close();
   }, 300_000);
+
+  it('without WebGPU the page says so on load, with what to do in this browser, before any Start', async () => {
+    const page = await chromium.browser.newPage();
+    logPageErrors(page, 'demo without WebGPU');
+    await page.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+    await page.goto(`${server.origin}/demo/`, { waitUntil: 'load' });
+    await page.waitForFunction(() => !(document.getElementById('gpu-banner') as HTMLElement).hidden);
+    const banner = await page.$eval('#gpu-banner', (e) => e.textContent ?? '');
+    console.log(`no-WebGPU banner: ${banner}`);
+    // Headless Chromium identifies as Chrome: the advice is Chrome's.
+    expect(banner).toMatch(/^This browser has no WebGPU, which the demo needs\. In Chrome, use version 113 or later .*chrome:\/\/flags\/#enable-unsafe-webgpu/);
+    expect(await page.$eval('#gpu-banner', (e) => e.getAttribute('role'))).toBe('alert');
+    await page.close();
+  }, 60_000);
 });
