@@ -212,10 +212,15 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
   });
 
   it('keeps the L-BFGS memory within (2m + 4) * 3HW * 4 bytes plus the network', async () => {
-    const result = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10 });
     const n = 3 * 32 * 24;
-    expect(result.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)));
-    expect(result.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 2) * n * 4 + 64 * 1024);
+    // Without the line search: the optimiser's state alone, (2m + 2) n 4 and its scalars.
+    const plain = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10, lineSearch: 'none' });
+    expect(plain.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)));
+    expect(plain.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 2) * n * 4 + 64 * 1024);
+    // The default line search adds its origin vector and readback, still within (2m + 4) n 4.
+    const searched = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10 });
+    expect(searched.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)) + lineSearchBytes(n));
+    expect(searched.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 4) * n * 4 + 64 * 1024);
   });
 
   it('a higher style weight gives a lower (unweighted) style loss', async () => {
