@@ -25,6 +25,24 @@ import type { StyleTransferCompleteEvent, StyleTransferErrorEvent } from '../../
 
 if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
 
+/** A 24-bit bottom-up BMP, width x height, a colour gradient (rows padded to 4 bytes). */
+function makeBmp(width: number, height: number): Buffer {
+  const row = Math.ceil((width * 3) / 4) * 4;
+  const b = Buffer.alloc(54 + row * height);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(b.length, 2);
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(width, 18);
+  b.writeInt32LE(height, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) b.set([(x * 5) % 256, (y * 7) % 256, ((x + y) * 3) % 256], 54 + (height - 1 - y) * row + x * 3); // BGR
+  }
+  return b;
+}
+
 /** A page holding nothing but the bundle and one element with `attributes`. */
 function elementPage(attributes: string): string {
   return `<!doctype html>
@@ -68,6 +86,12 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
       { path: '/bad-option.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" style-weight="abc" autostart`), headers: STRICT_CSP },
       { path: '/eta.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="32" iterations="12" optimizer="adam" controls`), headers: STRICT_CSP },
       { path: '/stop64.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="64" iterations="30" autostart controls`), headers: STRICT_CSP },
+      { path: '/gradient.bmp', body: makeBmp(48, 32), headers: { 'content-type': 'image/bmp' } },
+      {
+        path: '/bmp.html',
+        html: elementPage(`content-src="/gradient.bmp" style-src="test/fixtures/formats/chelsea-64.webp" weights-src="/weights/" size="24" iterations="1" autostart`),
+        headers: STRICT_CSP,
+      },
       {
         path: '/formats.html',
         html: elementPage(
@@ -315,7 +339,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     await page.close();
   }, 300_000);
 
-  it('WebP and AVIF inputs run (the browser decodes them; the header gives their size first)', async () => {
+  it('WebP, AVIF and BMP inputs run (the browser decodes them; the header gives their size first)', async () => {
     const page = await openPage('/formats.html');
     const events = await waitForEnd(page, 240_000);
     expect(events.filter((e) => e.type === 'style-transfer-error')).toEqual([]);
@@ -326,6 +350,11 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     });
     expect(image).toEqual([24, 16]); // 64x43 at 24 px
     await page.close();
+
+    const bmp = await openPage('/bmp.html');
+    const bmpEvents = await waitForEnd(bmp, 240_000);
+    expect(elementEvents(bmpEvents).map((e) => e.type)).toEqual(['style-transfer-progress', 'style-transfer-complete']);
+    await bmp.close();
   }, 300_000);
 
   it('a lost GPU device ends the run with one error event; the next start() opens a new device and completes', async () => {
