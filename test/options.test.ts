@@ -36,7 +36,7 @@ describe('defaults and presets', () => {
       optimizer: 'lbfgs',
       learningRate: 10,
       historySize: 100,
-      lineSearch: 'none',
+      lineSearch: 'strong-wolfe',
       contentWeight: 5,
       styleWeight: 100,
       tvWeight: 1e-3,
@@ -65,6 +65,8 @@ describe('defaults and presets', () => {
       iterations: 7,
       size: 64,
       optimizer: 'adam',
+      // The line search is L-BFGS's default; Adam left to its defaults takes none.
+      lineSearch: 'none',
       learningRate: 2,
       contentWeight: 2.5,
       styleWeight: 40,

@@ -36,8 +36,8 @@ const d = STYLIZE_DEFAULTS;
 const sets = (option: OptionName, spec: OptionSpec): OptionSpec => ({ ...spec, option });
 
 export const STYLIZE_OPTIONS: OptionTable = {
-  content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
-  style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image (PNG or JPEG).' },
+  content: { type: 'string', required: true, value: 'FILE', help: 'Content image: PNG or JPEG (the command line reads only these two; convert others first).' },
+  style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image: PNG or JPEG.' },
   'style-mask': {
     type: 'string',
     repeatable: true,
@@ -58,7 +58,9 @@ export const STYLIZE_OPTIONS: OptionTable = {
     type: 'string',
     value: LINE_SEARCH_KINDS.join('|'),
     default: d.lineSearch,
-    help: "L-BFGS step length: none (take the step) or strong-wolfe (torch's line search; several evaluations per iteration).",
+    help:
+      "L-BFGS step length: strong-wolfe (torch's line search: the loss never rises; one or more loss evaluations per iteration) or none (exactly torch.optim.LBFGS " +
+      'without a line search: one evaluation per iteration, but the first steps can blow the loss up before it recovers). With adam: none.',
   }),
   'content-weight': sets('contentWeight', { type: 'number', default: d.contentWeight, help: 'Content loss weight.' }),
   'style-weight': sets('styleWeight', { type: 'number', default: d.styleWeight, help: 'Style loss weight.' }),
@@ -89,7 +91,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
   }),
   'print-every': sets('printEvery', { type: 'number', default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' }),
   'save-every': { type: 'integer', min: 0, default: 0, help: 'Write the current image every N iterations as OUTPUT_NNNN.png (0: never).' },
-  'log-json': { type: 'string', value: 'FILE', help: "Write every iteration's losses and time as a JSON array." },
+  'log-json': { type: 'string', value: 'FILE', help: "Write every iteration's losses, time and loss evaluations as a JSON array." },
   // MiB here, bytes in the engine: at least 1 MiB is the command line's own rule.
   'max-memory': sets('memoryBudget', {
     type: 'number',
@@ -125,7 +127,8 @@ export function stylizeOptionsFromArgs(o: Record<string, ParsedValue>, given: Re
 export const STYLIZE_USAGE =
   'Usage: style-transfer --content A --style B [--style C ...] -o out.png [options]\n' +
   '       style-transfer evaluate --help   (one loss + gradient evaluation)\n\n' +
-  'Gatys neural style transfer on the GPU (WebGPU compute shaders).';
+  'Gatys neural style transfer on the GPU (WebGPU compute shaders).\n' +
+  'Images: PNG or JPEG (the <style-transfer> element in a browser also reads WebP, AVIF, GIF and BMP).';
 
 /** Frame file name for --save-every: out.png -> out_0010.png. */
 export function frameName(output: string, iteration: number): string {

@@ -45,8 +45,10 @@ export interface StylizeOptions extends LossConfig {
   /** L-BFGS history (m). */
   historySize: number;
   /**
-   * L-BFGS only: 'strong-wolfe' searches each step length as torch's line_search_fn='strong_wolfe' (several loss
-   * evaluations per iteration, each read back); 'none' takes the step as is, with no readback (default).
+   * L-BFGS only: 'strong-wolfe' (the default with L-BFGS) searches each step length as torch's
+   * line_search_fn='strong_wolfe' (a loss evaluation or more per iteration, each read back), so the loss never
+   * rises; 'none' takes the step as is, exactly torch.optim.LBFGS without a line search (no readback, but its early
+   * steps can blow the loss up by orders of magnitude before it recovers). Unset with Adam: 'none'.
    */
   lineSearch: LineSearchKind;
   init: InitKind;
@@ -101,7 +103,7 @@ export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
   optimizer: 'lbfgs',
   learningRate: 10,
   historySize: 100,
-  lineSearch: 'none',
+  lineSearch: 'strong-wolfe',
   contentWeight: DEFAULT_LOSS.contentWeight,
   styleWeight: DEFAULT_LOSS.styleWeight,
   tvWeight: DEFAULT_LOSS.tvWeight,
@@ -230,6 +232,8 @@ export function resolveOptions(input: StylizeOptionsInput, context: ResolveConte
   }
   const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<StylizeOptions>;
   const merged: StylizeOptions = { ...STYLIZE_DEFAULTS, ...(preset ? PRESETS[preset] : {}), ...defined };
+  // The line search is the L-BFGS default; another optimiser left to its defaults takes none (asked for, it is refused below).
+  if (defined.lineSearch === undefined && merged.optimizer !== 'lbfgs') merged.lineSearch = 'none';
   // Lists are copied, so changing a result changes neither the defaults, the presets nor the caller's arrays.
   const options = Object.fromEntries(Object.entries(merged).map(([k, v]: [string, unknown]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v])) as unknown as StylizeOptions;
 

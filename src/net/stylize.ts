@@ -36,7 +36,15 @@ export interface IterationRecord {
   total: number;
   /** Wall time of this iteration on the GPU queue. */
   ms: number;
+  /** Loss evaluations the iteration took (1 without a line search). */
+  evaluations: number;
 }
+
+/**
+ * What a run is doing, in order (per scale): building the network's pipelines and buffers ('compiling'), computing
+ * the content and style targets ('style-targets'), then the iterations ('optimizing').
+ */
+export type StylizePhase = 'compiling' | 'style-targets' | 'optimizing';
 
 export interface StylizeRequest {
   gpu: GpuRuntime;
@@ -61,6 +69,20 @@ export interface StylizeRequest {
   explicitHistorySize?: boolean;
   /** Called once per scale, before it allocates, with how it will run (tiles, a shorter history) and its estimate. */
   onPlan?: (plan: ScalePlan) => void;
+  /** Called as the run enters each phase (per scale). */
+  onPhase?: (phase: StylizePhase) => void;
+  /**
+   * Start from this image instead of options.init (resized to the first scale): to continue a run from where it
+   * stopped. The optimiser starts afresh (an L-BFGS history is not kept between runs).
+   */
+  initialImage?: Rgba8;
+  /**
+   * Iterations queued on the GPU at most (default 2, which keeps a GPU busy); 1 makes a stop take effect after the
+   * current iteration on any adapter. A line search always runs one at a time.
+   */
+  maxInFlight?: number;
+  /** Number of the first iteration minus one (records are numbered from firstIteration + 1; default 0). */
+  firstIteration?: number;
 }
 
 /** How one scale of a run is evaluated, chosen from the memory it needs (src/net/memory.ts planRun). */
@@ -165,17 +187,19 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
     }
   }
   const plans = scaleSizes(options).map((size) => planScale(gpu, request.content, request.styles, size, config, options, minimum, request.explicitHistorySize ?? false));
+  request.onPhase?.('compiling');
   const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling, weightStorage: options.weightStorage, padding: options.padding });
   const records: IterationRecord[] = [];
   const started = performance.now();
-  let current: Rgba8 | undefined;
+  let current: Rgba8 | undefined = request.initialImage;
   let stopped = false;
   let optimizerBytes = 0;
-  let iterationBase = 0;
+  let iterationBase = request.firstIteration ?? 0;
   try {
     for (const [scale, size] of scaleSizes(options).entries()) {
       const plan = plans[scale];
       request.onPlan?.(plan);
+      if (scale > 0) request.onPhase?.('compiling');
       const dims = sizeForLongerSide(request.content.width, request.content.height, size);
       const content = resizeTo(request.content, dims.width, dims.height);
       const styles: StyleImage[] = request.styles.map((s) => {
@@ -188,6 +212,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
       const scaleOptions = { ...options, historySize: plan.historySize };
       let optimizer: GpuOptimizer | undefined;
       try {
+        request.onPhase?.('style-targets');
         await setTargetImages(loss, content, styles, options.styleBlendWeights, masks);
         // The target pass's buffers go back to the GPU before the optimiser allocates, so the peak is the larger of
         // the two phases, as estimateMemory counts it, not their sum.
@@ -196,6 +221,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
         else initialX(gpu, loss, content, options);
         optimizer = makeOptimizer(gpu, loss, scaleOptions, request.explicitLearningRate ?? false);
         optimizerBytes = optimizer.memoryBytes + (options.lineSearch === 'strong-wolfe' ? lineSearchBytes(3 * dims.width * dims.height) : 0);
+        request.onPhase?.('optimizing');
         const run = await runIterations(gpu, loss, optimizer, options, iterationBase, records, request);
         iterationBase += run.iterations;
         stopped = run.stopped;
@@ -212,7 +238,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   }
   return {
     image: current!,
-    iterations: iterationBase,
+    iterations: iterationBase - (request.firstIteration ?? 0),
     ms: performance.now() - started,
     records,
     stopped,
@@ -284,6 +310,42 @@ export function planScale(
   );
 }
 
+/** The sizes (longer side, px) a run of these images can take on this GPU. */
+export interface SizeLimits {
+  /** The smallest whose shorter side the deepest loss layer still sees (16 px for relu5_1 on a square image). */
+  minimum: number;
+  /** The largest that fits the device's limits and the budget (tiled if need be); 0 when none does. */
+  maximum: number;
+}
+
+/** Sizes `content` and `styles` can run at with `options` on `gpu`, from the same estimates planScale uses. */
+export function sizeLimits(
+  gpu: GpuRuntime,
+  content: { width: number; height: number },
+  styles: ReadonlyArray<{ width: number; height: number }>,
+  options: StylizeOptions,
+  upTo = 8192,
+): SizeLimits {
+  const depth = lossDepth(options);
+  const shortest = minimumSizeFor(depth);
+  let minimum = shortest;
+  for (; minimum < upTo; minimum++) {
+    const dims = sizeForLongerSide(content.width, content.height, minimum);
+    if (Math.min(dims.width, dims.height) >= shortest) break;
+  }
+  const shape = {
+    config: options,
+    optimizer: options.optimizer,
+    historySize: options.historySize,
+    lineSearch: options.lineSearch !== 'none',
+    weightStorage: options.weightStorage,
+    imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
+    parallelism: gpu.parallelism,
+  };
+  const maximum = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum: shortest }, memoryLimits(gpu.device, options.memoryBudget), upTo);
+  return { minimum, maximum: maximum >= minimum ? maximum : 0 };
+}
+
 const LOSS_FIELDS = 4;
 
 async function runIterations(
@@ -299,6 +361,7 @@ async function runIterations(
   const total = options.iterations;
   const history = gpu.buffers.storage(Math.max(1, total) * LOSS_FIELDS * 4, 'loss history');
   const doneAt: number[] = [];
+  const evaluations: number[] = [];
   const inFlight: Array<Promise<void>> = [];
   const waiter = gpu.queueWaiter();
   const lineSearch =
@@ -319,7 +382,7 @@ async function runIterations(
         const i = from + k;
         const [content, style, tv, sum] = values.subarray(k * LOSS_FIELDS, (k + 1) * LOSS_FIELDS);
         const ms = (doneAt[i] ?? performance.now()) - (i > 0 ? (doneAt[i - 1] ?? startedAt) : startedAt);
-        const record = { iteration: base + i + 1, content, style, tv, total: sum, ms };
+        const record = { iteration: base + i + 1, content, style, tv, total: sum, ms, evaluations: evaluations[i] ?? 1 };
         records.push(record);
         if (!Number.isFinite(sum) && !failure) {
           failure = new NonFiniteLossError(`The loss became ${sum} at iteration ${record.iteration}; stopping (lower the learning rate or check the weights).`);
@@ -334,19 +397,22 @@ async function runIterations(
   try {
     startedAt = performance.now();
     for (; iteration < total; iteration++) {
+      // At most two iterations queued (by default): enough to keep the GPU busy, little enough to stop soon.
+      while (inFlight.length >= Math.max(1, request.maxInFlight ?? 2)) await gpu.unlessLost(inFlight.shift()!);
+      // Checked after the wait, so a stop that came while waiting starts nothing more.
       if (request.signal?.aborted || failure) {
         stopped = true;
         break;
       }
-      // At most two iterations queued: enough to keep the GPU busy, little enough to stop within one iteration.
-      if (inFlight.length >= 2) await gpu.unlessLost(inFlight.shift()!);
       if (gpu.lostInfo) throw gpu.lostError();
       const i = iteration;
       const recordLosses = (encoder: GPUCommandEncoder) => encoder.copyBufferToBuffer(loss.losses, 0, history, i * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
       let converged = false;
       if (lineSearch) {
         // Several evaluations, each read back (src/optim/lbfgsLineSearch.ts); the iteration is over when it resolves.
-        converged = (await lineSearch.iterate(i, recordLosses)).converged;
+        const result = await lineSearch.iterate(i, recordLosses);
+        converged = result.converged;
+        evaluations[i] = result.evaluations;
         doneAt[i] = performance.now();
       } else {
         const encoder = device.createCommandEncoder({ label: `iteration ${i}` });
