@@ -332,7 +332,7 @@ export function sizeLimits(
   upTo = 8192,
 ): SizeLimits {
   const depth = lossDepth(options);
-  const shortest = minimumSizeFor(depth);
+  const shortest = minimumSizeFor(depth, options.padding);
   let minimum = shortest;
   for (; minimum < upTo; minimum++) {
     const dims = sizeForLongerSide(content.width, content.height, minimum);
