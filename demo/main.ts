@@ -312,12 +312,16 @@ let secondStyle: File | undefined;
 
 for (const [value, text] of Object.entries(MASK_REGIONS)) maskRegion.append(new Option(text, value));
 
-/** Keeps the overlay over the photo as shown (the photo is scaled to fit its frame). */
+/** Keeps the overlay over the photo as shown (the photo is scaled to fit its frame and centred in it). */
 function fitOverlay(): void {
+  maskCanvas.style.left = `${contentImage.offsetLeft}px`;
+  maskCanvas.style.top = `${contentImage.offsetTop}px`;
   maskCanvas.style.width = `${contentImage.clientWidth}px`;
   maskCanvas.style.height = `${contentImage.clientHeight}px`;
 }
-new ResizeObserver(fitOverlay).observe(contentImage);
+const overlayObserver = new ResizeObserver(fitOverlay);
+overlayObserver.observe(contentImage);
+overlayObserver.observe(contentImage.parentElement!);
 // A new photo starts an empty mask of its shape.
 contentImage.addEventListener('load', () => painter.resize(contentImage.naturalWidth, contentImage.naturalHeight));
 

@@ -114,6 +114,15 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo style regions in Chromium', () => {
     expect(await paintedShare(page)).toBe(0);
     expect(await page.$eval('#mask-note', (e) => e.textContent)).toMatch(/^Nothing painted/);
     expectNoSeriousViolations(await axeViolations(page), 'on load');
+    // The new controls fit a phone's width (the widest element is named when they do not).
+    await page.setViewport({ width: 390, height: 900 });
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))); // the plot's ResizeObserver
+    const overflow = await page.evaluate(() => {
+      const widest = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5);
+      return { by: document.documentElement.scrollWidth - window.innerWidth, elements: widest.slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`) };
+    });
+    expect(overflow.by, `overflow at 390 px: ${overflow.elements.join(', ')}`).toBeLessThanOrEqual(0);
+    await page.setViewport({ width: 1280, height: 1000 });
 
     // Mouse: a horizontal stroke across the left part, at mid height.
     let p = await canvasPoint(page, 0.1, 0.5);
