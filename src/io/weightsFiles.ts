@@ -6,9 +6,8 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
 import { errorCode } from './atomicWrite.js';
-import { readSafetensors } from '../net/safetensors.js';
 import type { WeightTensors } from '../net/weights.js';
-import { sha256Hex as webSha256Hex, vggLayerSpans, WEIGHTS_PRECISIONS, weightsFileName, type WeightsPrecision } from '../net/weightsFormat.js';
+import { decodeWeightsFile, verifyLayerHashes, WEIGHTS_PRECISIONS, weightsFileName, type WeightsPrecision } from '../net/weightsFormat.js';
 import { parseManifest, VGG19_CONV_LAYERS, WEIGHTS_BIN_FILE, WEIGHTS_MANIFEST_FILE, type ConvLayerSpec, type WeightsManifest } from '../net/weightsManifest.js';
 
 /** Lower-case hex SHA-256 of `data`. */
@@ -185,21 +184,11 @@ export async function readWeightsFile(file: string, options: { layers?: readonly
     if (errorCode(e) === 'ENOENT') throw new Error(`weights file ${file} does not exist (run "npm run weights").`);
     throw e;
   });
-  const data = exactArrayBuffer(bytes);
+  const data = new Uint8Array(exactArrayBuffer(bytes));
   try {
-    const header = readSafetensors(new Uint8Array(data));
-    const spans = vggLayerSpans(header, options.layers ?? VGG19_CONV_LAYERS);
-    for (const span of spans) {
-      if (!span.sha256) continue;
-      const actual = await webSha256Hex(new Uint8Array(data, header.dataStart + span.begin, span.end - span.begin));
-      if (actual !== span.sha256) throw new Error(`layer ${span.layer} has SHA-256 ${actual} but the metadata says ${span.sha256} (corrupted file).`);
-    }
-    const kernelDtype = spans[0]?.tensors.find((t) => t.name.endsWith('/kernel'))?.dtype;
-    const precision: WeightsPrecision = kernelDtype === 'I8' ? 'int8' : kernelDtype === 'F16' ? 'f16' : 'f32';
-    const tensors = spans.flatMap((span) =>
-      span.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, byteOffset: header.dataStart + t.begin, byteLength: t.end - t.begin })),
-    );
-    return { path: file, format: 'safetensors', precision, weights: { tensors, data }, metadata: header.metadata };
+    const { weights, header, spans, precision } = decodeWeightsFile(data, options.layers ?? VGG19_CONV_LAYERS);
+    await verifyLayerHashes(data, header, spans);
+    return { path: file, format: 'safetensors', precision, weights, metadata: header.metadata };
   } catch (e) {
     throw about(file, e);
   }

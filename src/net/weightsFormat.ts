@@ -15,7 +15,7 @@
  *
  * Pure (no Node imports; hashing through Web Crypto, which Node 20 has too).
  */
-import { SafetensorsError, writeSafetensors, type SafetensorsHeader, type SafetensorsTensor, type TensorToWrite } from './safetensors.js';
+import { readSafetensors, SafetensorsError, writeSafetensors, type SafetensorsHeader, type SafetensorsTensor, type TensorToWrite } from './safetensors.js';
 import { getTensor, SCALE_SUFFIX, type StoredDtype, type TensorRecord, type WeightTensors } from './weights.js';
 import { VGG19_CONV_LAYERS, type ConvLayerSpec } from './weightsManifest.js';
 import { toFloat16Array } from '../util/float16.js';
@@ -216,4 +216,34 @@ export function convLayersForDepth(depth: number, layers: readonly { kind: strin
     .slice(0, depth)
     .filter((l) => l.kind === 'conv')
     .map((l) => l.name);
+}
+
+/** The precision of a file's kernels (from the first layer's kernel dtype). */
+export function spansPrecision(spans: readonly LayerSpan[]): WeightsPrecision {
+  const dtype = spans[0]?.tensors.find((t) => t.name.endsWith('/kernel'))?.dtype;
+  return dtype === 'I8' ? 'int8' : dtype === 'F16' ? 'f16' : 'f32';
+}
+
+/**
+ * A whole weights file in memory as WeightTensors (records pointing into `file`), with its header and precision.
+ * Checks the format, the convention and the tensors of `layers`; not the per-layer hashes (see verifyLayerHashes).
+ */
+export function decodeWeightsFile(
+  file: Uint8Array<ArrayBuffer>,
+  layers: readonly ConvLayerSpec[] = VGG19_CONV_LAYERS,
+): { weights: WeightTensors; header: SafetensorsHeader; spans: LayerSpan[]; precision: WeightsPrecision } {
+  const header = readSafetensors(file);
+  const spans = vggLayerSpans(header, layers);
+  const base = file.byteOffset + header.dataStart;
+  const tensors = spans.flatMap((span) => span.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, byteOffset: base + t.begin, byteLength: t.end - t.begin })));
+  return { weights: { tensors, data: file.buffer }, header, spans, precision: spansPrecision(spans) };
+}
+
+/** Throws when a layer's bytes (in `file`, laid out as `header` says) do not match the SHA-256 in its metadata. */
+export async function verifyLayerHashes(file: Uint8Array, header: SafetensorsHeader, spans: readonly LayerSpan[]): Promise<void> {
+  for (const span of spans) {
+    if (!span.sha256) continue;
+    const actual = await sha256Hex(file.subarray(header.dataStart + span.begin, header.dataStart + span.end));
+    if (actual !== span.sha256) throw new Error(`layer ${span.layer} has SHA-256 ${actual} but the metadata says ${span.sha256} (corrupted file).`);
+  }
 }
