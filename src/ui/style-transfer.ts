@@ -7,6 +7,7 @@ import { html, LitElement, nothing, type PropertyDeclarations, type PropertyValu
 import { formatOptionValue, type OptionError, type OptionName, type OptimizerName, type PresetName, type StylizeOptionsInput, type WeightStorage } from '../net/options.js';
 import { RunController } from './controllers/run-controller.js';
 import { WeightsController } from './controllers/weights-controller.js';
+import type { WeightsPrecision } from '../net/weightsFormat.js';
 import type { ImageSource } from './image-source.js';
 import { currentPageRuntime } from './page-gpu.js';
 import { PreviewRenderer } from './preview-renderer.js';
@@ -81,7 +82,8 @@ const MB = 1e6;
  *
  * @attr content-src - URL of the content image (the `contentSrc` property also takes a Blob, ImageBitmap or HTMLImageElement).
  * @attr style-src - URL of the style image (the `styleSrc` property also takes a Blob, ImageBitmap or HTMLImageElement).
- * @attr weights-src - URL of the directory written by `npm run weights` (vgg19_conv_hwio_f32.json and .bin).
+ * @attr weights-src - URL of the directory written by `npm run weights` (vgg19_conv_hwio_{f16,int8,f32}.safetensors); only the layers a run needs are fetched (HTTP Range requests) and kept in Cache Storage per layer.
+ * @attr weights-precision - `f16` (default, 26 MB for the default layers), `int8` (13 MB; loss within about 1 % of f32) or `f32` (52 MB): which file under weights-src is read; a missing file gives an error event.
  * @attr size - Longer side of the result in pixels (default 512).
  * @attr iterations - Optimisation steps (default 500).
  * @attr optimizer - `lbfgs` (default) or `adam`.
@@ -127,6 +129,7 @@ export class StyleTransferElement extends LitElement {
     contentSrc: { attribute: 'content-src' },
     styleSrc: { attribute: 'style-src' },
     weightsSrc: { attribute: 'weights-src' },
+    weightsPrecision: { attribute: 'weights-precision' },
     size: { converter: numberConverter },
     iterations: { converter: numberConverter },
     optimizer: {},
@@ -146,8 +149,10 @@ export class StyleTransferElement extends LitElement {
   declare contentSrc: ImageSource | null | undefined;
   /** The style image: a URL, or a Blob/File, ImageBitmap or HTMLImageElement. */
   declare styleSrc: ImageSource | null | undefined;
-  /** URL of the directory holding vgg19_conv_hwio_f32.json and vgg19_conv_hwio_f32.bin. */
+  /** URL of the directory holding the vgg19_conv_hwio_<precision>.safetensors files written by `npm run weights`. */
   declare weightsSrc: string | null | undefined;
+  /** Which weights file to read: 'f16' (default), 'int8' or 'f32'. */
+  declare weightsPrecision: WeightsPrecision | null | undefined;
   /** Longer side of the result in pixels; unset: the preset's or 512. */
   declare size: number | null | undefined;
   /** Optimisation steps; unset: the preset's or 500. */
@@ -210,6 +215,7 @@ export class StyleTransferElement extends LitElement {
       content: this.contentSrc,
       style: this.styleSrc,
       weightsSrc: this.weightsSrc ?? '',
+      weightsPrecision: this.weightsPrecision || undefined,
       options,
       describeOptionError: (error) => this.describeOptionError(error),
     });

@@ -20,7 +20,7 @@ import {
   recordEvents,
   startServer,
   waitForEnd,
-  weightsDir,
+  servedWeightsDir,
   type LoggedEvent,
   type TestBrowser,
   type TestServer,
@@ -44,7 +44,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
     await ensureBuilt();
     server = await startServer(
       [
-        ['/weights/', weightsDir!],
+        ['/weights/', await servedWeightsDir()],
         ['/vendor/axe-core/', AXE_DIR],
         ['/', distDir],
       ],

@@ -8,7 +8,10 @@
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { GpuDeviceLostError } from '../../gpu/runtime.js';
 import { OptionError, resolveOptions, scaleSizes, type StylizeOptions, type StylizeOptionsInput } from '../../net/options.js';
+import { lossDepth } from '../../net/loss.js';
 import { stylize } from '../../net/stylize.js';
+import { VGG19 } from '../../net/vgg19.js';
+import { convLayersForDepth } from '../../net/weightsFormat.js';
 import { COMPLETE_EVENT, emit, ERROR_EVENT, PROGRESS_EVENT } from '../events.js';
 import { loadRgbaImage, type ImageSource } from '../image-source.js';
 import { pageGpu } from '../page-gpu.js';
@@ -21,6 +24,8 @@ export interface RunInput {
   content: ImageSource | null | undefined;
   style: ImageSource | null | undefined;
   weightsSrc: string;
+  /** weights-precision: f16 (default), int8 or f32. */
+  weightsPrecision?: string;
   options: StylizeOptionsInput;
   /** The message of resolveOptions' OptionError in the element's terms (the attribute's name and text). */
   describeOptionError?: (error: OptionError) => string;
@@ -120,7 +125,7 @@ export class RunController implements ReactiveController {
         Promise.all([
           loadRgbaImage(input.content, 'content image', maxSide, gpu.runtime, signal),
           loadRgbaImage(input.style, 'style image', maxSide, gpu.runtime, signal),
-          this.weights.load(input.weightsSrc),
+          this.weights.load(input.weightsSrc, { precision: input.weightsPrecision, layers: convLayersForDepth(lossDepth(options), VGG19) }),
         ]),
         signal,
       );
