@@ -115,7 +115,7 @@ describe.skipIf(!weightsDir)('weights loader: only the layers a run needs', () =
     const missing = await failure('ranged', 'f16');
     expect(missing).toBeInstanceOf(WeightsLoadError);
     expect(missing.message).toBe(
-      'weights-src has no vgg19_conv_hwio_f16.safetensors (the file weights-precision="f16" needs): weights-src must be the URL of the directory written by `npm run weights` (`npm run weights -- --from DIR` converts older weights).',
+      `Could not load the weights ${origin}/ranged/vgg19_conv_hwio_f16.safetensors: the server answered 404 Not Found: weights-src has no vgg19_conv_hwio_f16.safetensors (the file weights-precision="f16" needs); weights-src must be the URL of the directory written by \`npm run weights\` (\`npm run weights -- --from DIR\` converts older weights).`,
     );
     const bad = await failure('ranged', 'f8');
     expect(bad.message).toBe('weights-precision must be f16, int8, f32, got "f8".');

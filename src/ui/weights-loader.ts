@@ -201,7 +201,7 @@ async function fetchRange(
   }
   if (response.status === 404 && precision) {
     throw new WeightsLoadError(
-      `weights-src has no ${weightsFileName(precision)} (the file weights-precision="${precision}" needs): ${HINT} (\`npm run weights -- --from DIR\` converts older weights).`,
+      `Could not load the weights ${url}: the server answered 404 Not Found: weights-src has no ${weightsFileName(precision)} (the file weights-precision="${precision}" needs); ${HINT} (\`npm run weights -- --from DIR\` converts older weights).`,
     );
   }
   if (response.status === 416) return { bytes: new Uint8Array(0) };

@@ -122,6 +122,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('weights a page can afford (bytes counted
     const errors = events.filter((e) => e.type === 'style-transfer-error');
     expect(errors).toHaveLength(1);
     expect(String(errors[0].detail.message)).toContain('weights-src has no vgg19_conv_hwio_f32.safetensors (the file weights-precision="f32" needs)');
+    expect(String(errors[0].detail.message)).toContain('/only-int8/vgg19_conv_hwio_f32.safetensors: the server answered 404');
     expect(events.filter((e) => e.type.startsWith('style-transfer-'))).toHaveLength(1);
   }, 300_000);
 });
