@@ -2,7 +2,8 @@
  * Loading the VGG-19 weights in the browser: only the conv layers a run needs, from one safetensors file of the
  * chosen precision under `weights-src` (vgg19_conv_hwio_<precision>.safetensors, src/net/weightsFormat.ts).
  *
- * - The header (a few KB) is read with one HTTP Range request on every page load (so a changed file is noticed).
+ * - The header (a few KB) is read with one HTTP Range request on every page load (so a changed file is noticed);
+ *   when the server cannot be reached, the header kept from the last visit is used with the cached layers.
  * - Each layer's tensors are contiguous in the file; the layers not yet held are fetched with one Range request
  *   per contiguous run (a first visit: one request for conv1_1..conv5_1), checked against the SHA-256 the header
  *   records for the layer, and kept in Cache Storage one entry per layer (keyed by that hash), so a later run
@@ -33,6 +34,11 @@ export interface WeightsRequest {
 /** Weights that cannot be used; `message` is meant for the user as is. */
 export class WeightsLoadError extends Error {
   override name = 'WeightsLoadError';
+}
+
+/** The server could not be reached (or refused a cross-origin read): no HTTP answer at all. */
+class WeightsUnreachableError extends WeightsLoadError {
+  override name = 'WeightsUnreachableError';
 }
 
 const WEIGHTS_CACHE_NAME = 'style-transfer-weights-v2';
@@ -155,19 +161,19 @@ async function verifyLayer(url: string, span: LayerSpan, data: ArrayBuffer): Pro
 }
 
 async function fetchHeader(url: string, precision: WeightsPrecision): Promise<RemoteFile> {
-  const probe = await fetchRange(url, 0, HEADER_PROBE_BYTES, () => undefined, precision);
+  let json: Uint8Array;
+  let fileLength: number | undefined;
   try {
-    const length = safetensorsHeaderLength(probe.bytes.subarray(0, 8));
-    let json = probe.bytes.subarray(8, 8 + length);
-    if (json.byteLength < length) {
-      const rest = await fetchRange(url, 8 + json.byteLength, 8 + length, () => undefined, precision);
-      const joined = new Uint8Array(length);
-      joined.set(json);
-      joined.set(rest.bytes, json.byteLength);
-      if (json.byteLength + rest.bytes.byteLength < length) throw new WeightsLoadError(`The weights ${url} end inside their header (truncated file).`);
-      json = joined;
-    }
-    const header = parseSafetensorsHeader(json, probe.fileLength);
+    ({ json, fileLength } = await fetchHeaderBytes(url, precision));
+    void writeCachedHeader(url, json);
+  } catch (e) {
+    // Offline (the server cannot be reached): the header kept from the last visit, if any, with its cached layers.
+    const cached = e instanceof WeightsUnreachableError ? await readCachedHeader(url) : undefined;
+    if (!cached) throw e;
+    json = cached;
+  }
+  try {
+    const header = parseSafetensorsHeader(json, fileLength);
     const names = new Set(header.tensors.map((t) => t.name.split('/')[0]));
     const spans = vggLayerSpans(
       header,
@@ -175,8 +181,49 @@ async function fetchHeader(url: string, precision: WeightsPrecision): Promise<Re
     );
     return { url, header, spans: new Map(spans.map((s) => [s.layer, s])) };
   } catch (e) {
-    if (e instanceof WeightsLoadError) throw e;
     throw new WeightsLoadError(`The weights at ${url} are not usable: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** The JSON header bytes of `url` (one Range request, two when the header is longer than the probe). */
+async function fetchHeaderBytes(url: string, precision: WeightsPrecision): Promise<{ json: Uint8Array; fileLength?: number }> {
+  const probe = await fetchRange(url, 0, HEADER_PROBE_BYTES, () => undefined, precision);
+  let length: number;
+  try {
+    length = safetensorsHeaderLength(probe.bytes.subarray(0, 8));
+  } catch (e) {
+    throw new WeightsLoadError(`The weights at ${url} are not usable: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const json = probe.bytes.subarray(8, 8 + length);
+  if (json.byteLength === length) return { json, fileLength: probe.fileLength };
+  const rest = await fetchRange(url, 8 + json.byteLength, 8 + length, () => undefined, precision);
+  if (json.byteLength + rest.bytes.byteLength < length) throw new WeightsLoadError(`The weights ${url} end inside their header (truncated file).`);
+  const joined = new Uint8Array(length);
+  joined.set(json);
+  joined.set(rest.bytes, json.byteLength);
+  return { json: joined, fileLength: probe.fileLength };
+}
+
+const headerKey = (url: string) => {
+  const key = new URL(url);
+  key.searchParams.set('header', '');
+  return key.href;
+};
+
+async function readCachedHeader(url: string): Promise<Uint8Array | undefined> {
+  try {
+    const hit = await (await openCache())?.match(headerKey(url));
+    return hit ? new Uint8Array(await hit.arrayBuffer()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeCachedHeader(url: string, json: Uint8Array): Promise<void> {
+  try {
+    await (await openCache())?.put(headerKey(url), new Response(json.slice(), { headers: { 'content-type': 'application/json' } }));
+  } catch {
+    // Costs only the offline fallback.
   }
 }
 
@@ -197,7 +244,7 @@ async function fetchRange(
     // no-store: Cache Storage keeps the layers; the header is read fresh on each page load.
     response = await fetch(url, { headers: { Range: `bytes=${begin}-${end - 1}` }, cache: 'no-store' });
   } catch (e) {
-    throw new WeightsLoadError(`Could not load the weights ${url}: the server could not be reached or does not allow cross-origin reads (CORS).`, { cause: e });
+    throw new WeightsUnreachableError(`Could not load the weights ${url}: the server could not be reached or does not allow cross-origin reads (CORS).`, { cause: e });
   }
   if (response.status === 404 && precision) {
     throw new WeightsLoadError(
