@@ -1,8 +1,9 @@
 /**
  * The demo: `npm start` serves demo/index.html with vite's dev server; `npm run build` writes it as a static site
- * to dist/demo/ (relative URLs, so it works from any path). The page needs the VGG-19 weights at /weights/: the dev
- * and preview servers serve the directory named by STYLE_TRANSFER_WEIGHTS there, else the project's weights/
- * (written by `npm run weights`). A static host must put them at /weights/ itself (or pass ?weights=URL).
+ * to dist/demo/ (relative URLs, so it works from any path), which `npm run preview` serves. The page reads the VGG-19
+ * weights from weights/ next to itself: the dev and preview servers (page at /) serve the directory named by
+ * STYLE_TRANSFER_WEIGHTS at /weights/, else the project's weights/ (written by `npm run weights`). A static host
+ * puts them in a weights/ folder beside index.html (or the page is given ?weights=URL).
  * bench.html, the shader benchmark, needs no weights (random ones unless ?weights=URL).
  */
 import { fileURLToPath } from 'node:url';

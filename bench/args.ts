@@ -46,7 +46,8 @@ export interface BenchOptions {
   /** --tiled-budget: the GPU memory budget of the tiled table's plans, MiB (default 1024). */
   tiledBudgetMiB: number;
   /**
-   * --tiled-compare: the size at which an untiled evaluation is set against a forced grid of at least 2 x 2 tiles;
+   * --tiled-compare: the size at which an untiled evaluation is set against the grid planRun would choose first were
+   * the size just too large to fit whole (memory.ts tileCores: the least work);
    * default the smallest of tiledSizes, null (no comparison) when neither option is given.
    */
   tiledCompare: number | null;
@@ -95,11 +96,11 @@ Options:
                       'default' sweeps 8x4,4x4,8x2,4x2,2x4,2x2,2x1,1x1. Off by default.
   --tiled LIST        Tiled evaluation table, off by default: per square size (comma-separated, e.g. 1024,2048) the
                       evaluation memory.ts planRun chooses under --tiled-budget (untiled where it fits, else the
-                      largest tile core that does), timed as the other evaluations, with its peak GPU memory (a
+                      tile grid of least work that does), timed as the other evaluations, with its peak GPU memory (a
                       fresh buffer pool per size) and planRun's estimate. Minutes per size at 1024 px on lavapipe.
   --tiled-budget MIB  GPU memory budget of the --tiled plans, MiB (default 1024).
   --tiled-compare N   At N px (default: the smallest --tiled size), an untiled evaluation against forced tiles
-                      (cores of ceil(N / 32) * 16 px: at least 2 x 2 tiles) on the same network, alternating: both
+                      (the grid planRun tries first once N does not fit whole: at N x N two halves) on the same network, alternating: both
                       ms, their ratio, and how far loss and gradient differ. N must fit untiled in the adapter's
                       limits (the budget does not apply: both plans are held at once). Runs alone without --tiled.
   --json              Print one JSON object on stdout instead of tables (progress stays on stderr).

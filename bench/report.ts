@@ -102,8 +102,8 @@ export interface TiledRow {
   budgetMiB: number;
   /** Columns x rows of the grid ([1, 1] untiled); null when the size was not measured. */
   tiles: readonly [number, number] | null;
-  /** Tile core in px; null untiled (or not measured). */
-  core: number | null;
+  /** Tile core [width, height] in px; null untiled (or not measured). */
+  core: readonly [number, number] | null;
   /** Median wall ms of the timed evaluations, after a warm-up. */
   msPerEvaluation: number | null;
   firstMs: number | null;
@@ -119,8 +119,8 @@ export interface TiledRow {
 /** --tiled-compare: an untiled evaluation against forced tiles at one size, alternating in the same run. */
 export interface TiledComparison {
   size: number;
-  /** Forced tile core (px) and the grid [columns, rows] it gives. */
-  core: number;
+  /** Forced tile core [width, height] in px and the grid [columns, rows] it gives. */
+  core: readonly [number, number];
   tiles: readonly [number, number];
   untiledMs: number;
   tiledMs: number;
@@ -357,7 +357,7 @@ export const BENCH_REPORT_SCHEMA = object({
           size: number,
           budgetMiB: number,
           tiles: nullable(tuple(number, number)),
-          core: nullable(number),
+          core: nullable(tuple(number, number)),
           msPerEvaluation: nullable(number),
           firstMs: nullable(number),
           runs: array(number),
@@ -370,7 +370,7 @@ export const BENCH_REPORT_SCHEMA = object({
         union(
           object({
             size: number,
-            core: number,
+            core: tuple(number, number),
             tiles: tuple(number, number),
             untiledMs: number,
             tiledMs: number,
@@ -670,12 +670,18 @@ function render(r: BenchReport, table: (headers: string[], rows: Cell[][]) => st
           ['size', 'budget MiB', 'tiles', 'core', 'ms/eval', 'peak MiB', 'estimate MiB', 'runs'],
           T.rows.map((row) =>
             row.skipped && !row.runs.length
-              ? [`${row.size}`, `${row.budgetMiB}`, row.tiles ? `${row.tiles[0]}x${row.tiles[1]}` : '-', row.core === null ? '-' : `${row.core}`, `skipped: ${row.skipped}`]
+              ? [
+                  `${row.size}`,
+                  `${row.budgetMiB}`,
+                  row.tiles ? `${row.tiles[0]}x${row.tiles[1]}` : '-',
+                  row.core === null ? '-' : `${row.core[0]}x${row.core[1]}`,
+                  `skipped: ${row.skipped}`,
+                ]
               : [
                   `${row.size}`,
                   `${row.budgetMiB}`,
                   row.tiles ? `${row.tiles[0]}x${row.tiles[1]}` : '-',
-                  row.core === null ? 'untiled' : `${row.core}`,
+                  row.core === null ? 'untiled' : `${row.core[0]}x${row.core[1]}`,
                   ms(row.msPerEvaluation),
                   fmt(row.peakMiB),
                   fmt(row.estimateMiB),
@@ -690,7 +696,7 @@ function render(r: BenchReport, table: (headers: string[], rows: Cell[][]) => st
     if (C && 'skipped' in C) out.push(`tiled against untiled at ${C.size}x${C.size}: not measured (${C.skipped})`);
     else if (C) {
       out.push(
-        `tiled against untiled at ${C.size}x${C.size} (alternating): untiled ${ms(C.untiledMs)} ms, ${C.tiles[0]}x${C.tiles[1]} tiles of core ${C.core} px ${ms(C.tiledMs)} ms per evaluation: ` +
+        `tiled against untiled at ${C.size}x${C.size} (alternating): untiled ${ms(C.untiledMs)} ms, ${C.tiles[0]}x${C.tiles[1]} tiles of core ${C.core[0]}x${C.core[1]} px ${ms(C.tiledMs)} ms per evaluation: ` +
           `${C.ratio.toFixed(2)}x (goal: at most 2x); loss differs by ${sci(C.lossRelDiff)}, gradient by ${sci(C.gradRelDiff)}: ${C.agree ? 'agree' : 'MISMATCH'} (runs ${C.untiledRuns.length}/${C.tiledRuns.length})`,
       );
     }

@@ -7,8 +7,8 @@
  *   evaluations timed as the others (median after a warm-up). Each size runs on a GpuRuntime of its own (same
  *   device, its own buffer pool, network weights uploaded again), so the pool's peakBytes is that size's peak.
  * - The comparison: at one size that fits the adapter untiled (the budget does not apply), a GatysLoss and a
- *   TiledGatysLoss forced to cores of ceil(N / 32) * 16 px (at least 2 x 2 tiles) on the same network, evaluated
- *   alternately; loss totals and gradients compared. A mismatch is reported (and listed among the errors), never
+ *   TiledGatysLoss forced into the grid planRun would choose first were the size just too large to fit whole
+ *   (memory.ts tileCores: the least work, at N x N two halves), on the same network, evaluated alternately; loss totals and gradients compared. A mismatch is reported (and listed among the errors), never
  *   thrown.
  *
  * No Node imports: the bench page's module graph includes this file.
@@ -17,9 +17,9 @@ import type { GpuContext } from '../src/gpu/device.js';
 import { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth } from '../src/net/loss.js';
 import { createLossPlan } from '../src/net/lossPlan.js';
-import { memoryLimits, planRun, type RunShape } from '../src/net/memory.js';
+import { memoryLimits, planRun, tileCores, tiledPlan, type RunShape } from '../src/net/memory.js';
 import { minimumSizeFor, Vgg19Net } from '../src/net/network.js';
-import { TILE_ALIGNMENT, TiledGatysLoss } from '../src/net/tiledLoss.js';
+import { TiledGatysLoss, type TileCore } from '../src/net/tiledLoss.js';
 import { wantsImageLayerKernels } from '../src/net/tiling.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import type { BenchOptions } from './args.js';
@@ -64,9 +64,12 @@ function runShape(gpu: GpuRuntime, size: number, options: BenchOptions): RunShap
   };
 }
 
-/** The forced core of the comparison: half the side rounded up to the tile alignment, so at least 2 x 2 tiles. */
-export function compareCore(size: number): number {
-  return Math.ceil(size / 2 / TILE_ALIGNMENT) * TILE_ALIGNMENT;
+/**
+ * The forced core of the comparison: the first grid planRun tries once a size does not fit whole (the least work
+ * that fits the adapter's limits; no budget). Undefined when no grid does.
+ */
+export function compareCore(shape: RunShape, limits: ReturnType<typeof memoryLimits>): TileCore | undefined {
+  return tileCores(shape, limits).find((core) => tiledPlan(shape, limits, core));
 }
 
 async function tableRow(bench: TiledBench, size: number): Promise<TiledRow> {
@@ -81,9 +84,11 @@ async function tableRow(bench: TiledBench, size: number): Promise<TiledRow> {
   if (!planned) return { ...row, skipped: `does not fit ${budgetMiB} MiB or the adapter's buffer limits, even in tiles` };
   const { evaluation } = planned;
   row.tiles = evaluation.tiled ? [evaluation.columns, evaluation.rows] : [1, 1];
-  row.core = evaluation.tiled ? evaluation.core : null;
+  row.core = evaluation.tiled ? [evaluation.core.width, evaluation.core.height] : null;
   row.estimateMiB = planned.memory.totalBytes / MiB;
-  bench.log(`${size} px tiled table: ${evaluation.tiled ? `${evaluation.columns}x${evaluation.rows} tiles, core ${evaluation.core} px` : 'untiled'}`);
+  bench.log(
+    `${size} px tiled table: ${evaluation.tiled ? `${evaluation.columns}x${evaluation.rows} tiles, core ${evaluation.core.width}x${evaluation.core.height} px` : 'untiled'}`,
+  );
   const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), convAlgorithm: options.convAlgorithm });
   let plan: SizePlan<ReturnType<typeof createLossPlan>> | undefined;
   try {
@@ -113,11 +118,14 @@ async function comparison(bench: TiledBench, size: number): Promise<TiledCompari
   const { gpu, weights, options, policy } = bench;
   const minimum = minimumSizeFor(lossDepth(DEFAULT_LOSS));
   if (size < minimum) return { size, skipped: `below the ${minimum} px the loss layers need` };
-  const core = compareCore(size);
   // The adapter's limits only: the comparison is about time (and holds both plans at once), not the budget.
-  const planned = planRun(runShape(gpu, size, options), memoryLimits(gpu.device, undefined));
+  const shape = runShape(gpu, size, options);
+  const limits = memoryLimits(gpu.device, undefined);
+  const planned = planRun(shape, limits);
   if (!planned || planned.evaluation.tiled) return { size, skipped: "does not fit the adapter's buffer limits untiled (--tiled-compare N: a size that does)" };
-  bench.log(`${size} px: untiled against forced tiles (core ${core} px)`);
+  const core = compareCore(shape, limits);
+  if (!core) return { size, skipped: 'no tile grid of at least two tiles fits (the image is too small to cut)' };
+  bench.log(`${size} px: untiled against forced tiles (core ${core.width}x${core.height} px)`);
   const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), convAlgorithm: options.convAlgorithm });
   const inputs = makeInputs(size);
   let untiled: SizePlan | undefined;
@@ -126,7 +134,6 @@ async function comparison(bench: TiledBench, size: number): Promise<TiledCompari
     untiled = await planSize(gpu, net, inputs, (n) => new GatysLoss(net, n, n, DEFAULT_LOSS));
     tiled = await planSize(gpu, net, inputs, (n) => new TiledGatysLoss(net, n, n, DEFAULT_LOSS, { core }));
     const tiles = [tiled.loss.grid.columns, tiled.loss.grid.rows] as const;
-    if (tiles[0] < 2 || tiles[1] < 2) return { size, skipped: `a ${core} px core gives ${tiles[0]}x${tiles[1]} tiles, fewer than 2 x 2` };
     bench.checkpoint();
     const a = await prepareEvaluations(gpu, untiled.loss);
     const b = await prepareEvaluations(gpu, tiled.loss);
@@ -144,7 +151,19 @@ async function comparison(bench: TiledBench, size: number): Promise<TiledCompari
       );
     }
     bench.log(`${size} px: untiled ${untiledMs.toFixed(0)} ms, ${tiles[0]}x${tiles[1]} tiles ${tiledMs.toFixed(0)} ms per evaluation`);
-    return { size, core, tiles, untiledMs, tiledMs, untiledRuns: runs.a, tiledRuns: runs.b, ratio: tiledMs / untiledMs, lossRelDiff, gradRelDiff, agree };
+    return {
+      size,
+      core: [core.width, core.height],
+      tiles,
+      untiledMs,
+      tiledMs,
+      untiledRuns: runs.a,
+      tiledRuns: runs.b,
+      ratio: tiledMs / untiledMs,
+      lossRelDiff,
+      gradRelDiff,
+      agree,
+    };
   } catch (e) {
     bench.rethrowAbort(e);
     bench.errors.push(`tiled comparison at ${size} px: ${message(e)}`);

@@ -9,6 +9,10 @@
  * - conv1x1: the same kernel with one tap; the style-loss gradient uses it as X * D (pixels x C times C x C).
  * - conv3x3ImageForward, imageGradientGather (end of file): the first layer, whose 3 input channels leave the
  *   register-blocked loop starved of work; see their comments.
+ * - Reflect padding (`reflect`, forward only; PyTorch's padding_mode='reflect'): a tap outside the image reads the
+ *   pixel mirrored about the edge row/column (index -1 reads 1, index n reads n - 2). Its input gradient is the
+ *   zero-padded one above (the gradient w.r.t. the padded input's interior) plus reflectPadAdjoint (end of file),
+ *   which adds the gradient of the padding ring into the mirrored pixels.
  *
  * Layout: activations are HWC with channels padded to a multiple of 4, stored as array<vec4f>
  * (index = pixel * C/4 + c4). Weights are [tap][ci][co] as array<vec4f> over co, or array<vec4<f16>> with
@@ -53,6 +57,8 @@ export interface ConvKernelOptions {
   mask: boolean;
   /** Weights stored as f16 (needs the device feature shader-f16). */
   weightsF16?: boolean;
+  /** 3x3 forward only: reflect padding instead of zero padding (taps outside the image read the mirrored pixel). */
+  reflect?: boolean;
   /**
    * 1x1 only: the batched matrix product of a Winograd layer (shaders/winograd.ts). Row y of the input/output is
    * the Winograd position xi = y (0..15), and each row has its own matrix from U [16][C][K] (src/net/weights.ts
@@ -100,6 +106,10 @@ fn flipPosition(xi: u32) -> u32 {
   let j = xi % 4u;
   return select(i, 3u - i, i == 0u || i == 3u) * 4u + select(j, 3u - j, j == 0u || j == 3u);
 }
+#endif
+
+#if ${!!o.reflect}
+${REFLECT_INDEX}
 #endif
 
 // Zero padding: out-of-image pixels read as 0 (the index is clamped so the load itself stays in bounds).
@@ -184,15 +194,8 @@ function tapLoop(o: ConvKernelOptions): string {
   const tapOffsets = o.taps === 9 ? 'let dy = i32(tap / 3u) - 1; let dx = i32(tap % 3u) - 1;' : 'let dy = 0; let dx = 0;';
   return `  for (var tap = 0u; tap < ${o.taps}u; tap++) {
     ${tapOffsets}
-    let iy = i32(y) + dy;
-    if (iy < 0 || iy >= i32(params.height)) { continue; }
-    let rowStart = u32(iy) * params.width;
-${unroll(
-  bp,
-  (i) => `    let ix${i} = i32(x0) + ${i} + dx;
-    let ok${i} = ix${i} >= 0 && ix${i} < i32(params.width);
-    let p${i} = rowStart + u32(max(ix${i}, 0));`,
-)}
+${rowOf(o, 'i32(y) + dy')}
+${unroll(bp, (i) => columnOf(o, i, `i32(x0) + ${i} + dx`))}
 ${winogradMatrixBase(o)}
     for (var c4 = 0u; c4 < params.cin4; c4++) {
 ${unroll(bp, (i) => `      let a${i} = loadInput(p${i}, c4, ok${i});`)}
@@ -219,15 +222,8 @@ function rowReuseLoop(o: ConvKernelOptions): string {
   const bc = o.channelGroupsPerThread;
   const pairs = blockPairs(o);
   return `  for (var ky = 0u; ky < 3u; ky++) {
-    let iy = i32(y) + i32(ky) - 1;
-    if (iy < 0 || iy >= i32(params.height)) { continue; }
-    let rowStart = u32(iy) * params.width;
-${unroll(
-  bp + 2,
-  (q) => `    let ix${q} = i32(x0) + ${q - 1};
-    let ok${q} = ix${q} >= 0 && ix${q} < i32(params.width);
-    let p${q} = rowStart + u32(max(ix${q}, 0));`,
-)}
+${rowOf(o, 'i32(y) + i32(ky) - 1')}
+${unroll(bp + 2, (q) => columnOf(o, q, `i32(x0) + ${q - 1}`))}
     for (var c4 = 0u; c4 < params.cin4; c4++) {
 ${unroll(bp + 2, (q) => `      let a${q} = loadInput(p${q}, c4, ok${q});`)}
 ${unroll(
@@ -244,6 +240,34 @@ ${unroll(pairs.length, (k) => {
 )}
     }
   }`;
+}
+
+/**
+ * WGSL `reflectIndex(i, n)`: index i of a line of n >= 2 pixels with reflect padding (-1 -> 1, n -> n - 2), clamped
+ * into the line so that the pixels past the image a register block computes and discards still load in bounds.
+ */
+export const REFLECT_INDEX = `fn reflectIndex(i: i32, n: i32) -> u32 {
+  let r = select(i, -i, i < 0);
+  return u32(clamp(select(r, 2 * n - 2 - r, r >= n), 0, n - 1));
+}`;
+
+/** The input row `iy` and its start `rowStart` for the row expression `row`: skipped outside (zero) or mirrored. */
+function rowOf(o: ConvKernelOptions, row: string): string {
+  if (o.reflect) return `    let rowStart = reflectIndex(${row}, i32(params.height)) * params.width;`;
+  return `    let iy = ${row};
+    if (iy < 0 || iy >= i32(params.height)) { continue; }
+    let rowStart = u32(iy) * params.width;`;
+}
+
+/** Column q of a row: its pixel p{q} and whether it is read (ok{q}; zero padding), or the mirrored pixel. */
+function columnOf(o: ConvKernelOptions, q: number, column: string): string {
+  if (o.reflect) {
+    return `    let ok${q} = true;
+    let p${q} = rowStart + reflectIndex(${column}, i32(params.width));`;
+  }
+  return `    let ix${q} = ${column};
+    let ok${q} = ix${q} >= 0 && ix${q} < i32(params.width);
+    let p${q} = rowStart + u32(max(ix${q}, 0));`;
 }
 
 /** Where row y's Winograd matrix starts (vec4 index; both layouts hold cin4 * 4 * cout4 vec4 per position). */
@@ -320,6 +344,7 @@ export function convProgram(o: ConvKernelOptions) {
     throw new Error('planar output supports only one channel group, no bias/ReLU and no mask');
   }
   if (o.biasRelu && o.mask) throw new Error('bias+ReLU (forward) and mask (backward) are exclusive');
+  if (o.reflect && (o.taps !== 9 || !o.biasRelu)) throw new Error('reflect padding is a 3x3 forward variant (its adjoint is reflectPadAdjoint)');
   if (o.winogradBatch && (o.taps !== 1 || o.inputPlanar3 || o.outputPlanar3 || o.biasRelu || o.reuseRowLoads)) {
     throw new Error('the Winograd product is a plain 1x1 conv (HWC in and out, no bias)');
   }
@@ -332,6 +357,7 @@ export function convProgram(o: ConvKernelOptions) {
     o.channelBlockPerWorkgroup && 'wgco',
     o.taps === 9 && o.reuseRowLoads && 'rows',
     o.weightsF16 && 'wf16',
+    o.reflect && 'reflect',
     o.winogradBatch && `wino${o.winogradBatch === 'forward' ? 'fwd' : 'bwd'}`,
   ].filter(Boolean);
   const name = `conv${o.taps === 9 ? '3x3' : '1x1'}_p${o.pixelsPerThread}c${o.channelGroupsPerThread * 4}_wg${o.workgroupSize}${flags.length ? '_' + flags.join('_') : ''}`;
@@ -408,6 +434,8 @@ export function convParams(
 export interface ImageConvOptions {
   /** Output channel groups of 4 per invocation (lane); the workgroup has C_out / 4 / this many lanes. */
   channelGroupsPerLane: number;
+  /** Reflect padding instead of zero padding (see the header). */
+  reflect?: boolean;
   /** Output pixels (one row segment) per workgroup, walked in turn by every lane. */
   pixelsPerWorkgroup: number;
   /** C_out / 4. */
@@ -434,6 +462,9 @@ export function conv3x3ImageForward(o: ImageConvOptions) {
   if (!Number.isInteger(lanes) || lanes < 1) throw new Error(`cout4 ${o.cout4} is not a multiple of ${bc}`);
   const body = wgsl`
 // conv3x3 on the planar 3-channel image, ${lanes} lanes x ${bc * 4} output channels, ${o.pixelsPerWorkgroup} pixels per workgroup.
+#if ${!!o.reflect}
+${REFLECT_INDEX}
+#endif
 
 @compute @workgroup_size(${lanes})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
@@ -455,13 +486,17 @@ ${unroll(bc, (j) => `    var acc${j} = b${j};`)}
 ${unroll(9, (t) => {
   const dy = Math.floor(t / 3) - 1;
   const dx = (t % 3) - 1;
-  return `    {
-      // Same address in every lane: loaded once and broadcast on a CPU Vulkan. Zero padding outside the image.
-      let iy = i32(y) + ${dy};
+  const load = o.reflect
+    ? `      let q = reflectIndex(i32(y) + ${dy}, i32(height)) * width + reflectIndex(i32(x) + ${dx}, i32(width));
+      let v = vec3f(image[q], image[q + plane], image[q + 2u * plane]);`
+    : `      let iy = i32(y) + ${dy};
       let ix = i32(x) + ${dx};
       let ok = iy >= 0 && iy < i32(height) && ix >= 0 && ix < i32(width);
       let q = select(0u, u32(iy) * width + u32(ix), ok);
-      let v = select(vec3f(0.0), vec3f(image[q], image[q + plane], image[q + 2u * plane]), ok);
+      let v = select(vec3f(0.0), vec3f(image[q], image[q + plane], image[q + 2u * plane]), ok);`;
+  return `    {
+      // Same address in every lane: loaded once and broadcast on a CPU Vulkan. Zero or reflect padding outside the image.
+${load}
 ${unroll(bc, (j) => `      acc${j} = fma(vec4f(v.x), w${t}_0_${j}, fma(vec4f(v.y), w${t}_1_${j}, fma(vec4f(v.z), w${t}_2_${j}, acc${j})));`)}
     }`;
 })}
@@ -470,7 +505,7 @@ ${unroll(bc, (j) => `    output[o + ${j}u] = max(acc${j}, vec4f(0.0));`)}
   }
 }
 `;
-  const name = `conv3x3_image_l${lanes}c${bc * 4}_p${o.pixelsPerWorkgroup}_biasrelu`;
+  const name = `conv3x3_image_l${lanes}c${bc * 4}_p${o.pixelsPerWorkgroup}_biasrelu${o.reflect ? '_reflect' : ''}`;
   return computeProgram({
     key: name,
     label: name,
@@ -495,9 +530,10 @@ export const IMAGE_GRADIENT_COLUMNS = 28;
  */
 export const IMAGE_SIZE_PARAMS = uniformStruct('Params', { width: 'u32', height: 'u32' });
 
-export function imageGradientGather(workgroupSize = 64) {
-  const body = `
-// Image gradient: gather the 9 tap columns of T into planar [3][H][W].
+export function imageGradientGather(workgroupSize = 64, reflect = false) {
+  const body = wgsl`
+// Image gradient: gather the 9 tap columns of T into planar [3][H][W]${reflect ? ', reflect padding' : ''}.
+${PADDED_PREIMAGE}
 
 ${mainSignature(workgroupSize)} {
   ${linearId(workgroupSize)}
@@ -507,13 +543,23 @@ ${mainSignature(workgroupSize)} {
   let y = i32(id / width);
   let x = i32(id % width);
   var sum = vec3f(0.0);
-  for (var tap = 0; tap < 9; tap++) {
-    // The forward conv read q = p + offset(tap) for output p, so q receives from p = q - offset(tap).
-    let py = y - (tap / 3 - 1);
-    let px = x - (tap % 3 - 1);
-    if (py < 0 || py >= i32(height) || px < 0 || px >= i32(width)) { continue; }
-    let base = (u32(py) * width + u32(px)) * ${IMAGE_GRADIENT_COLUMNS}u + u32(tap) * 3u;
-    sum += vec3f(columns[base], columns[base + 1u], columns[base + 2u]);
+  // With reflect padding, the padded positions mirrored onto (y, x) pass their gradient on to it (the padding's
+  // adjoint); with zero padding only (y, x) itself.
+  for (var a = 0; a < ${reflect ? 3 : 1}; a++) {
+    let qy = paddedPreimage(a, y, i32(height));
+    if (qy == NO_PREIMAGE) { continue; }
+    for (var b = 0; b < ${reflect ? 3 : 1}; b++) {
+      let qx = paddedPreimage(b, x, i32(width));
+      if (qx == NO_PREIMAGE) { continue; }
+      for (var tap = 0; tap < 9; tap++) {
+        // The forward conv read q = p + offset(tap) for output p, so q receives from p = q - offset(tap).
+        let py = qy - (tap / 3 - 1);
+        let px = qx - (tap % 3 - 1);
+        if (py < 0 || py >= i32(height) || px < 0 || px >= i32(width)) { continue; }
+        let base = (u32(py) * width + u32(px)) * ${IMAGE_GRADIENT_COLUMNS}u + u32(tap) * 3u;
+        sum += vec3f(columns[base], columns[base + 1u], columns[base + 2u]);
+      }
+    }
   }
   let plane = width * height;
   output[id] = sum.x;
@@ -522,10 +568,141 @@ ${mainSignature(workgroupSize)} {
 }
 `;
   return computeProgram({
-    key: `image_gradient_gather_wg${workgroupSize}`,
+    key: `image_gradient_gather_wg${workgroupSize}${reflect ? '_reflect' : ''}`,
     label: 'image_gradient_gather',
     workgroupSize,
     bindings: { params: uniform(IMAGE_SIZE_PARAMS), columns: read('array<f32>'), output: readWrite('array<f32>') },
     body,
   });
+}
+
+/**
+ * WGSL `paddedPreimage(k, i, n)`: the k-th position (k = 0, 1, 2) of the 1-pixel padded line [-1, n] that reflect
+ * padding reads as pixel i of a line of n: k = 0 is i itself, k = 1 is -1 (when i = 1), k = 2 is n (when
+ * i = n - 2); NO_PREIMAGE where there is none.
+ */
+const PADDED_PREIMAGE = `const NO_PREIMAGE = -1000000;
+fn paddedPreimage(k: i32, i: i32, n: i32) -> i32 {
+  if (k == 0) { return i; }
+  if (k == 1) { return select(NO_PREIMAGE, -1, i == 1); }
+  return select(NO_PREIMAGE, n, i == n - 2);
+}`;
+
+/** Uniforms of reflectPadAdjoint: the layer's size, its gradient's channel groups (in) and the input's (out). */
+export const REFLECT_ADJOINT_PARAMS = uniformStruct('Params', { width: 'u32', height: 'u32', cin4: 'u32', cout4: 'u32', total: 'u32' });
+
+export interface ReflectAdjointOptions {
+  /** Output planar [3][H][W] (the image gradient of the first layer); cout4 = 1. */
+  outputPlanar3: boolean;
+  /** The ReLU mask of the layer below, as the input gradient kernel applied it (the mask is linear, so it applies to this share alone). */
+  mask: boolean;
+  weightsF16?: boolean;
+  workgroupSize?: number;
+}
+
+/**
+ * The second half of a reflect-padded 3x3 conv's input gradient: conv3x3BackwardInput (zero padding) gives the
+ * gradient w.r.t. the padded input at the image's own pixels; this adds the padding ring's share. The ring position
+ * q' (a row -1 or H, or a column -1 or W) has the gradient sum_tap gradOut[q' + offset(tap)] w'[tap] over the taps
+ * that land inside the image (w' the backward weights [tap][co][ci], as the input-gradient kernel reads them), and
+ * reflect padding read q' from the pixel mirrored about the edge, so that pixel receives it: rows -1 and H go to
+ * rows 1 and H - 2, columns likewise, corners to both mirrors at once. Gather form, no atomics: one invocation per
+ * (receiving pixel, channel group of 4), the receivers being rows 1 and H - 2 and columns 1 and W - 2 (each pixel
+ * once), each summing every ring position mirrored onto it, then `output += mask(sum)`.
+ *
+ * Dispatch: (2 W + 2 H) * cout4 invocations (duplicates return at once). Layout as conv3x3BackwardInput:
+ * input HWC vec4 (cin4 groups), output HWC vec4 (cout4 groups) or planar [3][H][W].
+ */
+export function reflectPadAdjoint(o: ReflectAdjointOptions) {
+  const wg = o.workgroupSize ?? 64;
+  const load = (i: string) => (o.weightsF16 ? `vec4f(weights[${i}])` : `weights[${i}]`);
+  const body = wgsl`
+// Reflect padding's adjoint: the padding ring's input gradient added into the pixels it mirrors.
+${PADDED_PREIMAGE}
+
+// Receiver k of the list: rows 1 and H - 2 (all columns), then columns 1 and W - 2 (rows not already listed);
+// x < 0 marks a duplicate.
+fn receiver(k: i32, w: i32, h: i32) -> vec2i {
+  if (k < w) { return vec2i(k, 1); }
+  if (k < 2 * w) { return select(vec2i(k - w, h - 2), vec2i(-1), h - 2 == 1); }
+  let j = k - 2 * w;
+  let y = j % h;
+  let x = select(w - 2, 1, j < h);
+  let duplicate = y == 1 || y == h - 2 || (j >= h && w - 2 == 1);
+  return select(vec2i(x, y), vec2i(-1), duplicate);
+}
+
+${mainSignature(wg)} {
+  ${linearId(wg)}
+  if (id >= params.total) { return; }
+  let w = i32(params.width);
+  let h = i32(params.height);
+  let cin4 = params.cin4;
+  let cout4 = params.cout4;
+  let c4 = id % cout4;
+  let r = receiver(i32(id / cout4), w, h);
+  if (r.x < 0) { return; }
+  var acc = vec4f(0.0);
+  for (var a = 0; a < 3; a++) {
+    let qy = paddedPreimage(a, r.y, h);
+    if (qy == NO_PREIMAGE) { continue; }
+    for (var b = 0; b < 3; b++) {
+      let qx = paddedPreimage(b, r.x, w);
+      if (qx == NO_PREIMAGE || (a == 0 && b == 0)) { continue; }
+      for (var tap = 0u; tap < 9u; tap++) {
+        let py = qy + i32(tap / 3u) - 1;
+        let px = qx + i32(tap % 3u) - 1;
+        if (py < 0 || py >= h || px < 0 || px >= w) { continue; }
+        let pin = u32(py * w + px) * cin4;
+        for (var co4 = 0u; co4 < cin4; co4++) {
+          let g = input[pin + co4];
+          let w0 = ((tap * cin4 + co4) * 4u) * cout4 + c4;
+          acc = fma(vec4f(g.x), ${load('w0')}, fma(vec4f(g.y), ${load('w0 + cout4')}, fma(vec4f(g.z), ${load('w0 + 2u * cout4')}, fma(vec4f(g.w), ${load('w0 + 3u * cout4')}, acc))));
+        }
+      }
+    }
+  }
+  let p = u32(r.y * w + r.x);
+#if ${o.outputPlanar3}
+  let plane = params.width * params.height;
+  output[p] += acc.x;
+  output[p + plane] += acc.y;
+  output[p + 2u * plane] += acc.z;
+#else
+  let o = p * cout4 + c4;
+#if ${o.mask}
+  acc = select(vec4f(0.0), acc, maskActivation[o] > vec4f(0.0));
+#endif
+  output[o] += acc;
+#endif
+}
+`;
+  if (o.outputPlanar3 && o.mask) throw new Error('the planar image gradient has no ReLU mask');
+  const flags = [o.outputPlanar3 && 'out3', o.mask && 'mask', o.weightsF16 && 'wf16'].filter(Boolean);
+  const name = `reflect_pad_adjoint_wg${wg}${flags.length ? '_' + flags.join('_') : ''}`;
+  return computeProgram({
+    key: name,
+    label: name,
+    workgroupSize: wg,
+    bindings: {
+      params: uniform(REFLECT_ADJOINT_PARAMS),
+      input: read('array<vec4f>'),
+      weights: read(o.weightsF16 ? 'array<vec4<f16>>' : 'array<vec4f>'),
+      maskActivation: o.mask ? read('array<vec4f>') : undefined,
+      output: readWrite(o.outputPlanar3 ? 'array<f32>' : 'array<vec4f>'),
+    },
+    body,
+    enable: o.weightsF16 ? ['f16'] : [],
+  });
+}
+
+/** Uniforms and invocation count of reflectPadAdjoint for a width x height layer. */
+export function reflectAdjointParams(
+  width: number,
+  height: number,
+  cin4: number,
+  cout4: number,
+): { values: StructValues<typeof REFLECT_ADJOINT_PARAMS.fields>; invocations: number } {
+  const total = (2 * width + 2 * height) * cout4;
+  return { values: { width, height, cin4, cout4, total }, invocations: total };
 }

@@ -314,7 +314,7 @@ describe('bench text', () => {
       tiled: {
         budgetMiB: 1024,
         rows: [
-          { ...base, size: 1024, tiles: [5, 5], core: 208, msPerEvaluation: 1234.4, peakMiB: 900.04, estimateMiB: 951.3 },
+          { ...base, size: 1024, tiles: [5, 5], core: [208, 208], msPerEvaluation: 1234.4, peakMiB: 900.04, estimateMiB: 951.3 },
           { ...base, size: 256, tiles: [1, 1], core: null, msPerEvaluation: 12.345, peakMiB: 300, estimateMiB: 368.4 },
           { ...base, size: 9000, runs: [], tiles: null, core: null, msPerEvaluation: null, peakMiB: null, estimateMiB: null, skipped: 'does not fit' },
         ],
@@ -327,7 +327,7 @@ describe('bench text', () => {
     const lines = renderText(report).split('\n');
     const row = (w: string) => lines.find((l) => l.startsWith(`${w} `))?.split(/\s{2,}/);
     expect(lines).toContain('Tiled evaluation (--tiled): the evaluation memory.ts planRun chooses under a 1024 MiB budget (wall ms, median after warm-up)');
-    expect(row('1024')).toEqual(['1024', '1024', '5x5', '208', '1234', '900.0', '951.3', '1']);
+    expect(row('1024')).toEqual(['1024', '1024', '5x5', '208x208', '1234', '900.0', '951.3', '1']);
     expect(row('256')).toEqual(['256', '1024', '1x1', 'untiled', '12.3', '300.0', '368.4', '1']);
     expect(row('9000')).toEqual(['9000', '1024', '-', '-', 'skipped: does not fit']);
     expect(lines).toContain('tiled against untiled at 256x256: not measured (failed: lost)');
@@ -337,7 +337,7 @@ describe('bench text', () => {
         ...report.tiled!,
         compare: {
           size: 256,
-          core: 128,
+          core: [128, 128],
           tiles: [2, 2],
           untiledMs: 100,
           tiledMs: 150,
@@ -351,7 +351,7 @@ describe('bench text', () => {
       },
     });
     expect(compared).toContain(
-      'tiled against untiled at 256x256 (alternating): untiled 100 ms, 2x2 tiles of core 128 px 150 ms per evaluation: 1.50x (goal: at most 2x); loss differs by 2.0e-7, gradient by 3.0e-6: agree (runs 1/1)',
+      'tiled against untiled at 256x256 (alternating): untiled 100 ms, 2x2 tiles of core 128x128 px 150 ms per evaluation: 1.50x (goal: at most 2x); loss differs by 2.0e-7, gradient by 3.0e-6: agree (runs 1/1)',
     );
     expect(renderText({ ...report, tiled: undefined })).not.toContain('Tiled evaluation');
   });
@@ -467,8 +467,8 @@ describe('bench runner (bench/run.ts, what npm run bench and the bench page run)
 
   it('--tiled: a tiny run has the table rows and the comparison, whose values agree', async () => {
     const gpu = await testGpu();
-    // --sizes 8 is below the loss's minimum: skipped, so only the tiled part evaluates. The comparison forces
-    // cores of 32 px at 48 px: 2 x 2 tiles.
+    // --sizes 8 is below the loss's minimum: skipped, so only the tiled part evaluates. The comparison forces the
+    // least-work grid at 128 px: two 128 x 64 cores (each window, core plus halo, is still the whole image).
     const o = parseBenchArgs([
       '--random-weights',
       '--sizes',
@@ -486,7 +486,7 @@ describe('bench runner (bench/run.ts, what npm run bench and the bench page run)
       '--tiled-budget',
       '1024',
       '--tiled-compare',
-      '48',
+      '128',
     ]);
     if (o === 'help') throw new Error('unexpected help');
     const report = await runBench({ context: gpu.context, weights: randomVggWeights(), options: o, runtime: { node: 'v', browser: null } });
@@ -504,12 +504,12 @@ describe('bench runner (bench/run.ts, what npm run bench and the bench page run)
     }
     const compare = tiled.compare;
     if (!compare || 'skipped' in compare) throw new Error(`no comparison: ${JSON.stringify(compare)}`);
-    expect([compare.size, compare.core, compare.tiles, compare.agree]).toEqual([48, 32, [2, 2], true]);
+    expect([compare.size, compare.core, compare.tiles, compare.agree]).toEqual([128, [128, 64], [1, 2], true]);
     expect(compare.ratio).toBeCloseTo(compare.tiledMs / compare.untiledMs, 9);
     const text = renderText(report);
     expect(text).toMatch(/^size\s+budget MiB\s+tiles\s+core\s+ms\/eval\s+peak MiB\s+estimate MiB\s+runs$/m);
     expect(text).toMatch(/^48\s+1024\s+1x1\s+untiled\s/m);
-    expect(text).toContain('tiled against untiled at 48x48 (alternating)');
+    expect(text).toContain('tiled against untiled at 128x128 (alternating)');
     expect(text).toContain(': agree (runs 1/1)');
     expect(renderMarkdown(report)).toContain('| size | budget MiB | tiles | core | ms/eval | peak MiB | estimate MiB | runs |');
   }, 300_000);

@@ -155,7 +155,7 @@ describe('style-transfer (stylise) command line', () => {
     const records = JSON.parse(readFileSync(log, 'utf8')) as IterationRecord[];
     expect(records).toHaveLength(4);
     for (const [k, rec] of records.entries()) {
-      expect(Object.keys(rec)).toEqual(['iteration', 'content', 'style', 'tv', 'total', 'ms']);
+      expect(Object.keys(rec)).toEqual(['iteration', 'content', 'style', 'tv', 'total', 'ms', 'evaluations']);
       expect(rec.iteration).toBe(k + 1);
     }
     expect(r.progress.filter((l) => l.startsWith('iteration '))).toHaveLength(2);

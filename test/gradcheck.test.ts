@@ -8,20 +8,23 @@
  * - coarse finite differences of the GPU's own f32 total loss along random unit directions (step 1 in x units) agree with
  *   the GPU gradient to a few percent;
  * - the same with average pooling, and a deeper configuration (loss on a pool feature, 2x1 maps after pool2,
- *   non-default register tiling).
+ *   non-default register tiling);
+ * - reflect padding (--padding reflect) through both first-layer variants and the row-reuse conv loop: the forward
+ *   mirrors the border, the backward adds the padding ring's gradient into the mirrored pixels;
+ * - style regions (masks): three style images with a soft, a hard-edged and an empty mask, each its own terms.
  *
  * Image 9x7 (odd both ways); the style image is 8x10 (a different size). Term weights are chosen so that every
  * term contributes a gradient of the same norm, so an error in any one of them would show in the total.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GatysLoss, type LossConfig } from '../src/net/loss.js';
+import { GatysLoss, type LossConfig, type RegionLossConfig } from '../src/net/loss.js';
 import { Vgg19Net } from '../src/net/network.js';
 import type { ConvTuning } from '../src/net/tiling.js';
 import { featureIndex, VGG19 } from '../src/net/vgg19.js';
 import type { TensorRecord, WeightTensors } from '../src/net/weights.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
-import { gatysReference, referenceTargets, type RefLayer, type RefLossConfig, type RefPooling, type RefTargets } from './reference/cpu.js';
+import { gatysReference, referenceTargets, type RefLayer, type RefLossConfig, type RefPadding, type RefPooling, type RefTargets } from './reference/cpu.js';
 
 const WIDTH = 9;
 const HEIGHT = 7;
@@ -76,19 +79,37 @@ function randomImage(width: number, height: number, seed: number): Float32Array 
   return randomArray(3 * width * height, seed, -110, 120);
 }
 
+/** Style regions of the masked cases: three style images, a soft mask, a hard-edged one and an empty one. */
+const REGION_WEIGHTS = [1, 0.5, 2];
+function regionMasks(): Float64Array[] {
+  const soft = new Float64Array(WIDTH * HEIGHT);
+  const hard = new Float64Array(WIDTH * HEIGHT);
+  for (let y = 0; y < HEIGHT; y++) {
+    for (let x = 0; x < WIDTH; x++) {
+      soft[y * WIDTH + x] = (x + 0.5 * y) / (WIDTH + 0.5 * HEIGHT);
+      hard[y * WIDTH + x] = x + y >= 7 ? 1 : 0;
+    }
+  }
+  return [soft, hard, new Float64Array(WIDTH * HEIGHT)];
+}
+
 interface Setup {
   layers: RefLayer[];
   pooling: RefPooling;
-  config: LossConfig;
+  config: RegionLossConfig;
   refConfig: RefLossConfig;
   targets: RefTargets;
   x: Float32Array;
   content: Float32Array;
   style: Float32Array;
+  /** With style regions: every style image (the first is `style`) and its mask. */
+  regions?: { styles: Float32Array[]; masks: Float64Array[] };
 }
 
-function refConfigOf(config: LossConfig): RefLossConfig {
+function refConfigOf(config: LossConfig, padding: RefPadding = 'zero', masks?: Float64Array[]): RefLossConfig {
   return {
+    padding,
+    styleRegions: masks && { weights: REGION_WEIGHTS, masks },
     contentWeight: config.contentWeight,
     styleWeight: config.styleWeight,
     tvWeight: config.tvWeight,
@@ -104,17 +125,26 @@ const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, v) => 
  * Builds the reference side for `contentLayers` / `styleLayers`, with weights that give every term's gradient
  * unit norm (measured on the reference with unit weights).
  */
-function setup(contentLayers: string[], styleLayers: string[], pooling: RefPooling, seed: number): Setup {
+function setup(contentLayers: string[], styleLayers: string[], pooling: RefPooling, seed: number, padding: RefPadding = 'zero', regions = false): Setup {
   const depth = Math.max(...[...contentLayers, ...styleLayers].map(featureIndex)) + 1;
   const { layers } = syntheticWeights(depth, seed);
   const x = randomImage(WIDTH, HEIGHT, seed + 1);
   const content = randomImage(WIDTH, HEIGHT, seed + 2);
   const style = randomImage(STYLE_WIDTH, STYLE_HEIGHT, seed + 3);
+  const styles = regions ? [style, randomImage(STYLE_WIDTH, STYLE_HEIGHT, seed + 4), randomImage(STYLE_WIDTH, STYLE_HEIGHT, seed + 5)] : [style];
+  const masks = regions ? regionMasks() : undefined;
   const unit: LossConfig = { contentWeight: 1, styleWeight: 1, tvWeight: 1, contentLayers, styleLayers, styleLayerWeights: styleLayers.map(() => 1) };
-  const targets = referenceTargets(layers, pooling, refConfigOf(unit), { x: content, width: WIDTH, height: HEIGHT }, [{ x: style, width: STYLE_WIDTH, height: STYLE_HEIGHT }]);
-  const gradNorm = (c: LossConfig) => norm(gatysReference(layers, pooling, refConfigOf(c), targets, x, WIDTH, HEIGHT).grad!);
+  const targets = referenceTargets(
+    layers,
+    pooling,
+    refConfigOf(unit, padding, masks),
+    { x: content, width: WIDTH, height: HEIGHT },
+    styles.map((x) => ({ x, width: STYLE_WIDTH, height: STYLE_HEIGHT })),
+  );
+  const gradNorm = (c: LossConfig) => norm(gatysReference(layers, pooling, refConfigOf(c, padding, masks), targets, x, WIDTH, HEIGHT).grad!);
   const zero = { contentWeight: 0, styleWeight: 0, tvWeight: 0 };
-  const config: LossConfig = {
+  const config: RegionLossConfig = {
+    styleRegionWeights: regions ? REGION_WEIGHTS : undefined,
     contentWeight: 1 / gradNorm({ ...unit, ...zero, contentWeight: 1 }),
     styleWeight: 1,
     tvWeight: 1 / gradNorm({ ...unit, ...zero, tvWeight: 1 }),
@@ -122,7 +152,7 @@ function setup(contentLayers: string[], styleLayers: string[], pooling: RefPooli
     styleLayers,
     styleLayerWeights: styleLayers.map((_, k) => 1 / gradNorm({ ...unit, ...zero, styleWeight: 1, styleLayerWeights: styleLayers.map((_, j) => (j === k ? 1 : 0)) })),
   };
-  return { layers, pooling, config, refConfig: refConfigOf(config), targets, x, content, style };
+  return { layers, pooling, config, refConfig: refConfigOf(config, padding, masks), targets, x, content, style, regions: masks && { styles, masks } };
 }
 
 interface GpuEngine {
@@ -132,14 +162,21 @@ interface GpuEngine {
   dispose(): void;
 }
 
-async function gpuEngine(gpu: GpuRuntime, s: Setup, depth: number, seed: number, tuning?: ConvTuning): Promise<GpuEngine> {
+async function gpuEngine(gpu: GpuRuntime, s: Setup, depth: number, seed: number, tuning?: ConvTuning, imageLayerKernels?: boolean): Promise<GpuEngine> {
   const { weights } = syntheticWeights(depth, seed);
-  const net = new Vgg19Net(gpu, weights, { depth, pooling: s.pooling, tuning });
+  const net = new Vgg19Net(gpu, weights, { depth, pooling: s.pooling, tuning, padding: s.refConfig.padding, imageLayerKernels });
   const loss = new GatysLoss(net, WIDTH, HEIGHT, s.config);
   const xc = gpu.upload(s.content, 'content x');
   const xs = gpu.upload(s.style, 'style x');
   await loss.setContentTarget(xc);
-  await loss.setStyleTargets([{ x: xs, width: STYLE_WIDTH, height: STYLE_HEIGHT }]);
+  if (s.regions) {
+    loss.setStyleMasks(s.regions.masks.map((values) => ({ width: WIDTH, height: HEIGHT, values })));
+    const xStyles = s.regions.styles.map((x) => gpu.upload(x, 'style x'));
+    await loss.setStyleTargets(xStyles.map((x) => ({ x, width: STYLE_WIDTH, height: STYLE_HEIGHT })));
+    for (const x of xStyles) gpu.buffers.release(x);
+  } else {
+    await loss.setStyleTargets([{ x: xs, width: STYLE_WIDTH, height: STYLE_HEIGHT }]);
+  }
   gpu.buffers.release(xc);
   gpu.buffers.release(xs);
   return {
@@ -161,8 +198,9 @@ async function gpuEngine(gpu: GpuRuntime, s: Setup, depth: number, seed: number,
 /** Engine term key ("style:relu1_1") -> reference term key ("style:0"). */
 function refKey(key: string): string {
   if (key === 'tv') return key;
-  const [category, layer] = key.split(':');
-  return `${category}:${featureIndex(layer)}`;
+  const [category, name] = key.split(':');
+  const [layer, region] = name.split('#');
+  return `${category}:${featureIndex(layer)}${region === undefined ? '' : `#${region}`}`;
 }
 
 /** Picks `count` distinct seeded coordinates in [0, n). */
@@ -234,6 +272,8 @@ const cases = [
     pooling: 'max' as RefPooling,
     fdCoordinates: 30,
     tuning: undefined as ConvTuning | undefined,
+    padding: 'zero' as RefPadding,
+    imageLayerKernels: undefined as boolean | undefined,
   },
   {
     name: 'avg pooling, content relu2_1, style relu1_1 + relu2_1',
@@ -242,6 +282,8 @@ const cases = [
     pooling: 'avg' as RefPooling,
     fdCoordinates: 12,
     tuning: undefined,
+    padding: 'zero' as RefPadding,
+    imageLayerKernels: undefined,
   },
   {
     name: 'max pooling, deeper: content relu3_1 (2x1), style relu1_2 + pool1 + relu2_2, tiling p3 c1 wg32',
@@ -250,6 +292,50 @@ const cases = [
     pooling: 'max' as RefPooling,
     fdCoordinates: 8,
     tuning: (() => ({ pixelsPerThread: 3, channelGroupsPerThread: 1, workgroupSize: 32 })) as ConvTuning,
+    padding: 'zero' as RefPadding,
+    imageLayerKernels: undefined,
+  },
+  {
+    name: 'reflect padding, max pooling, content relu2_1, style relu1_1 + relu2_1, first-layer kernels of its own',
+    contentLayers: ['relu2_1'],
+    styleLayers: ['relu1_1', 'relu2_1'],
+    pooling: 'max' as RefPooling,
+    fdCoordinates: 30,
+    tuning: undefined,
+    padding: 'reflect' as RefPadding,
+    imageLayerKernels: true,
+  },
+  {
+    name: 'reflect padding, avg pooling, content relu2_2, style relu1_2 + pool1, generic first layer, row-reuse loop p3 c1',
+    contentLayers: ['relu2_2'],
+    styleLayers: ['relu1_2', 'pool1'],
+    pooling: 'avg' as RefPooling,
+    fdCoordinates: 12,
+    tuning: (() => ({ pixelsPerThread: 3, channelGroupsPerThread: 1, workgroupSize: 32, reuseRowLoads: true })) as ConvTuning,
+    padding: 'reflect' as RefPadding,
+    imageLayerKernels: false,
+  },
+  {
+    name: 'style regions (soft, hard-edged and empty masks), max pooling, content relu2_1, style relu1_1 + relu2_1',
+    contentLayers: ['relu2_1'],
+    styleLayers: ['relu1_1', 'relu2_1'],
+    pooling: 'max' as RefPooling,
+    fdCoordinates: 30,
+    tuning: undefined,
+    padding: 'zero' as RefPadding,
+    imageLayerKernels: undefined,
+    regions: true,
+  },
+  {
+    name: 'style regions with reflect padding, avg pooling, content relu2_2, style relu1_2 + pool1 + relu2_1',
+    contentLayers: ['relu2_2'],
+    styleLayers: ['relu1_2', 'pool1', 'relu2_1'],
+    pooling: 'avg' as RefPooling,
+    fdCoordinates: 12,
+    tuning: undefined,
+    padding: 'reflect' as RefPadding,
+    imageLayerKernels: undefined,
+    regions: true,
   },
 ];
 
@@ -261,9 +347,9 @@ describe.each(cases)('Gatys loss gradient on a truncated VGG-19 with random weig
   let gpuResult: Awaited<ReturnType<GpuEngine['evaluate']>>;
 
   beforeAll(async () => {
-    s = setup(c.contentLayers, c.styleLayers, c.pooling, seed);
+    s = setup(c.contentLayers, c.styleLayers, c.pooling, seed, c.padding, 'regions' in c && c.regions);
     const depth = Math.max(...[...c.contentLayers, ...c.styleLayers].map(featureIndex)) + 1;
-    engine = await gpuEngine(gpu, s, depth, seed, c.tuning);
+    engine = await gpuEngine(gpu, s, depth, seed, c.tuning, c.imageLayerKernels);
     refResult = gatysReference(s.layers, s.pooling, s.refConfig, s.targets, s.x, WIDTH, HEIGHT);
     gpuResult = await engine.evaluate(s.x);
   });
@@ -291,7 +377,7 @@ describe.each(cases)('Gatys loss gradient on a truncated VGG-19 with random weig
       worst.push(`${key} ${err.toExponential(1)}`);
       expect(err, key).toBeLessThan(1e-5);
     }
-    expect(Object.keys(losses.terms).length).toBe(c.contentLayers.length + c.styleLayers.length + 1);
+    expect(Object.keys(losses.terms).length).toBe(c.contentLayers.length + c.styleLayers.length * (s.regions?.masks.length ?? 1) + 1);
     report.push(`${c.name}: loss rel errors ${worst.join(', ')}`);
   });
 

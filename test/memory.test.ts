@@ -12,7 +12,17 @@ import { pooledBytes } from '../src/gpu/buffers.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from '../src/net/loss.js';
 import { featureMapsBytes, networkWeightBytes, Vgg19Net } from '../src/net/network.js';
 import { VGG19 } from '../src/net/vgg19.js';
-import { estimateMemory, estimateTiledMemory, largestFittingSize, memoryProblem, MIN_CHOSEN_HISTORY, planRun, planRunWithHistory } from '../src/net/memory.js';
+import {
+  estimateMemory,
+  estimateTiledMemory,
+  largestFittingSize,
+  memoryProblem,
+  MIN_CHOSEN_HISTORY,
+  planRun,
+  noFitProblem,
+  planRunWithHistory,
+  tileCores,
+} from '../src/net/memory.js';
 import { resolveOptions } from '../src/net/options.js';
 import { stylize } from '../src/net/stylize.js';
 import { randomArray, realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
@@ -84,19 +94,27 @@ describe('memory planning', () => {
     expect(planRun(at(best), limits)?.evaluation.tiled).toBe(true);
     expect(planRun(at(best + 8), limits)).toBeUndefined();
     expect(planRun(at(untiled), limits)?.evaluation).toEqual({ tiled: false });
+    // Just too large to fit whole: two halves (rectangular cores), not four quarters.
+    const halves = planRun(at(untiled + 16), limits)?.evaluation;
+    expect(halves?.tiled && halves.columns * halves.rows).toBe(2);
   });
 
-  it('tiles within a budget: the largest core whose estimate fits, a shorter L-BFGS history only when nothing else fits', () => {
+  it('tiles within a budget: the least-work grid whose estimate fits, a shorter L-BFGS history only when nothing else fits', () => {
     const limits = { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 128 * 2 ** 20, budgetBytes: 1024 * 2 ** 20 };
     const run = { ...shape, optimizer: 'adam' as const, width: 2048, height: 1362, style: { width: 2048, height: 1362 } };
     const plan = planRun(run, limits)!;
     expect(plan.evaluation.tiled).toBe(true);
     expect(plan.memory.totalBytes).toBeLessThanOrEqual(limits.budgetBytes);
     if (!plan.evaluation.tiled) return;
-    // A core one step larger (the next tile count down) no longer fits.
     const grid = [plan.evaluation.columns, plan.evaluation.rows];
     expect(grid[0] * grid[1]).toBeGreaterThan(1);
     expect(estimateTiledMemory(run, plan.evaluation.core).totalBytes).toBe(plan.memory.totalBytes);
+    // Every grid of less work (earlier in tileCores' order) does not fit.
+    const cores = tileCores(run, limits);
+    const planned = plan.evaluation.core;
+    const chosen = cores.findIndex((c) => c.width === planned.width && c.height === planned.height);
+    expect(chosen).toBeGreaterThanOrEqual(0);
+    for (const core of cores.slice(0, chosen)) expect(estimateTiledMemory(run, core).totalBytes).toBeGreaterThan(limits.budgetBytes);
     // L-BFGS m = 100 at 2048 px is 2.2 GB of history: only a shorter one fits 1 GiB.
     expect(planRun({ ...run, optimizer: 'lbfgs', historySize: 100 }, limits)).toBeUndefined();
     const lbfgs = { ...run, optimizer: 'lbfgs' as const, historySize: 100 };
@@ -109,8 +127,17 @@ describe('memory planning', () => {
     if (!shorter.plan.evaluation.tiled) return;
     const core = shorter.plan.evaluation.core;
     expect(estimateTiledMemory({ ...lbfgs, historySize: shorter.plan.historySize + 1 }, core).totalBytes).toBeGreaterThan(limits.budgetBytes);
-    const nextLarger = Math.ceil(2048 / (Math.ceil(2048 / core) - 1) / 16) * 16;
-    expect(estimateTiledMemory({ ...lbfgs, historySize: MIN_CHOSEN_HISTORY }, nextLarger).totalBytes).toBeGreaterThan(limits.budgetBytes);
+    // Where nothing fits, the message quotes the tiles that need the least memory and the optimiser's share.
+    const tight = { ...limits, budgetBytes: 300 * 2 ** 20 };
+    expect(planRunWithHistory(lbfgs, tight)).toBeUndefined();
+    expect(noFitProblem(lbfgs, tight)).toMatch(
+      /^even in \d+ x \d+ tiles \(the least memory\) it needs \d+ MiB of GPU memory, more than the budget of 300 MiB; the optimiser's state alone is \d+ MiB at full size$/,
+    );
+    const lbfgsCores = tileCores(lbfgs, limits);
+    const at = lbfgsCores.findIndex((c) => c.width === core.width && c.height === core.height);
+    for (const less of lbfgsCores.slice(0, at)) {
+      expect(estimateTiledMemory({ ...lbfgs, historySize: MIN_CHOSEN_HISTORY }, less).totalBytes).toBeGreaterThan(limits.budgetBytes);
+    }
   });
 });
 
@@ -247,7 +274,7 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const before = gpu.buffers.getStats();
     const options = resolveOptions({ size: 20000, iterations: 1 });
     await expect(stylize({ gpu, weights: realWeights(), content, styles: [style], options })).rejects.toThrow(
-      /does not fit, even in tiles: a \d+ MiB buffer exceeds this GPU's limit of \d+ MiB per buffer\. The largest size that fits on this GPU is \d+ px/,
+      /does not fit: the image's own buffers \(3 x 20000 x \d+ floats: the image, its gradient, each optimiser vector\) take \d+ MiB each, over this GPU's limit of \d+ MiB per buffer, and tiles cannot split them\. The largest size that fits on this GPU is \d+ px/,
     );
     expect(gpu.buffers.getStats().created).toBe(before.created);
   });

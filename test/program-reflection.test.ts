@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { matmulProgram, MATMUL_VARIANTS } from '../bench/matmul.js';
-import { conv3x3ImageForward, convProgram, imageGradientGather, type ConvKernelOptions } from '../shaders/conv.js';
+import { conv3x3ImageForward, convProgram, imageGradientGather, reflectPadAdjoint, type ConvKernelOptions } from '../shaders/conv.js';
+import { scalePixels } from '../shaders/region.js';
 import { gramPartial, gramReduce } from '../shaders/gram.js';
 import { contentGrad, l1Finalize, l1Partials, lossTotal, normalizedAccumulate, squaredDiffPartials, tvGrad, tvPartials } from '../shaders/loss.js';
 import {
@@ -57,6 +58,8 @@ function convVariants(): ComputeProgram[] {
     { ...base, biasRelu: false, outputPlanar3: true, channelGroupsPerThread: 1 },
     { ...base, taps: 1, biasRelu: false, winogradBatch: 'forward' },
     { ...base, taps: 1, biasRelu: false, winogradBatch: 'backward', weightsF16: true },
+    { ...base, inputPlanar3: true, reflect: true },
+    { ...base, reflect: true, reuseRowLoads: true, weightsF16: true },
   ];
   return variants.map((o) => convProgram(o));
 }
@@ -103,6 +106,13 @@ const kernels: ComputeProgram[] = [
   ...convVariants(),
   conv3x3ImageForward({ channelGroupsPerLane: 2, pixelsPerWorkgroup: 16, cout4: 16 }),
   imageGradientGather(),
+  conv3x3ImageForward({ channelGroupsPerLane: 2, pixelsPerWorkgroup: 16, cout4: 16, reflect: true }),
+  imageGradientGather(64, true),
+  reflectPadAdjoint({ outputPlanar3: false, mask: true }),
+  reflectPadAdjoint({ outputPlanar3: false, mask: false, weightsF16: true }),
+  reflectPadAdjoint({ outputPlanar3: true, mask: false }),
+  scalePixels(false),
+  scalePixels(true),
   winogradInputTransform(),
   winogradOutputTransform({ biasRelu: true, accumulate: false, mask: false }),
   winogradOutputTransform({ biasRelu: false, accumulate: true, mask: true }),

@@ -105,6 +105,60 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
     }
   });
 
+  it('default L-BFGS at 24 px (every default layer): the loss never exceeds its first value by more than 10x', async () => {
+    const cat = await readImageFile(join(repoRoot, 'samples/chelsea.png'));
+    const starryNight = await readImageFile(join(repoRoot, 'samples/starry_night.jpg'));
+    const runDefault = (options: Partial<StylizeOptions>) =>
+      stylize({ gpu, weights: realWeights(), content: cat, styles: [starryNight], options: resolveOptions({ size: 24, iterations: 6, printEvery: 1, ...options }) });
+    const worst = (records: { total: number }[]) => Math.max(...records.map((r) => r.total)) / records[0].total;
+    const safe = await runDefault({});
+    expect(resolveOptions({}).lineSearch).toBe('strong-wolfe');
+    expect(safe.records).toHaveLength(6);
+    expect(worst(safe.records), safe.records.map((r) => r.total).join(', ')).toBeLessThanOrEqual(10);
+    expect(safe.records[5].total).toBeLessThan(safe.records[0].total);
+    // Every iteration took at least one evaluation, the first one several (its first trial step is 1 / |g|_1).
+    expect(safe.records.every((r) => r.evaluations >= 1)).toBe(true);
+    expect(safe.records[0].evaluations).toBeGreaterThan(1);
+    // torch.optim.LBFGS without a line search stays available (its blow-up shows at 128 px: docs/benchmarks.md).
+    const exact = await runDefault({ lineSearch: 'none' });
+    expect(exact.records.map((r) => r.evaluations)).toEqual([1, 1, 1, 1, 1, 1]);
+    console.log(
+      `24 px, 6 iterations: line search ${safe.records.map((r) => r.total.toExponential(3)).join(', ')} (evaluations ${safe.records.map((r) => r.evaluations).join(', ')}); none ${exact.records.map((r) => r.total.toExponential(3)).join(', ')}`,
+    );
+  });
+
+  it('continues from an image: initialImage replaces init, firstIteration numbers the records on', async () => {
+    const first = await run({ iterations: 3 });
+    const resumed = await stylize({
+      gpu,
+      weights: realWeights(),
+      content,
+      styles: [style],
+      options: resolveOptions({ ...quick, iterations: 2 }),
+      initialImage: first.image,
+      firstIteration: 3,
+    });
+    expect(resumed.records.map((r) => r.iteration)).toEqual([4, 5]);
+    expect(resumed.iterations).toBe(2);
+    // It starts where the first run ended (the image, 8-bit), not from the content again.
+    const fresh = await run({ iterations: 1 });
+    expect(resumed.records[0].total).toBeLessThan(fresh.records[0].total);
+    expect(Math.abs(resumed.records[0].total - first.records[2].total) / first.records[2].total).toBeLessThan(0.2);
+  });
+
+  it('reports its phases in order: compiling, style-targets, optimizing (per scale)', async () => {
+    const phases: string[] = [];
+    await stylize({
+      gpu,
+      weights: realWeights(),
+      content,
+      styles: [style],
+      options: resolveOptions({ ...quick, scales: [16, 32], iterations: 1 }),
+      onPhase: (p) => phases.push(p),
+    });
+    expect(phases).toEqual(['compiling', 'style-targets', 'optimizing', 'compiling', 'style-targets', 'optimizing']);
+  });
+
   it('gives the same image whether iterations are awaited one by one (CPU adapter) or two are queued', async () => {
     // On lavapipe testGpu() waits one iteration at a time (QueueWaiter); a runtime on the same device (and with the
     // same parallelism) that says its waits do not compete with the shaders takes the queued path that browsers and
@@ -158,10 +212,15 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
   });
 
   it('keeps the L-BFGS memory within (2m + 4) * 3HW * 4 bytes plus the network', async () => {
-    const result = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10 });
     const n = 3 * 32 * 24;
-    expect(result.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)));
-    expect(result.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 2) * n * 4 + 64 * 1024);
+    // Without the line search: the optimiser's state alone, (2m + 2) n 4 and its scalars.
+    const plain = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10, lineSearch: 'none' });
+    expect(plain.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)));
+    expect(plain.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 2) * n * 4 + 64 * 1024);
+    // The default line search adds its origin vector and readback, still within (2m + 4) n 4.
+    const searched = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10 });
+    expect(searched.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)) + lineSearchBytes(n));
+    expect(searched.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 4) * n * 4 + 64 * 1024);
   });
 
   it('a higher style weight gives a lower (unweighted) style loss', async () => {

@@ -8,9 +8,9 @@ import { randomVggWeights } from '../bench/inputs.js';
 import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { resizeTo, type RgbaImage } from '../src/io/rgbaImage.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth, type LossConfig, type LossValues } from '../src/net/loss.js';
-import { Vgg19Net } from '../src/net/network.js';
+import { Vgg19Net, type Padding } from '../src/net/network.js';
 import { featureSizes } from '../src/net/vgg19.js';
-import { layerStride, lossReach, ownedRect, planTiles, tileHalo, TiledGatysLoss, tiledLossBytes } from '../src/net/tiledLoss.js';
+import { layerStride, lossReach, ownedRect, planTiles, tileCore, tileHalo, TiledGatysLoss, tiledLossBytes, type TileCore } from '../src/net/tiledLoss.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import { randomArray, realWeights, relativeError, testGpu, weightsDir } from './helpers/env.js';
 
@@ -80,16 +80,22 @@ describe('tiled evaluation equals the untiled one', () => {
   }
 
   const shallow: LossConfig = { ...DEFAULT_LOSS, contentLayers: ['relu2_2'], styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'], styleLayerWeights: [1, 0.5, 2] };
-  const cases: Array<[string, number, number, LossConfig, number]> = [
+  const cases: Array<[string, number, number, LossConfig, number | TileCore, Padding?]> = [
     ['shallow loss, 5 x 3 tiles of 16 px', 75, 45, shallow, 16],
+    // Rectangular cores (memory.ts tileCores plans them): the two sides' ownership and pooling cut apart.
+    ['shallow loss, 2 x 3 tiles of 48 x 16 px', 75, 45, shallow, { width: 48, height: 16 }],
     ['shallow loss, 3 x 2 tiles of 32 px', 75, 45, shallow, 32],
     ['shallow loss, one tile larger than the image', 37, 29, shallow, 64],
     // Windows cut by the halo on both sides of a row (tile 0 ends at 160 px, tile 2 starts at 32 px).
     ['default loss (halo 96), 3 x 1 tiles of 64 px', 176, 61, { ...DEFAULT_LOSS }, 64],
+    // Reflect padding: mirrored at the image's borders (window edges there), harmless at window edges inside the
+    // image, which the owned positions never reach (the halo covers their receptive field).
+    ['reflect padding, shallow loss, 5 x 3 tiles of 16 px', 75, 45, shallow, 16, 'reflect'],
+    ['reflect padding, shallow loss, 3 x 2 tiles of 32 px', 75, 45, shallow, 32, 'reflect'],
   ];
 
-  it.each(cases)('%s (%i x %i)', async (_, width, height, config, core) => {
-    const net = new Vgg19Net(gpu, weights, { depth: lossDepth(config) });
+  it.each(cases)('%s (%i x %i)', async (_, width, height, config, core, padding = 'zero') => {
+    const net = new Vgg19Net(gpu, weights, { depth: lossDepth(config), padding });
     const content = picture(width, height, 1);
     const style = picture(Math.round(width * 0.8), height + 7, 2);
     const x = new Float32Array(randomArray(3 * width * height, 3, -60, 60));
@@ -99,7 +105,8 @@ describe('tiled evaluation equals the untiled one', () => {
       await untiled.setTargetImages(content, [style]);
       await tiled.setTargetImages(content, [style]);
       // It holds what the memory estimate counts for it (once the first evaluation has made its lazy scratch).
-      expect(tiled.grid.tiles.length).toBeGreaterThan(core >= Math.max(width, height) ? 0 : 1);
+      const sides = tileCore(core);
+      expect(tiled.grid.tiles.length).toBeGreaterThan(sides.width >= width && sides.height >= height ? 0 : 1);
       const a = await evaluate(untiled, x);
       const b = await evaluate(tiled, x);
       for (const key of ['content', 'style', 'tv', 'total'] as const) {

@@ -4,11 +4,14 @@
  * process (start-up paid once) for timing from outside.
  */
 import { writeNpyFile } from '../io/npy.js';
-import { DEFAULT_LOSS, lossDepth, type LossConfig } from '../net/loss.js';
+import { DEFAULT_LOSS, lossDepth, setTargetImages, type RegionLossConfig } from '../net/loss.js';
+import { matchStyleColors } from '../net/colorMatch.js';
+import { maskAtSize } from '../net/styleMask.js';
+import { readImageFile } from '../io/image.js';
 import { createLossPlan } from '../net/lossPlan.js';
-import { Vgg19Net, type WeightStorage } from '../net/network.js';
+import { Vgg19Net, type Padding, type WeightStorage } from '../net/network.js';
 import { imageToX } from '../net/preprocess.js';
-import { STYLIZE_DEFAULTS } from '../net/options.js';
+import { PADDINGS, STYLIZE_DEFAULTS } from '../net/options.js';
 import { planScale } from '../net/stylize.js';
 import { formatHelp, parseArgs, UsageError, type OptionTable } from './args.js';
 import { loadWeights, openRuntime, readExact, readScaled, WEIGHT_STORAGE_OPTION } from './common.js';
@@ -16,6 +19,9 @@ import { loadWeights, openRuntime, readExact, readScaled, WEIGHT_STORAGE_OPTION 
 export const EVALUATE_OPTIONS: OptionTable = {
   content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
   style: { type: 'string', required: true, value: 'FILE', help: 'Style image (PNG or JPEG).' },
+  'style-mask': { type: 'string', value: 'FILE', help: "The style's region: a greyscale mask in the content's frame (resized to it)." },
+  'match-style-colors': { type: 'flag', default: false, help: "Give the style image the content's colour mean and covariance first." },
+  padding: { type: 'choice', choices: PADDINGS, default: STYLIZE_DEFAULTS.padding, help: 'Border padding of every conv.' },
   image: { type: 'string', value: 'FILE', help: 'Image x at which the loss is evaluated; default: the content image.' },
   size: { type: 'integer', required: true, min: 1, help: 'Longer side in pixels the images are scaled to (an image already that size is used as is).' },
   weights: {
@@ -42,7 +48,8 @@ export const EVALUATE_OPTIONS: OptionTable = {
 
 export const EVALUATE_USAGE =
   'Usage: style-transfer evaluate --content A --style B [--image X] --size N [--weights DIR] [--grad-out G.npy]\n' +
-  '       [--content-weight W] [--style-weight W] [--tv-weight W] [--weight-storage f32|f16] [--max-memory MIB] [--repeat K]\n\n' +
+  '       [--content-weight W] [--style-weight W] [--tv-weight W] [--weight-storage f32|f16] [--max-memory MIB] [--repeat K]\n' +
+  '       [--style-mask M] [--match-style-colors] [--padding zero|reflect]\n\n' +
   'Prints {"content", "style", "tv", "total", "width", "height", "peakBytes", "tiles"} for x = the preprocessed image (BGR, 0..255\n' +
   'minus the VGG mean); peakBytes: the most GPU memory the run held; tiles: [columns, rows] of the tiled evaluation ([1, 1]: whole).';
 
@@ -57,12 +64,15 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
   const content = await readScaled(o.content as string, size);
   const style = await readScaled(o.style as string, size);
   const image = o.image ? await readExact(o.image as string, content.width, content.height) : content;
-  const config: LossConfig = {
+  const mask = o['style-mask'] ? maskAtSize(await readImageFile(o['style-mask'] as string), content.width, content.height) : undefined;
+  const padding = o.padding as Padding;
+  const config: RegionLossConfig = {
     contentWeight: o['content-weight'] as number,
     styleWeight: o['style-weight'] as number,
     tvWeight: o['tv-weight'] as number,
     contentLayers: o['content-layers'] as string[],
     styleLayers: o['style-layers'] as string[],
+    styleRegionWeights: mask ? [1] : undefined,
   };
   const depth = lossDepth(config);
   const weights = await loadWeights(o.weights as string | undefined);
@@ -70,10 +80,10 @@ export async function runEvaluate(argv: string[], out: { stdout: (s: string) => 
   try {
     const weightStorage = o['weight-storage'] as WeightStorage;
     const memoryBudget = o['max-memory'] === undefined ? undefined : (o['max-memory'] as number) * 2 ** 20;
-    const plan = planScale(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam', weightStorage, memoryBudget });
-    const net = new Vgg19Net(gpu, weights, { depth, weightStorage });
+    const plan = planScale(gpu, content, [style], size, config, { ...STYLIZE_DEFAULTS, optimizer: 'adam', weightStorage, memoryBudget, padding });
+    const net = new Vgg19Net(gpu, weights, { depth, weightStorage, padding });
     const loss = createLossPlan(net, content.width, content.height, config, plan.evaluation);
-    await loss.setTargetImages(content, [style]);
+    await setTargetImages(loss, content, [o['match-style-colors'] ? matchStyleColors(style, content) : style], undefined, mask && [mask]);
     imageToX(gpu, image, loss.x);
     const repeat = o.repeat as number;
     const started = performance.now();

@@ -15,6 +15,7 @@ import {
   LINE_SEARCH_KINDS,
   OPTIMIZER_NAMES,
   OptionError,
+  PADDINGS,
   POOLING_KINDS,
   PRESET_NAMES,
   resolveOptions,
@@ -35,8 +36,14 @@ const d = STYLIZE_DEFAULTS;
 const sets = (option: OptionName, spec: OptionSpec): OptionSpec => ({ ...spec, option });
 
 export const STYLIZE_OPTIONS: OptionTable = {
-  content: { type: 'string', required: true, value: 'FILE', help: 'Content image (PNG or JPEG).' },
-  style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image (PNG or JPEG).' },
+  content: { type: 'string', required: true, value: 'FILE', help: 'Content image: PNG or JPEG (the command line reads only these two; convert others first).' },
+  style: { type: 'string', required: true, repeatable: true, value: 'FILE', help: 'Style image: PNG or JPEG.' },
+  'style-mask': {
+    type: 'string',
+    repeatable: true,
+    value: 'FILE',
+    help: "Style region: a greyscale mask in the content's frame (white: this style, black: none; soft values weigh in between), once per --style in order.",
+  },
   output: { type: 'string', alias: 'o', default: 'out.png', value: 'FILE.png', help: 'Output PNG.' },
   iterations: sets('iterations', { type: 'number', default: d.iterations, help: 'Iterations (per scale with --scales).' }),
   size: sets('size', { type: 'number', default: d.size, help: 'Longer side of the output in pixels.' }),
@@ -51,7 +58,9 @@ export const STYLIZE_OPTIONS: OptionTable = {
     type: 'string',
     value: LINE_SEARCH_KINDS.join('|'),
     default: d.lineSearch,
-    help: "L-BFGS step length: none (take the step) or strong-wolfe (torch's line search; several evaluations per iteration).",
+    help:
+      "L-BFGS step length: strong-wolfe (torch's line search: the loss never rises; one or more loss evaluations per iteration) or none (exactly torch.optim.LBFGS " +
+      'without a line search: one evaluation per iteration, but the first steps can blow the loss up before it recovers). With adam: none.',
   }),
   'content-weight': sets('contentWeight', { type: 'number', default: d.contentWeight, help: 'Content loss weight.' }),
   'style-weight': sets('styleWeight', { type: 'number', default: d.styleWeight, help: 'Style loss weight.' }),
@@ -65,6 +74,12 @@ export const STYLIZE_OPTIONS: OptionTable = {
   'style-blend-weights': sets('styleBlendWeights', { type: 'numberList', value: 'W,W,...', help: 'Blend of the style images (one weight per --style).' }),
   'style-scale': sets('styleScale', { type: 'number', default: d.styleScale, help: "Style images' size relative to the output size." }),
   'original-colors': sets('originalColors', { type: 'flag', default: false, help: "Keep the content's colours (luminance-only transfer)." }),
+  'match-style-colors': sets('matchStyleColors', {
+    type: 'flag',
+    default: false,
+    help: "Give each style image the content's colour mean and covariance before the run (the result takes the content's palette).",
+  }),
+  padding: sets('padding', { type: 'string', value: PADDINGS.join('|'), default: d.padding, help: 'Border padding of every conv: reflect avoids the frame along the edges.' }),
   pooling: sets('pooling', { type: 'string', value: POOLING_KINDS.join('|'), default: d.pooling, help: 'Pooling in VGG-19.' }),
   'weight-storage': sets('weightStorage', { type: 'string', value: WEIGHT_STORAGES.join('|'), default: d.weightStorage, help: WEIGHT_STORAGE_OPTION.help }),
   'normalize-gradients': sets('normalizeGradients', { type: 'flag', default: false, help: "Divide each content/style term's gradient by its L1 norm (neural-style)." }),
@@ -76,7 +91,7 @@ export const STYLIZE_OPTIONS: OptionTable = {
   }),
   'print-every': sets('printEvery', { type: 'number', default: d.printEvery, help: 'Report progress every N iterations (0: only at the end).' }),
   'save-every': { type: 'integer', min: 0, default: 0, help: 'Write the current image every N iterations as OUTPUT_NNNN.png (0: never).' },
-  'log-json': { type: 'string', value: 'FILE', help: "Write every iteration's losses and time as a JSON array." },
+  'log-json': { type: 'string', value: 'FILE', help: "Write every iteration's losses, time and loss evaluations as a JSON array." },
   // MiB here, bytes in the engine: at least 1 MiB is the command line's own rule.
   'max-memory': sets('memoryBudget', {
     type: 'number',
@@ -116,7 +131,8 @@ export function stylizeOptionsFromArgs(o: Record<string, ParsedValue>, given: Re
 export const STYLIZE_USAGE =
   'Usage: style-transfer --content A --style B [--style C ...] -o out.png [options]\n' +
   '       style-transfer evaluate --help   (one loss + gradient evaluation)\n\n' +
-  'Gatys neural style transfer on the GPU (WebGPU compute shaders).';
+  'Gatys neural style transfer on the GPU (WebGPU compute shaders).\n' +
+  'Images: PNG or JPEG (the <style-transfer> element in a browser also reads WebP, AVIF, GIF and BMP).';
 
 /** Frame file name for --save-every: out.png -> out_0010.png. */
 export function frameName(output: string, iteration: number): string {
@@ -139,8 +155,14 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
   const stylePaths = o.style as string[];
   const options = stylizeOptionsFromArgs(o, given, stylePaths.length);
 
+  const maskPaths = o['style-mask'] as string[] | undefined;
+  if (maskPaths && maskPaths.length !== stylePaths.length) {
+    throw new UsageError(`--style-mask must be given once per --style (${stylePaths.length}), got ${maskPaths.length}.`);
+  }
+
   const content = await readImageFile(o.content as string);
   const styles = await Promise.all(stylePaths.map((p) => readImageFile(p)));
+  const styleMasks = maskPaths && (await Promise.all(maskPaths.map((p) => readImageFile(p))));
   const weights = await loadWeights(o.weights as string | undefined);
   const saveEvery = o['save-every'] as number;
   const logJson = o['log-json'] as string | undefined;
@@ -165,12 +187,15 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
       weights,
       content,
       styles,
+      styleMasks,
       options,
       // As in neural-style, L-BFGS keeps its natural step 1 unless a learning rate is asked for explicitly.
       explicitLearningRate: given.has('learning-rate'),
       explicitHistorySize: given.has('history-size'),
       onPlan: (plan) => {
-        const tiles = plan.evaluation.tiled ? `in ${plan.evaluation.columns} x ${plan.evaluation.rows} tiles of ${plan.evaluation.core} px` : 'whole';
+        const tiles = plan.evaluation.tiled
+          ? `in ${plan.evaluation.columns} x ${plan.evaluation.rows} tiles of ${plan.evaluation.core.width} x ${plan.evaluation.core.height} px`
+          : 'whole';
         const shorter = plan.reducedHistoryFrom ? `; L-BFGS history ${plan.historySize} instead of ${plan.reducedHistoryFrom}, the most that fits` : '';
         if (plan.evaluation.tiled || shorter)
           io.stderr(`${plan.width}x${plan.height}: evaluated ${tiles} (about ${Math.round(plan.estimatedBytes / 2 ** 20)} MiB of GPU memory)${shorter}`);

@@ -284,7 +284,7 @@ export function parseExifOrientation(tiff: Uint8Array): number {
  * Refuses a declared size that is empty or above `maxPixels` (checked before any pixel is decoded, so a
  * decompression bomb costs nothing). Throws ImageInputError of kind 'too-small' or 'too-large'.
  */
-export function checkDeclaredSize(header: ImageHeader, source: string, maxPixels = DEFAULT_MAX_PIXELS): void {
+export function checkDeclaredSize(header: Pick<ImageHeader, 'width' | 'height'>, source: string, maxPixels = DEFAULT_MAX_PIXELS): void {
   const q = quoteSource(source);
   const { width, height } = header;
   if (width < 1 || height < 1) {

@@ -4,7 +4,9 @@
  *   x -> VGG forward -> loss partial sums (content, Gram + style, TV) -> totals -> backward -> grad
  *
  * - content = content_weight * mean((F_l(x) - F_l(c))^2)
- * - style   = sum_l style_weight * w_l * mean((G_l(x) - G_l(s))^2),  G = F F^T / (C H W)
+ * - style   = sum_l style_weight * w_l * mean((G_l(x) - G_l(s))^2),  G = F F^T / (C H W); with style regions (masks,
+ *             src/net/styleMask.ts) one term per style k and layer, b_k * style_weight * w_l * mean((G~_l,k(x) - G_l(s_k))^2)
+ *             with the guided Gram G~ = (F*m)(F*m)^T / (C sum(m^2)) of the style's mask m
  * - tv      = tv_weight * sum of squared neighbour differences of x
  * x is the preprocessed image (planar BGR minus mean). Everything is planned once per image size: buffers,
  * uniforms (owned by the pass list) and bind groups are made in the constructor, and `evaluate` only submits.
@@ -13,6 +15,7 @@
  * that writes the gradient of a ReLU output last also applies that ReLU's mask, so no separate mask pass runs.
  */
 import { conv1x1, convDispatchSize, convParams } from '../../shaders/conv.js';
+import { scalePixels, scalePixelsParams } from '../../shaders/region.js';
 import { gramPartial, gramPartialParams, gramReduce, gramReduceParams, gramSplits } from '../../shaders/gram.js';
 import {
   CATEGORY_INDEX,
@@ -34,6 +37,8 @@ import { PassList } from '../gpu/passes.js';
 import type { GpuRuntime } from '../gpu/runtime.js';
 import { FeatureMaps, featureMapsBytes, type FeatureShape, type Vgg19Net } from './network.js';
 import { imageToX, type Rgba8 } from './preprocess.js';
+import type { PreprocessedImage } from './colorMatch.js';
+import { layerMasks, regionScaledMask, StyleMaskError, type MaskValues } from './styleMask.js';
 import { checkStyleBlendWeights } from './options.js';
 import type { ConvAlgorithm } from './tiling.js';
 import { featureIndex, featureSizes, VGG19 } from './vgg19.js';
@@ -53,6 +58,16 @@ export interface LossConfig {
   normalizeGradients?: boolean;
 }
 
+/** A loss configuration with style regions (masks), which a run derives from the masks it is given (not an option). */
+export interface RegionLossConfig extends LossConfig {
+  /**
+   * Style regions: one weight per style image (its blend weight as given, not normalised). Each style image then has
+   * its own style terms over its mask's region (setStyleMasks), weighted by style_weight * w_l * this, and its own
+   * plain Gram as the target. Unset: the style images' Grams are blended into one target per layer.
+   */
+  styleRegionWeights?: number[];
+}
+
 /** The loss defaults live with the other options (src/net/options.ts). */
 export { DEFAULT_LOSS } from './options.js';
 
@@ -68,9 +83,11 @@ export interface LossValues {
 export interface Term {
   category: LossCategory;
   layer: number;
-  /** Name used in LossValues.terms. */
+  /** Name used in LossValues.terms: "style:relu1_1", with style regions "style:relu1_1#k" for style image k. */
   key: string;
   weight: number;
+  /** With style regions: the style image (and mask) this style term belongs to. */
+  region?: number;
 }
 
 /** Deepest layer index (+1) the losses of `config` need. */
@@ -79,7 +96,7 @@ export function lossDepth(config: LossConfig): number {
   return layers.length ? Math.max(...layers) + 1 : 1;
 }
 
-export function termsOf(config: LossConfig): Term[] {
+export function termsOf(config: RegionLossConfig): Term[] {
   const layerWeights = config.styleLayerWeights ?? config.styleLayers.map(() => 1);
   if (layerWeights.length !== config.styleLayers.length) {
     throw new Error(`${layerWeights.length} style layer weights given for ${config.styleLayers.length} style layers.`);
@@ -87,7 +104,15 @@ export function termsOf(config: LossConfig): Term[] {
   const canonical = (name: string) => VGG19[featureIndex(name)].feature;
   const terms: Term[] = [
     ...config.contentLayers.map((l) => ({ category: 'content' as const, layer: featureIndex(l), key: `content:${canonical(l)}`, weight: config.contentWeight })),
-    ...config.styleLayers.map((l, k) => ({ category: 'style' as const, layer: featureIndex(l), key: `style:${canonical(l)}`, weight: config.styleWeight * layerWeights[k] })),
+    ...(config.styleRegionWeights ?? [undefined]).flatMap((blend, region) =>
+      config.styleLayers.map((l, k) => ({
+        category: 'style' as const,
+        layer: featureIndex(l),
+        key: `style:${canonical(l)}${blend === undefined ? '' : `#${region}`}`,
+        weight: config.styleWeight * layerWeights[k] * (blend ?? 1),
+        ...(blend === undefined ? {} : { region }),
+      })),
+    ),
     { category: 'tv' as const, layer: -1, key: 'tv', weight: config.tvWeight },
   ];
   const seen = new Set<string>();
@@ -106,17 +131,19 @@ const gramSplitsOn = (parallelism: Parallelism, pixels: number, channels: number
 
 /** Records Gram matrices of `layers` of `maps` into `grams` (one C x C f32 buffer each). */
 export function encodeGrams(passes: PassList, maps: FeatureMaps, layers: number[], grams: GPUBuffer[], scratch: GPUBuffer): void {
-  const gpu = maps.net.gpu;
-  layers.forEach((layer, k) => {
-    const { width, height, channels } = maps.shapes[layer];
-    const pixels = width * height;
-    const splits = gramSplitsOn(gpu.parallelism, pixels, channels);
-    const partial = gramPartialParams(pixels, channels, splits);
-    const flops = pixels * channels * channels + 4 * pixels * channels; // upper triangle only
-    passes.add(gramPartial(), { params: partial.values, features: maps.buffers[layer], partials: scratch }, partial.invocations, flops);
-    const reduce = gramReduceParams(pixels, channels, splits);
-    passes.add(gramReduce(), { params: reduce.values, partials: scratch, gram: grams[k] }, reduce.invocations);
-  });
+  layers.forEach((layer, k) => encodeGram(passes, maps.shapes[layer], maps.buffers[layer], grams[k], scratch));
+}
+
+/** Records the Gram matrix of `features` (of `shape`) into `gram`. */
+function encodeGram(passes: PassList, shape: FeatureShape, features: GPUBuffer, gram: GPUBuffer, scratch: GPUBuffer): void {
+  const { width, height, channels } = shape;
+  const pixels = width * height;
+  const splits = gramSplitsOn(passes.gpu.parallelism, pixels, channels);
+  const partial = gramPartialParams(pixels, channels, splits);
+  const flops = pixels * channels * channels + 4 * pixels * channels; // upper triangle only
+  passes.add(gramPartial(), { params: partial.values, features, partials: scratch }, partial.invocations, flops);
+  const reduce = gramReduceParams(pixels, channels, splits);
+  passes.add(gramReduce(), { params: reduce.values, partials: scratch, gram }, reduce.invocations);
 }
 
 /** Bytes of Gram split scratch the given layers of these feature shapes need. */
@@ -150,6 +177,8 @@ export interface LossPlanBytes {
   table: number;
   /** Each of the two gradient ping-pong buffers. */
   gradient: number;
+  /** Style regions: each region term's scaled mask (one f32 per position), then the masked-features scratch (empty without). */
+  styleRegions: number[];
 }
 
 /** How the loss sums split (dotProductSums of the longest reduction of the plan) and what each stores. */
@@ -163,7 +192,7 @@ function lossPartialSums(terms: readonly Term[], shapes: readonly FeatureShape[]
 }
 
 /** The bytes of every buffer a GatysLoss for this size and configuration allocates, besides its FeatureMaps. */
-export function lossPlanBytes(width: number, height: number, config: LossConfig, parallelism: Parallelism): LossPlanBytes {
+export function lossPlanBytes(width: number, height: number, config: RegionLossConfig, parallelism: Parallelism): LossPlanBytes {
   const terms = termsOf(config);
   const shapes = featureSizes(width, height, lossDepth(config));
   const { stored } = lossPartialSums(terms, shapes, width, height, !!config.normalizeGradients, parallelism);
@@ -183,7 +212,16 @@ export function lossPlanBytes(width: number, height: number, config: LossConfig,
     grams: styleLayers.map((l) => shapes[l].channels ** 2 * 4),
     table: terms.length * 4 * 4,
     gradient: largest,
+    styleRegions: styleRegionBytes(terms, shapes),
   };
+}
+
+/** Bytes of the style regions' buffers: one scaled mask per region term, and one masked-features scratch. */
+function styleRegionBytes(terms: readonly Term[], shapes: readonly FeatureShape[]): number[] {
+  const regionTerms = terms.filter((t) => t.region !== undefined);
+  if (regionTerms.length === 0) return [];
+  const masks = regionTerms.map((t) => shapes[t.layer].width * shapes[t.layer].height * 4);
+  return [...masks, Math.max(...regionTerms.map((t) => shapes[t.layer].width * shapes[t.layer].height * shapes[t.layer].channels * 4))];
 }
 
 /**
@@ -226,6 +264,8 @@ export class GatysLoss {
   readonly passes: PassList;
   readonly contentTargets: GPUBuffer[] = [];
   readonly styleTargets: GPUBuffer[] = [];
+  /** Style regions: per style term (in order), its scaled mask (undefined for an unmasked term). */
+  private readonly regionMasks: Array<GPUBuffer | undefined> = [];
   private readonly owned: GPUBuffer[] = [];
   private readonly gramScratch: GPUBuffer;
   /** --normalize-gradients: per-term gradient scratch, L1 partial sums and norms (one per term). */
@@ -237,7 +277,7 @@ export class GatysLoss {
     readonly net: Vgg19Net,
     readonly width: number,
     readonly height: number,
-    config: LossConfig,
+    config: RegionLossConfig,
   ) {
     const gpu = net.gpu;
     this.terms = termsOf(config);
@@ -264,6 +304,24 @@ export class GatysLoss {
       this.normalizeNorms = this.own(gpu.buffers.storage(bytes.normalizeNorms, 'L1 norms'));
     }
     this.maps.encodeForward(passes, this.x);
+    // Style regions: the masked features F m' (forward) and F m'^2 (backward) pass through one scratch buffer.
+    const regionBytes = bytes.styleRegions;
+    const regionScratch = regionBytes.length ? this.own(gpu.buffers.storage(regionBytes[regionBytes.length - 1], 'masked features')) : undefined;
+    let regionCount = 0;
+    for (const term of this.terms.filter((t) => t.category === 'style')) {
+      this.regionMasks.push(term.region === undefined ? undefined : this.own(gpu.buffers.storage(regionBytes[regionCount++], `region mask ${term.key}`)));
+    }
+    /** The features a style term's Gram (squared: false) or gradient (squared: true) reads: F, or F scaled by its mask. */
+    const styleFeatures = (t: number, squared: boolean): GPUBuffer => {
+      const term = this.terms[t];
+      const features = this.maps.buffers[term.layer];
+      const mask = this.regionMasks[this.terms.filter((u) => u.category === 'style').indexOf(term)];
+      if (!mask) return features;
+      const s = shapes[term.layer];
+      const params = scalePixelsParams(s.width * s.height, s.channels);
+      passes.add(scalePixels(squared), { params: params.values, input: features, mask, output: regionScratch! }, params.invocations);
+      return regionScratch!;
+    };
 
     // Loss values: partial sums per term, then the totals.
     const styleState = new Map<number, { gram: GPUBuffer; diff: GPUBuffer }>();
@@ -282,7 +340,7 @@ export class GatysLoss {
         const diff = this.own(gpu.buffers.storage(gramBytes, `gram difference ${term.key}`));
         this.styleTargets.push(target);
         styleState.set(t, { gram, diff });
-        encodeGrams(passes, this.maps, [term.layer], [gram], this.gramScratch);
+        encodeGram(passes, shapes[term.layer], styleFeatures(t, false), gram, this.gramScratch);
         passes.add(squaredDiffPartials(true, sums, PARTIALS_WORKGROUP), { params: { count: (c * c) / 4, offset }, a: gram, b: target, partials, difference: diff }, P);
       } else {
         passes.add(tvPartials(sums, PARTIALS_WORKGROUP), { params: { width, height, offset }, x: this.x, partials }, P);
@@ -327,7 +385,8 @@ export class GatysLoss {
           const params = convParams(s.width, s.height, s.channels / 4, s.channels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread, scale);
           const diff = styleState.get(t)!.diff;
           const features = this.maps.buffers[i];
-          const bindings = { params: params.values, input: features, weights: diff, maskActivation: direct.mask ? features : undefined, output: out };
+          const input = styleFeatures(t, true);
+          const bindings = { params: params.values, input, weights: diff, maskActivation: direct.mask ? features : undefined, output: out };
           passes.add(conv1x1({ ...tiling, ...direct }), bindings, convDispatchSize(tiling, s.width, s.height, s.channels / 4), 2 * s.width * s.height * s.channels * s.channels);
         }
         if (normalize) {
@@ -371,9 +430,14 @@ export class GatysLoss {
    */
   async setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void> {
     const gpu = this.net.gpu;
-    const weights = blendWeights(blend, styles.length);
-    const layers = this.styleLayerIndices;
-    const accumulated = layers.map((_, k) => new Float32Array(this.styleTargets[k].size / 4));
+    const styleTerms = this.terms.filter((t) => t.category === 'style');
+    const regions = styleTerms.some((t) => t.region !== undefined);
+    if (regions && styles.length !== Math.max(...styleTerms.map((t) => t.region! + 1))) {
+      throw new StyleMaskError(`${styles.length} style images given for a plan with ${Math.max(...styleTerms.map((t) => t.region! + 1))} style regions.`);
+    }
+    const weights = regions ? styles.map(() => 1) : blendWeights(blend, styles.length);
+    const layers = [...new Set(this.styleLayerIndices)];
+    const accumulated = styleTerms.map((_, k) => new Float32Array(this.styleTargets[k].size / 4));
     for (const [s, style] of styles.entries()) {
       const maps = new FeatureMaps(this.net, style.width, style.height, layers.length ? Math.max(...layers) + 1 : 1);
       const grams = layers.map((l) => gpu.buffers.storage(maps.shapes[l].channels ** 2 * 4, 'style gram'));
@@ -383,7 +447,14 @@ export class GatysLoss {
         maps.encodeForward(passes, style.x);
         encodeGrams(passes, maps, layers, grams, scratch);
         passes.submit();
-        await accumulateGrams(gpu, grams, weights[s], accumulated);
+        // Blended: every term gets this style's share; with regions only the style's own terms, its plain Gram.
+        const targets = styleTerms.map((t, k) => ({ t, k })).filter(({ t }) => t.region === undefined || t.region === s);
+        await accumulateGrams(
+          gpu,
+          targets.map(({ t }) => grams[layers.indexOf(t.layer)]),
+          weights[s],
+          targets.map(({ k }) => accumulated[k]),
+        );
       } finally {
         passes.dispose();
         for (const g of grams) gpu.buffers.release(g);
@@ -395,11 +466,27 @@ export class GatysLoss {
   }
 
   /**
-   * Sets both targets from images (content at this plan's size; styles at their own sizes, blended with `blend`).
-   * The uploaded copies are released afterwards.
+   * Style regions: each region's mask at this plan's size (one per style image, in order), pooled per layer and
+   * scaled for the guided Gram (src/net/styleMask.ts).
    */
-  setTargetImages(content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
-    return setTargetImages(this, content, styles, blend);
+  setStyleMasks(masks: readonly MaskValues[]): void {
+    const styleTerms = this.terms.filter((t) => t.category === 'style');
+    const regions = new Set(styleTerms.map((t) => t.region));
+    if (regions.has(undefined)) throw new StyleMaskError('This plan has no style regions: give it style masks only with styleRegionWeights.');
+    if (masks.length !== regions.size) throw new StyleMaskError(`${masks.length} style masks given for ${regions.size} style images; give one per style image.`);
+    const perLayer = masks.map((m) => {
+      if (m.width !== this.width || m.height !== this.height) throw new StyleMaskError(`a style mask is ${m.width}x${m.height}, the content ${this.width}x${this.height}`);
+      return layerMasks(m, this.maps.depth);
+    });
+    styleTerms.forEach((t, k) => this.net.gpu.device.queue.writeBuffer(this.regionMasks[k]!, 0, regionScaledMask(perLayer[t.region!][t.layer])));
+  }
+
+  /**
+   * Sets both targets from images (content at this plan's size; styles at their own sizes, blended with `blend`;
+   * with style regions, their masks). The uploaded copies are released afterwards.
+   */
+  setTargetImages(content: Rgba8, styles: StyleImage[], blend?: number[], masks?: readonly MaskValues[]): Promise<void> {
+    return setTargetImages(this, content, styles, blend, masks);
   }
 
   /** Records nothing new: submits the planned evaluation (loss values land in `losses`, gradient in `grad`). */
@@ -443,10 +530,17 @@ export interface TargetSetter {
   readonly height: number;
   setContentTarget(xContent: GPUBuffer): Promise<void>;
   setStyleTargets(styles: Array<{ x: GPUBuffer; width: number; height: number }>, blend?: number[]): Promise<void>;
+  setStyleMasks?(masks: readonly MaskValues[]): void;
 }
 
-/** Uploads the content (at the plan's size) and the styles (at their own sizes) and sets the plan's targets. */
-export async function setTargetImages(plan: TargetSetter, content: Rgba8, styles: Rgba8[], blend?: number[]): Promise<void> {
+/** A style image: RGBA pixels, or already the network's input (colour-matched: src/net/colorMatch.ts). */
+export type StyleImage = Rgba8 | PreprocessedImage;
+
+/**
+ * Uploads the content (at the plan's size) and the styles (at their own sizes) and sets the plan's targets; with
+ * style regions, the masks (one per style, at the plan's size).
+ */
+export async function setTargetImages(plan: TargetSetter, content: Rgba8, styles: StyleImage[], blend?: number[], masks?: readonly MaskValues[]): Promise<void> {
   const gpu = plan.net.gpu;
   if (content.width !== plan.width || content.height !== plan.height) {
     throw new Error(`the content image is ${content.width}x${content.height}, the plan ${plan.width}x${plan.height}`);
@@ -456,8 +550,12 @@ export async function setTargetImages(plan: TargetSetter, content: Rgba8, styles
     const xContent = imageToX(gpu, content);
     uploaded.push(xContent);
     await plan.setContentTarget(xContent);
+    if (masks) {
+      if (!plan.setStyleMasks) throw new StyleMaskError('Style masks need a whole (untiled) evaluation.');
+      plan.setStyleMasks(masks);
+    }
     const xStyles = styles.map((s) => {
-      const x = imageToX(gpu, s);
+      const x = 'x' in s ? gpu.upload(s.x, 'style x') : imageToX(gpu, s);
       uploaded.push(x);
       return { x, width: s.width, height: s.height };
     });

@@ -11,7 +11,7 @@ import { lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import { sizeForLongerSide } from '../io/rgbaImage.js';
 import { lossDepth, lossPlanBytes, styleTargetBytes, type LossConfig } from './loss.js';
 import { featureMapsBytes, networkWeightBytes, type WeightStorage } from './network.js';
-import { planTiles, tileHalo, tiledLossBytes, tiledStyleTargetBytes } from './tiledLoss.js';
+import { planTiles, TILE_ALIGNMENT, tileHalo, tiledLossBytes, tiledStyleTargetBytes, windowPixels, type TileCore } from './tiledLoss.js';
 import type { OptimizerName } from './options.js';
 import { convAlgorithmFor, type ConvAlgorithm } from './tiling.js';
 import { featureSizes } from './vgg19.js';
@@ -88,6 +88,7 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
       lossBytes.normalizeScratch,
       lossBytes.normalizePartials,
       lossBytes.normalizeNorms,
+      ...lossBytes.styleRegions,
     ]
       .filter((b) => b > 0)
       .reduce((sum, b) => sum + pooledBytes(b), 0) +
@@ -110,11 +111,11 @@ export function estimateMemory(shape: RunShape): MemoryPlan {
 }
 
 /**
- * The memory of the same run evaluated in tiles with cores of `core` px (src/net/tiledLoss.ts): the network, the
+ * The memory of the same run evaluated in tiles with cores of `core` (src/net/tiledLoss.ts): the network, the
  * tiled plan (tiledLossBytes), and the larger of the style-target pass (the images' x, one style image's tiled
  * Gram pass) and the optimiser, which still holds full-size vectors.
  */
-export function estimateTiledMemory(shape: RunShape, core: number): MemoryPlan {
+export function estimateTiledMemory(shape: RunShape, core: number | TileCore): MemoryPlan {
   const { width, height, config } = shape;
   const imageLayerKernels = shape.imageLayerKernels ?? true;
   const depth = lossDepth(config);
@@ -137,8 +138,8 @@ export function estimateTiledMemory(shape: RunShape, core: number): MemoryPlan {
   };
 }
 
-/** How a run is evaluated: whole, or in tiles with cores of `core` px (a `columns` x `rows` grid). */
-export type EvaluationPlan = { tiled: false } | { tiled: true; core: number; columns: number; rows: number };
+/** How a run is evaluated: whole, or in tiles with cores of `core` (a `columns` x `rows` grid). */
+export type EvaluationPlan = { tiled: false } | { tiled: true; core: TileCore; columns: number; rows: number };
 
 export interface PlannedRun {
   evaluation: EvaluationPlan;
@@ -154,7 +155,7 @@ export class MemoryLimitError extends Error {
 
 /**
  * Chooses how to run `shape` within `limits` with its L-BFGS history as asked: untiled when it fits (the fastest),
- * else tiled with the largest core that fits (the fewest tiles, the least halo). Undefined when nothing fits.
+ * else the tile grid that fits with the least work (tileCores' order). Undefined when nothing fits.
  */
 export function planRun(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
   const untiled = untiledPlan(shape, limits);
@@ -166,23 +167,42 @@ export function planRun(shape: RunShape, limits: MemoryLimits): PlannedRun | und
   return undefined;
 }
 
-/** The smallest core planRun tries: below it the halo's share of each tile makes tiling slow for little gain. */
+/** The smallest core side planRun tries (unless the image's side is shorter): below it the halo's share of a tile makes tiling slow for little gain. */
 export const MIN_TILE_CORE = 64;
 /** A history kept shorter for memory is never shorter than this when a larger tile would need it shorter still. */
 export const MIN_CHOSEN_HISTORY = 5;
 
-/** The cores worth trying, largest first: one per tile count along the longer side, down to MIN_TILE_CORE. */
-function tileCores(shape: RunShape, limits: MemoryLimits): number[] {
+/**
+ * The tile cores worth trying, least work first: one per grid of at least two tiles (columns x rows, each core
+ * side the image's side over its count rounded up to the pooling grid, at least MIN_TILE_CORE), ordered by the
+ * pixels their windows cover (windowPixels), fewer tiles first where equal. Rectangular cores matter: a picture
+ * that just misses fitting whole splits into two halves, not four quarters (the halo is paid along one cut).
+ */
+export function tileCores(shape: RunShape, limits: MemoryLimits): TileCore[] {
   // Tiles cannot help what is full size in any case (the image, its gradient, the optimiser's vectors).
   const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   if (shape.config.normalizeGradients || pooledBytes(3 * shape.width * shape.height * 4) > perBuffer) return [];
-  const longer = Math.max(shape.width, shape.height);
-  const cores: number[] = [];
-  for (let n = 2; Math.ceil(longer / n / 16) * 16 >= MIN_TILE_CORE || n === 2; n++) {
-    const core = Math.ceil(longer / n / 16) * 16;
-    if (cores[cores.length - 1] !== core) cores.push(core);
+  const halo = tileHalo(shape.config);
+  const sides = (length: number) => {
+    const found: number[] = [];
+    for (let n = 1; ; n++) {
+      const side = Math.ceil(length / n / TILE_ALIGNMENT) * TILE_ALIGNMENT;
+      if (n > 1 && side < MIN_TILE_CORE) break;
+      if (found[found.length - 1] !== side) found.push(side);
+      if (side === TILE_ALIGNMENT) break;
+    }
+    return found;
+  };
+  const candidates: Array<{ core: TileCore; tiles: number; pixels: number }> = [];
+  for (const width of sides(shape.width)) {
+    for (const height of sides(shape.height)) {
+      const grid = planTiles(shape.width, shape.height, { width, height }, halo);
+      if (grid.tiles.length < 2) continue;
+      candidates.push({ core: { width, height }, tiles: grid.tiles.length, pixels: windowPixels(grid) });
+    }
   }
-  return cores;
+  candidates.sort((a, b) => a.pixels - b.pixels || a.tiles - b.tiles);
+  return candidates.map((c) => c.core);
 }
 
 function untiledPlan(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
@@ -190,7 +210,8 @@ function untiledPlan(shape: RunShape, limits: MemoryLimits): PlannedRun | undefi
   return memoryProblem(memory, limits) ? undefined : { evaluation: { tiled: false }, historySize: shape.historySize, memory };
 }
 
-function tiledPlan(shape: RunShape, limits: MemoryLimits, core: number): PlannedRun | undefined {
+/** `shape` in tiles of `core` if that fits `limits`. */
+export function tiledPlan(shape: RunShape, limits: MemoryLimits, core: TileCore): PlannedRun | undefined {
   const memory = estimateTiledMemory(shape, core);
   if (memoryProblem(memory, limits)) return undefined;
   const grid = planTiles(shape.width, shape.height, core, tileHalo(shape.config));
@@ -211,7 +232,7 @@ function longestHistory(shape: RunShape, fits: (historySize: number) => boolean)
 
 /**
  * planRun, and for L-BFGS whose history does not fit as asked, a shorter one, balanced against the tiles: the
- * largest core (untiled first) with which a history of at least min(asked, MIN_CHOSEN_HISTORY) fits, keeping the
+ * least-work grid (untiled first) with which a history of at least min(asked, MIN_CHOSEN_HISTORY) fits, keeping the
  * longest history that fits with it; failing that, the longest history that fits at all.
  */
 export function planRunWithHistory(shape: RunShape, limits: MemoryLimits): { plan: PlannedRun; reducedFrom?: number } | undefined {
@@ -233,6 +254,29 @@ export function planRunWithHistory(shape: RunShape, limits: MemoryLimits): { pla
     if (!best || m > best.historySize) best = found;
   }
   return best ? { plan: best, reducedFrom: shape.historySize } : undefined;
+}
+
+/**
+ * Why `shape` fits in no way (planRunWithHistory found nothing): what blocks it even in tiles. Tiles cannot split
+ * the image-sized buffers (the image, its gradient, the optimiser's vectors); otherwise the tile grid that needs
+ * the least memory is quoted, with the optimiser's full-size share.
+ */
+export function noFitProblem(shape: RunShape, limits: MemoryLimits): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  const plane = pooledBytes(3 * shape.width * shape.height * 4);
+  if (plane > perBuffer) {
+    return `the image's own buffers (3 x ${shape.width} x ${shape.height} floats: the image, its gradient, each optimiser vector) take ${mib(plane)} each, over this GPU's limit of ${mib(perBuffer)} per buffer, and tiles cannot split them`;
+  }
+  const untiled = memoryProblem(estimateMemory(shape), limits) ?? 'it exceeds the limits';
+  if (shape.config.normalizeGradients) return `${untiled} (normalised gradients are never tiled: their norms span the whole image)`;
+  const smallest = tileCores(shape, limits)
+    .map((core) => ({ core, memory: estimateTiledMemory(shape, core) }))
+    .reduce<{ core: TileCore; memory: MemoryPlan } | undefined>((best, c) => (!best || c.memory.totalBytes < best.memory.totalBytes ? c : best), undefined);
+  if (!smallest) return untiled;
+  const grid = planTiles(shape.width, shape.height, smallest.core, tileHalo(shape.config));
+  const problem = memoryProblem(smallest.memory, limits) ?? 'it exceeds the limits';
+  return `even in ${grid.columns} x ${grid.rows} tiles (the least memory) ${problem}; the optimiser's state alone is ${mib(optimizerBytes(shape))} at full size`;
 }
 
 /** A device's buffer limits with a run's budget (bytes; undefined: none beyond the device's own limits). */

@@ -12,6 +12,8 @@ import {
   convParams,
   IMAGE_GRADIENT_COLUMNS,
   imageGradientGather,
+  reflectAdjointParams,
+  reflectPadAdjoint,
 } from '../../shaders/conv.js';
 import { poolBackward, poolBackwardReadsInput, poolForward, poolParams, type PoolingKind } from '../../shaders/pool.js';
 import { WINOGRAD_POSITIONS, winogradInputTransform, winogradOutputTransform, winogradParams } from '../../shaders/winograd.js';
@@ -35,6 +37,16 @@ import { isWinogradLayer, winogradBands, winogradFlops, winogradScratchBytes } f
 
 /** How the conv weights are stored on the GPU (arithmetic is f32 either way). */
 export type WeightStorage = 'f32' | 'f16';
+
+/**
+ * How every 3x3 conv pads the image border: 'zero' (VGG's own), or 'reflect' (PyTorch's padding_mode='reflect': the
+ * row/column next to the edge mirrored), which avoids the bright frame zero padding leaves along the borders.
+ */
+export type Padding = 'zero' | 'reflect';
+
+export class PaddingError extends Error {
+  override name = 'PaddingError';
+}
 
 export class WeightStorageError extends Error {
   override name = 'WeightStorageError';
@@ -69,8 +81,10 @@ export interface Vgg19Options {
    * f32 at each load. The first layer (3 input channels, 7 KB) stays f32. Default 'f32'.
    */
   weightStorage?: WeightStorage;
-  /** How the 3x3 layers past the first are computed (tiling.ts); default convAlgorithmFor(the adapter's parallelism). */
+  /** How the 3x3 layers past the first are computed (tiling.ts); default convAlgorithmFor(the adapter's parallelism, the padding). */
   convAlgorithm?: ConvAlgorithm;
+  /** Border padding of every 3x3 conv; default 'zero'. 'reflect' computes every layer directly (see convAlgorithmFor). */
+  padding?: Padding;
 }
 
 /** What decides the bytes of a network's weights. */
@@ -114,6 +128,7 @@ export class Vgg19Net {
   readonly imageLayerKernels: boolean;
   readonly weightStorage: WeightStorage;
   readonly convAlgorithm: ConvAlgorithm;
+  readonly padding: Padding;
   private readonly convs = new Map<number, UploadedConv>();
 
   constructor(
@@ -126,9 +141,14 @@ export class Vgg19Net {
     this.tuning = options.tuning ?? convTuningFor(gpu.parallelism);
     this.imageLayerKernels = options.imageLayerKernels ?? wantsImageLayerKernels(gpu.context.adapterInfo);
     this.weightStorage = options.weightStorage ?? 'f32';
-    this.convAlgorithm = options.convAlgorithm ?? convAlgorithmFor(gpu.parallelism);
+    this.padding = options.padding ?? 'zero';
+    if (this.padding !== 'zero' && this.padding !== 'reflect') throw new PaddingError(`padding must be zero or reflect, got "${String(this.padding)}".`);
+    this.convAlgorithm = options.convAlgorithm ?? convAlgorithmFor(gpu.parallelism, this.padding);
     if (!CONV_ALGORITHMS.includes(this.convAlgorithm)) {
       throw new Error(`conv algorithm must be ${CONV_ALGORITHMS.join(' or ')}, got "${String(this.convAlgorithm)}".`);
+    }
+    if (this.padding === 'reflect' && this.convAlgorithm !== 'direct') {
+      throw new PaddingError('reflect padding runs the direct convolution (its input gradient needs the plain 3x3 taps at the border); use convAlgorithm direct.');
     }
     if (this.weightStorage !== 'f32' && this.weightStorage !== 'f16') {
       throw new WeightStorageError(`weight storage must be f32 or f16, got "${String(this.weightStorage)}".`);
@@ -235,9 +255,13 @@ export class FeatureMaps {
     if (depth > net.depth) throw new Error(`features up to layer ${depth} need a network loaded that deep`);
     this.shapes = featureSizes(width, height, depth);
     this.shapes.forEach((s, i) => {
-      if (s.width < 1 || s.height < 1) {
+      // Reflect padding mirrors the row next to the edge, so a conv's input needs 2 rows and columns.
+      const least = net.padding === 'reflect' && VGG19[i].kind === 'conv' ? 2 : 1;
+      const input = i === 0 ? { width, height } : this.shapes[i - 1];
+      if (s.width < 1 || s.height < 1 || Math.min(input.width, input.height) < least) {
         throw new Error(
-          `A ${width}x${height} image is too small for layer ${VGG19[i].feature} (pooling leaves nothing). ` + `Use at least ${minimumSizeFor(depth)} px on the shorter side.`,
+          `A ${width}x${height} image is too small for layer ${VGG19[i].feature} (pooling leaves nothing). ` +
+            `Use at least ${minimumSizeFor(depth, net.padding)} px on the shorter side.`,
         );
       }
     });
@@ -261,7 +285,7 @@ export class FeatureMaps {
         // The image layer: lanes over output channels, pixels shared (see conv3x3ImageForward).
         const conv = this.net.convAs(i, 'direct');
         const { pixelsPerWorkgroup, channelGroupsPerLane } = imageLayerTuning.forward;
-        const program = conv3x3ImageForward({ pixelsPerWorkgroup, channelGroupsPerLane, cout4: layer.outChannels / 4 });
+        const program = conv3x3ImageForward({ pixelsPerWorkgroup, channelGroupsPerLane, cout4: layer.outChannels / 4, reflect: this.net.padding === 'reflect' });
         const params = { width: shape.width, height: shape.height, cout4: layer.outChannels / 4 };
         const flops = convFlops(layer, shape.width, shape.height);
         const size = { grid: [Math.ceil(shape.width / pixelsPerWorkgroup), shape.height] as [number, number] };
@@ -273,7 +297,7 @@ export class FeatureMaps {
         const conv = this.net.convAs(i, 'direct');
         const tiling = this.net.tuning({ width: shape.width, height: shape.height, outChannels: layer.outChannels, taps: 9 });
         const params = convParams(shape.width, shape.height, pad4(layer.inChannels) / 4, layer.outChannels / 4, tiling.pixelsPerThread, tiling.channelGroupsPerThread);
-        const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0, weightsF16: conv.f16 });
+        const program = conv3x3Forward({ ...tiling, inputPlanar3: i === 0, weightsF16: conv.f16, reflect: this.net.padding === 'reflect' });
         const flops = convFlops(layer, shape.width, shape.height);
         const size = convDispatchSize(tiling, shape.width, shape.height, layer.outChannels / 4);
         const bindings = { params: params.values, input, weights: conv.forward, bias: conv.bias, output: this.buffers[i] };
@@ -324,6 +348,12 @@ export class FeatureMaps {
       const flops = convFlops(layer, shape.width, shape.height);
       const size = convDispatchSize({ ...tiling, channelGroupsPerThread: channelGroups }, shape.width, shape.height, cinPad / 4);
       passes.add(program, bindings, size, flops, { layer: layer.name, role: 'backward' });
+      if (this.net.padding === 'reflect') {
+        // The padding ring's gradient into the pixels it mirrors (the gradient above is the zero-padded one's).
+        const adjoint = reflectAdjointParams(shape.width, shape.height, layer.outChannels / 4, cinPad / 4);
+        const program = reflectPadAdjoint({ outputPlanar3: planar, mask: opts.maskBelow, weightsF16: conv.f16 });
+        passes.add(program, { ...bindings, params: adjoint.values }, adjoint.invocations, 0, { layer: layer.name, role: 'backward' });
+      }
     } else {
       const prev = this.shapes[i - 1];
       const params = poolParams(prev.width, prev.height, prev.channels / 4, false);
@@ -353,7 +383,10 @@ export class FeatureMaps {
       flops,
       { layer: layer.name, role: 'backward' },
     );
-    passes.add(imageGradientGather(), { params: { width, height }, columns, output: gradIn }, width * height, 0, { layer: layer.name, role: 'backward' });
+    passes.add(imageGradientGather(64, this.net.padding === 'reflect'), { params: { width, height }, columns, output: gradIn }, width * height, 0, {
+      layer: layer.name,
+      role: 'backward',
+    });
   }
 
   /**
@@ -442,9 +475,16 @@ export class FeatureMaps {
   }
 }
 
-/** Smallest shorter side for which every feature up to `depth` layers is at least 1x1. */
-export function minimumSizeFor(depth: number): number {
+/**
+ * Smallest shorter side for which every feature up to `depth` layers is at least 1x1 and, with reflect padding,
+ * every conv's input at least 2x2 (the row next to the edge must exist to be mirrored).
+ */
+export function minimumSizeFor(depth: number, padding: Padding = 'zero'): number {
   let pools = 0;
-  for (let i = 0; i < depth; i++) if (VGG19[i].kind === 'pool') pools++;
-  return 2 ** pools;
+  let convPools = -1;
+  for (let i = 0; i < depth; i++) {
+    if (VGG19[i].kind === 'pool') pools++;
+    else convPools = pools;
+  }
+  return padding === 'reflect' && convPools >= 0 ? Math.max(2 ** pools, 2 ** (convPools + 1)) : 2 ** pools;
 }

@@ -8,10 +8,10 @@
  */
 import type { PoolingKind } from '../../shaders/pool.js';
 import type { LossConfig } from './loss.js';
-import type { WeightStorage } from './network.js';
+import type { Padding, WeightStorage } from './network.js';
 import { featureChannels, featureIndex } from './vgg19.js';
 
-export type { PoolingKind, WeightStorage };
+export type { Padding, PoolingKind, WeightStorage };
 
 /** Every member of a union `T`, in order: the object literal must name each member once (checked by tsc). */
 function members<T extends string>(all: Record<T, true>): readonly T[] {
@@ -32,6 +32,7 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 
 export const POOLING_KINDS: readonly PoolingKind[] = members<PoolingKind>({ max: true, avg: true });
 export const WEIGHT_STORAGES: readonly WeightStorage[] = members<WeightStorage>({ f32: true, f16: true });
+export const PADDINGS: readonly Padding[] = members<Padding>({ zero: true, reflect: true });
 
 /** Everything a run takes: the loss configuration (content/style/TV weights and layers) plus the optimisation. */
 export interface StylizeOptions extends LossConfig {
@@ -44,8 +45,10 @@ export interface StylizeOptions extends LossConfig {
   /** L-BFGS history (m). */
   historySize: number;
   /**
-   * L-BFGS only: 'strong-wolfe' searches each step length as torch's line_search_fn='strong_wolfe' (several loss
-   * evaluations per iteration, each read back); 'none' takes the step as is, with no readback (default).
+   * L-BFGS only: 'strong-wolfe' (the default with L-BFGS) searches each step length as torch's
+   * line_search_fn='strong_wolfe' (a loss evaluation or more per iteration, each read back), so the loss never
+   * rises; 'none' takes the step as is, exactly torch.optim.LBFGS without a line search (no readback, but its early
+   * steps can blow the loss up by orders of magnitude before it recovers). Unset with Adam: 'none'.
    */
   lineSearch: LineSearchKind;
   init: InitKind;
@@ -58,6 +61,13 @@ export interface StylizeOptions extends LossConfig {
   styleScale: number;
   /** Keep the content's colours: only the luminance of the result is taken. */
   originalColors: boolean;
+  /**
+   * Before the run, give each style image the content's colour statistics (mean and covariance of RGB, at their run
+   * sizes): x' = A (x - mu_s) + mu_c, A = Sigma_c^(1/2) Sigma_s^(-1/2) (src/net/colorMatch.ts).
+   */
+  matchStyleColors: boolean;
+  /** Border padding of every 3x3 conv: 'zero' (VGG's own) or 'reflect' (no frame of artifacts along the edges). */
+  padding: Padding;
   pooling: PoolingKind;
   normalizeGradients: boolean;
   /** Conv weights in f32 or f16 storage buffers (f16: needs shader-f16; half the weight memory). */
@@ -93,7 +103,7 @@ export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
   optimizer: 'lbfgs',
   learningRate: 10,
   historySize: 100,
-  lineSearch: 'none',
+  lineSearch: 'strong-wolfe',
   contentWeight: DEFAULT_LOSS.contentWeight,
   styleWeight: DEFAULT_LOSS.styleWeight,
   tvWeight: DEFAULT_LOSS.tvWeight,
@@ -104,6 +114,8 @@ export const STYLIZE_DEFAULTS: Readonly<StylizeOptions> = {
   seed: 0,
   styleScale: 1,
   originalColors: false,
+  matchStyleColors: false,
+  padding: 'zero',
   pooling: 'max',
   normalizeGradients: false,
   weightStorage: 'f32',
@@ -220,6 +232,8 @@ export function resolveOptions(input: StylizeOptionsInput, context: ResolveConte
   }
   const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<StylizeOptions>;
   const merged: StylizeOptions = { ...STYLIZE_DEFAULTS, ...(preset ? PRESETS[preset] : {}), ...defined };
+  // The line search is the L-BFGS default; another optimiser left to its defaults takes none (asked for, it is refused below).
+  if (defined.lineSearch === undefined && merged.optimizer !== 'lbfgs') merged.lineSearch = 'none';
   // Lists are copied, so changing a result changes neither the defaults, the presets nor the caller's arrays.
   const options = Object.fromEntries(Object.entries(merged).map(([k, v]: [string, unknown]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v])) as unknown as StylizeOptions;
 
@@ -272,6 +286,8 @@ export function resolveOptions(input: StylizeOptionsInput, context: ResolveConte
   checkStyleBlendWeights(options.styleBlendWeights, context.styleImages);
   positive('styleScale');
   boolean('originalColors');
+  boolean('matchStyleColors');
+  oneOf('padding', PADDINGS);
   oneOf('pooling', POOLING_KINDS);
   boolean('normalizeGradients');
   oneOf('weightStorage', WEIGHT_STORAGES);

@@ -15,13 +15,15 @@ import { LbfgsLineSearch, lineSearchBytes } from '../optim/lbfgsLineSearch.js';
 import type { GpuOptimizer } from '../optim/optimizer.js';
 import { resizeTo, sizeForLongerSide } from '../io/rgbaImage.js';
 import { normalArray, uniformArray } from '../util/random.js';
-import { lossDepth, type LossConfig } from './loss.js';
+import { lossDepth, setTargetImages, type RegionLossConfig, type StyleImage } from './loss.js';
+import { matchStyleColors } from './colorMatch.js';
+import { maskAtSize, StyleMaskError } from './styleMask.js';
 import { createLossPlan, type LossPlan } from './lossPlan.js';
 import { minimumSizeFor, Vgg19Net } from './network.js';
 import { checkStyleBlendWeights, OptionError, scaleSizes, type StylizeOptions } from './options.js';
 import { imageToX, xToImage, type Rgba8 } from './preprocess.js';
-import { estimateMemory, largestFittingSize, MemoryLimitError, memoryProblem, planRunWithHistory, memoryLimits, runDims, styleDims, type EvaluationPlan } from './memory.js';
-import { wantsImageLayerKernels } from './tiling.js';
+import { largestFittingSize, MemoryLimitError, noFitProblem, planRunWithHistory, memoryLimits, runDims, styleDims, type EvaluationPlan } from './memory.js';
+import { convAlgorithmFor, wantsImageLayerKernels } from './tiling.js';
 import type { WeightTensors } from './weights.js';
 import { VGG_MEAN_BGR } from '../../shaders/common.js';
 
@@ -34,13 +36,27 @@ export interface IterationRecord {
   total: number;
   /** Wall time of this iteration on the GPU queue. */
   ms: number;
+  /** Loss evaluations the iteration took (1 without a line search). */
+  evaluations: number;
 }
+
+/**
+ * What a run is doing, in order (per scale): building the network's pipelines and buffers ('compiling'), computing
+ * the content and style targets ('style-targets'), then the iterations ('optimizing').
+ */
+export type StylizePhase = 'compiling' | 'style-targets' | 'optimizing';
 
 export interface StylizeRequest {
   gpu: GpuRuntime;
   weights: WeightTensors;
   content: Rgba8;
   styles: Rgba8[];
+  /**
+   * Style regions: one mask per style image, in content space (greyscale value / 255; colour: ITU-R 601 luma),
+   * resized to each scale's run size like the content (src/net/styleMask.ts). Each style then has its own terms,
+   * weighted by its blend weight as given.
+   */
+  styleMasks?: Rgba8[];
   options: StylizeOptions;
   signal?: AbortSignal;
   /** L-BFGS uses options.learningRate only when it was asked for; otherwise torch's natural step 1. */
@@ -53,6 +69,20 @@ export interface StylizeRequest {
   explicitHistorySize?: boolean;
   /** Called once per scale, before it allocates, with how it will run (tiles, a shorter history) and its estimate. */
   onPlan?: (plan: ScalePlan) => void;
+  /** Called as the run enters each phase (per scale). */
+  onPhase?: (phase: StylizePhase) => void;
+  /**
+   * Start from this image instead of options.init (resized to the first scale): to continue a run from where it
+   * stopped. The optimiser starts afresh (an L-BFGS history is not kept between runs).
+   */
+  initialImage?: Rgba8;
+  /**
+   * Iterations queued on the GPU at most (default 2, which keeps a GPU busy); 1 makes a stop take effect after the
+   * current iteration on any adapter. A line search always runs one at a time.
+   */
+  maxInFlight?: number;
+  /** Number of the first iteration minus one (records are numbered from firstIteration + 1; default 0). */
+  firstIteration?: number;
 }
 
 /** How one scale of a run is evaluated, chosen from the memory it needs (src/net/memory.ts planRun). */
@@ -143,9 +173,9 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   const { gpu, options } = request;
   if (request.styles.length === 0) throw new Error('At least one style image is needed.');
   checkStyleBlendWeights(options.styleBlendWeights, request.styles.length);
-  const config: LossConfig = options;
+  const config = lossConfigOf(options, request.styles.length, request.styleMasks);
   const depth = lossDepth(config);
-  const minimum = minimumSizeFor(depth);
+  const minimum = minimumSizeFor(depth, options.padding);
   // Every scale is checked before anything is allocated.
   for (const size of scaleSizes(options)) {
     const dims = sizeForLongerSide(request.content.width, request.content.height, size);
@@ -157,28 +187,33 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
     }
   }
   const plans = scaleSizes(options).map((size) => planScale(gpu, request.content, request.styles, size, config, options, minimum, request.explicitHistorySize ?? false));
-  const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling, weightStorage: options.weightStorage });
+  request.onPhase?.('compiling');
+  const net = new Vgg19Net(gpu, request.weights, { depth, pooling: options.pooling, weightStorage: options.weightStorage, padding: options.padding });
   const records: IterationRecord[] = [];
   const started = performance.now();
-  let current: Rgba8 | undefined;
+  let current: Rgba8 | undefined = request.initialImage;
   let stopped = false;
   let optimizerBytes = 0;
-  let iterationBase = 0;
+  let iterationBase = request.firstIteration ?? 0;
   try {
     for (const [scale, size] of scaleSizes(options).entries()) {
       const plan = plans[scale];
       request.onPlan?.(plan);
+      if (scale > 0) request.onPhase?.('compiling');
       const dims = sizeForLongerSide(request.content.width, request.content.height, size);
       const content = resizeTo(request.content, dims.width, dims.height);
-      const styles = request.styles.map((s) => {
+      const styles: StyleImage[] = request.styles.map((s) => {
         const d = styleDims(s, size, options.styleScale, minimum);
-        return resizeTo(s, d.width, d.height);
+        const resized = resizeTo(s, d.width, d.height);
+        return options.matchStyleColors ? matchStyleColors(resized, content) : resized;
       });
+      const masks = request.styleMasks?.map((m) => maskAtSize(m, dims.width, dims.height));
       const loss = createLossPlan(net, dims.width, dims.height, config, plan.evaluation);
       const scaleOptions = { ...options, historySize: plan.historySize };
       let optimizer: GpuOptimizer | undefined;
       try {
-        await loss.setTargetImages(content, styles, options.styleBlendWeights);
+        request.onPhase?.('style-targets');
+        await setTargetImages(loss, content, styles, options.styleBlendWeights, masks);
         // The target pass's buffers go back to the GPU before the optimiser allocates, so the peak is the larger of
         // the two phases, as estimateMemory counts it, not their sum.
         gpu.buffers.trim();
@@ -186,6 +221,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
         else initialX(gpu, loss, content, options);
         optimizer = makeOptimizer(gpu, loss, scaleOptions, request.explicitLearningRate ?? false);
         optimizerBytes = optimizer.memoryBytes + (options.lineSearch === 'strong-wolfe' ? lineSearchBytes(3 * dims.width * dims.height) : 0);
+        request.onPhase?.('optimizing');
         const run = await runIterations(gpu, loss, optimizer, options, iterationBase, records, request);
         iterationBase += run.iterations;
         stopped = run.stopped;
@@ -202,7 +238,7 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
   }
   return {
     image: current!,
-    iterations: iterationBase,
+    iterations: iterationBase - (request.firstIteration ?? 0),
     ms: performance.now() - started,
     records,
     stopped,
@@ -210,6 +246,18 @@ export async function stylize(request: StylizeRequest): Promise<StylizeResult> {
     peakBytes: gpu.buffers.getStats().peakBytes,
     plans,
   };
+}
+
+/**
+ * The loss configuration of a run: the options, and with style masks (one per style image) a style region per
+ * style, weighted by its blend weight as given (default 1 each).
+ */
+export function lossConfigOf(options: StylizeOptions, styleImages: number, styleMasks?: readonly unknown[]): RegionLossConfig {
+  if (!styleMasks) return options;
+  if (styleMasks.length !== styleImages) {
+    throw new StyleMaskError(`${styleMasks.length} style masks given for ${styleImages} style images: give one mask per style image, in the same order.`);
+  }
+  return { ...options, styleRegionWeights: options.styleBlendWeights ?? Array.from({ length: styleImages }, () => 1) };
 }
 
 /**
@@ -222,7 +270,7 @@ export function planScale(
   content: { width: number; height: number },
   styles: ReadonlyArray<{ width: number; height: number }>,
   size: number,
-  config: LossConfig,
+  config: RegionLossConfig,
   options: StylizeOptions,
   minimum = 1,
   explicitHistorySize = false,
@@ -237,6 +285,7 @@ export function planScale(
     weightStorage: options.weightStorage,
     imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
     parallelism: gpu.parallelism,
+    convAlgorithm: convAlgorithmFor(gpu.parallelism, options.padding),
   };
   const found = planRunWithHistory({ ...shape, ...dims }, limits);
   if (found && found.reducedFrom !== undefined && explicitHistorySize) {
@@ -253,12 +302,48 @@ export function planScale(
       estimatedBytes: plan.memory.totalBytes,
     };
   }
-  const problem = memoryProblem(estimateMemory({ ...shape, ...dims }), limits);
+  const problem = noFitProblem({ ...shape, ...dims }, limits);
   const fits = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum }, limits, size);
   throw new MemoryLimitError(
-    `A ${dims.width}x${dims.height} run does not fit, even in tiles: ${problem ?? 'it exceeds the limits'}. ` +
+    `A ${dims.width}x${dims.height} run does not fit: ${problem}. ` +
       (fits > 0 ? `The largest size that fits on this GPU is ${fits} px (longer side).` : 'No size fits with these settings.'),
   );
+}
+
+/** The sizes (longer side, px) a run of these images can take on this GPU. */
+export interface SizeLimits {
+  /** The smallest whose shorter side the deepest loss layer still sees (16 px for relu5_1 on a square image). */
+  minimum: number;
+  /** The largest that fits the device's limits and the budget (tiled if need be); 0 when none does. */
+  maximum: number;
+}
+
+/** Sizes `content` and `styles` can run at with `options` on `gpu`, from the same estimates planScale uses. */
+export function sizeLimits(
+  gpu: GpuRuntime,
+  content: { width: number; height: number },
+  styles: ReadonlyArray<{ width: number; height: number }>,
+  options: StylizeOptions,
+  upTo = 8192,
+): SizeLimits {
+  const depth = lossDepth(options);
+  const shortest = minimumSizeFor(depth);
+  let minimum = shortest;
+  for (; minimum < upTo; minimum++) {
+    const dims = sizeForLongerSide(content.width, content.height, minimum);
+    if (Math.min(dims.width, dims.height) >= shortest) break;
+  }
+  const shape = {
+    config: options,
+    optimizer: options.optimizer,
+    historySize: options.historySize,
+    lineSearch: options.lineSearch !== 'none',
+    weightStorage: options.weightStorage,
+    imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
+    parallelism: gpu.parallelism,
+  };
+  const maximum = largestFittingSize({ ...shape, content, styles, styleScale: options.styleScale, minimum: shortest }, memoryLimits(gpu.device, options.memoryBudget), upTo);
+  return { minimum, maximum: maximum >= minimum ? maximum : 0 };
 }
 
 const LOSS_FIELDS = 4;
@@ -276,6 +361,7 @@ async function runIterations(
   const total = options.iterations;
   const history = gpu.buffers.storage(Math.max(1, total) * LOSS_FIELDS * 4, 'loss history');
   const doneAt: number[] = [];
+  const evaluations: number[] = [];
   const inFlight: Array<Promise<void>> = [];
   const waiter = gpu.queueWaiter();
   const lineSearch =
@@ -296,7 +382,7 @@ async function runIterations(
         const i = from + k;
         const [content, style, tv, sum] = values.subarray(k * LOSS_FIELDS, (k + 1) * LOSS_FIELDS);
         const ms = (doneAt[i] ?? performance.now()) - (i > 0 ? (doneAt[i - 1] ?? startedAt) : startedAt);
-        const record = { iteration: base + i + 1, content, style, tv, total: sum, ms };
+        const record = { iteration: base + i + 1, content, style, tv, total: sum, ms, evaluations: evaluations[i] ?? 1 };
         records.push(record);
         if (!Number.isFinite(sum) && !failure) {
           failure = new NonFiniteLossError(`The loss became ${sum} at iteration ${record.iteration}; stopping (lower the learning rate or check the weights).`);
@@ -311,19 +397,22 @@ async function runIterations(
   try {
     startedAt = performance.now();
     for (; iteration < total; iteration++) {
+      // At most two iterations queued (by default): enough to keep the GPU busy, little enough to stop soon.
+      while (inFlight.length >= Math.max(1, request.maxInFlight ?? 2)) await gpu.unlessLost(inFlight.shift()!);
+      // Checked after the wait, so a stop that came while waiting starts nothing more.
       if (request.signal?.aborted || failure) {
         stopped = true;
         break;
       }
-      // At most two iterations queued: enough to keep the GPU busy, little enough to stop within one iteration.
-      if (inFlight.length >= 2) await gpu.unlessLost(inFlight.shift()!);
       if (gpu.lostInfo) throw gpu.lostError();
       const i = iteration;
       const recordLosses = (encoder: GPUCommandEncoder) => encoder.copyBufferToBuffer(loss.losses, 0, history, i * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
       let converged = false;
       if (lineSearch) {
         // Several evaluations, each read back (src/optim/lbfgsLineSearch.ts); the iteration is over when it resolves.
-        converged = (await lineSearch.iterate(i, recordLosses)).converged;
+        const result = await lineSearch.iterate(i, recordLosses);
+        converged = result.converged;
+        evaluations[i] = result.evaluations;
         doneAt[i] = performance.now();
       } else {
         const encoder = device.createCommandEncoder({ label: `iteration ${i}` });

@@ -2,8 +2,8 @@
  * The Gatys loss and its gradient for an image too large to hold every activation at once, computed tile by tile
  * and exactly (the same values as GatysLoss up to float rounding, no seams):
  *
- * - The image is cut into cores of `core` pixels (a multiple of 16, so every 2x2 pooling window of the four pools
- *   lies on the same grid as in the whole image); each tile evaluates the network on its core plus a halo of
+ * - The image is cut into cores of `core.width` x `core.height` pixels (multiples of 16, so every 2x2 pooling window
+ *   of the four pools lies on the same grid as in the whole image); each tile evaluates the network on its core plus a halo of
  *   `tileHalo(config)` pixels (the receptive reach of the deepest loss layer, rounded up to 16), clipped at the
  *   image border, where the zero padding then is the real one. Every feature whose position lies in the core is
  *   then exact; the tile owns those positions (core / the layer's stride) and counts only them.
@@ -69,8 +69,19 @@ export interface Tile {
   window: Rect;
 }
 
+/** A tile core's sides in pixels, multiples of TILE_ALIGNMENT (the last column and row may be cut shorter). */
+export interface TileCore {
+  width: number;
+  height: number;
+}
+
+/** A core given as one number is square. */
+export function tileCore(core: number | TileCore): TileCore {
+  return typeof core === 'number' ? { width: core, height: core } : core;
+}
+
 export interface TileGrid {
-  core: number;
+  core: TileCore;
   halo: number;
   columns: number;
   rows: number;
@@ -81,17 +92,20 @@ export interface TileGrid {
 }
 
 /** Cores of `core` px (the last row and column shorter) and their windows over a width x height image. */
-export function planTiles(width: number, height: number, core: number, halo: number): TileGrid {
-  if (!(core > 0) || core % TILE_ALIGNMENT !== 0) throw new Error(`a tile core of ${core} px is not a positive multiple of ${TILE_ALIGNMENT}`);
+export function planTiles(width: number, height: number, coreSides: number | TileCore, halo: number): TileGrid {
+  const core = tileCore(coreSides);
+  for (const side of [core.width, core.height]) {
+    if (!(side > 0) || side % TILE_ALIGNMENT !== 0) throw new Error(`a tile core side of ${side} px is not a positive multiple of ${TILE_ALIGNMENT}`);
+  }
   if (halo % TILE_ALIGNMENT !== 0) throw new Error(`a tile halo of ${halo} px is not a multiple of ${TILE_ALIGNMENT}`);
-  const columns = Math.ceil(width / core);
-  const rows = Math.ceil(height / core);
+  const columns = Math.ceil(width / core.width);
+  const rows = Math.ceil(height / core.height);
   const tiles: Tile[] = [];
   let maxWidth = 0;
   let maxHeight = 0;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < columns; c++) {
-      const coreRect = { x0: c * core, y0: r * core, x1: Math.min(width, (c + 1) * core), y1: Math.min(height, (r + 1) * core) };
+      const coreRect = { x0: c * core.width, y0: r * core.height, x1: Math.min(width, (c + 1) * core.width), y1: Math.min(height, (r + 1) * core.height) };
       const window = {
         x0: Math.max(0, coreRect.x0 - halo),
         y0: Math.max(0, coreRect.y0 - halo),
@@ -104,6 +118,11 @@ export function planTiles(width: number, height: number, core: number, halo: num
     }
   }
   return { core, halo, columns, rows, tiles, maxWindow: { width: maxWidth, height: maxHeight } };
+}
+
+/** Pixels the tiles' windows cover together: what a tiled evaluation's work grows with (the image's area untiled). */
+export function windowPixels(grid: TileGrid): number {
+  return grid.tiles.reduce((sum, { window }) => sum + (window.x1 - window.x0) * (window.y1 - window.y0), 0);
 }
 
 /** 2^(pools up to and including layer i): how many image pixels one step of layer i's output spans. */
@@ -187,7 +206,7 @@ export function tiledLossBytes(
   width: number,
   height: number,
   config: LossConfig,
-  core: number,
+  core: number | TileCore,
   o: { parallelism: Parallelism; convAlgorithm: ConvAlgorithm; imageLayerKernels: boolean },
 ): number {
   const terms = termsOf(config);
@@ -233,7 +252,13 @@ export function tiledLossBytes(
  * FeatureMaps, x and owned-feature copy, the Gram scratch, one Gram per style layer and a readback copy per Gram
  * size.
  */
-export function tiledStyleTargetBytes(width: number, height: number, config: LossConfig, core: number, o: { parallelism: Parallelism; convAlgorithm: ConvAlgorithm }): number {
+export function tiledStyleTargetBytes(
+  width: number,
+  height: number,
+  config: LossConfig,
+  core: number | TileCore,
+  o: { parallelism: Parallelism; convAlgorithm: ConvAlgorithm },
+): number {
   const layers = config.styleLayers.map(featureIndex);
   const depth = layers.length ? Math.max(...layers) + 1 : 1;
   const grid = planTiles(width, height, core, tileHalo({ ...config, contentLayers: [] }));
@@ -251,8 +276,8 @@ export function tiledStyleTargetBytes(width: number, height: number, config: Los
 }
 
 export interface TiledLossOptions {
-  /** Core side in pixels, a multiple of 16. */
-  core: number;
+  /** Core sides in pixels, multiples of 16 (one number: square). */
+  core: number | TileCore;
 }
 
 export class TiledGatysLoss {

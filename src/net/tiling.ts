@@ -107,7 +107,10 @@ export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['direct', 'winograd'];
  * every layer shape (e.g. 32x32 256->256: 69-72 ms against 139 ms), and the transforms are cheap passes. On a GPU
  * the direct kernel stays: it is what the H200 measurements were made with, and Winograd has not been timed there.
  */
-export function convAlgorithmFor(parallelism: Parallelism): ConvAlgorithm {
+export function convAlgorithmFor(parallelism: Parallelism, padding: 'zero' | 'reflect' = 'zero'): ConvAlgorithm {
+  // Reflect padding's input gradient adds the padding ring's share from the plain 3x3 taps (shaders/conv.ts
+  // reflectPadAdjoint), which a Winograd layer does not keep: it runs every layer directly.
+  if (padding === 'reflect') return 'direct';
   return parallelism === 'cpu' ? 'winograd' : 'direct';
 }
 

@@ -1,17 +1,19 @@
 /**
  * Browser image input: a URL, Blob/File, ImageBitmap or <img> -> RgbaImage, with one clear sentence for every way
- * it can fail. URLs and Blobs take the CLI's path and messages: the format comes from the magic bytes (PNG or JPEG),
- * and the header is read and checked (declared size, truncation) with src/io/rgbaImage.ts before the browser's codec
- * sees a byte, so a decompression bomb is refused without decoding. The browser then decodes (EXIF orientation
- * applied), and the pixels are read back through the GPU as straight (not premultiplied) RGBA: like the CLI, the
- * engine ignores alpha and sees the colour stored in transparent pixels. src/io/rgbaImage.ts does the exact resizing
- * later.
+ * it can fail. URLs and Blobs: the format comes from the magic bytes (PNG, JPEG, WebP, AVIF, GIF or BMP: what
+ * createImageBitmap decodes everywhere WebGPU exists), and the header's declared size is read and checked
+ * (src/ui/image-header.ts; PNG and JPEG with the CLI's own reader and messages, truncation included) before the
+ * browser's codec sees a byte, so a decompression bomb is refused without decoding. The browser then decodes (EXIF
+ * orientation applied; an animated GIF or WebP gives its first frame), and the pixels are read back through the GPU
+ * as straight (not premultiplied) RGBA: like the CLI, the engine ignores alpha and sees the colour stored in
+ * transparent pixels. src/io/rgbaImage.ts does the exact resizing later.
  */
 import type { GpuRuntime } from '../gpu/runtime.js';
-import { checkDeclaredSize, DEFAULT_MAX_PIXELS, ImageInputError, quoteSource, readImageHeader, type ImageHeader, type RgbaImage } from '../io/rgbaImage.js';
+import { checkDeclaredSize, DEFAULT_MAX_PIXELS, ImageInputError, quoteSource, readImageHeader, type RgbaImage } from '../io/rgbaImage.js';
+import { readBrowserImageHeader, type BrowserImageHeader } from './image-header.js';
 
 /** What `content-src` / `style-src` accept as properties (attributes are URLs). */
-export type ImageSource = string | Blob | ImageBitmap | HTMLImageElement;
+export type ImageSource = string | Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas;
 
 /** An image that cannot be used; `message` is meant for the user as is. (Decoding failures are ImageInputError.) */
 class ImageSourceError extends Error {
@@ -34,7 +36,11 @@ export async function loadRgbaImage(source: ImageSource, what: string, maxSide: 
   }
   if (typeof ImageBitmap !== 'undefined' && source instanceof ImageBitmap) return fromBitmap(source, what, maxSide, gpu, false);
   if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement) return fromImgElement(source, what, maxSide, gpu);
-  throw new ImageSourceError(`The ${what} must be a URL, a Blob or File, an ImageBitmap or an <img> element.`);
+  if ((typeof HTMLCanvasElement !== 'undefined' && source instanceof HTMLCanvasElement) || (typeof OffscreenCanvas !== 'undefined' && source instanceof OffscreenCanvas)) {
+    // A canvas (a painted mask): its pixels as they are now.
+    return fromBitmap(await createImageBitmap(source, STRAIGHT), what, maxSide, gpu, true);
+  }
+  throw new ImageSourceError(`The ${what} must be a URL, a Blob or File, an ImageBitmap, an <img> element or a canvas.`);
 }
 
 async function fromUrl(src: string, what: string, maxSide: number, gpu: GpuRuntime, signal?: AbortSignal): Promise<RgbaImage> {
@@ -67,17 +73,17 @@ function loadsWithoutCors(url: string): Promise<boolean> {
 }
 
 /**
- * The checks the CLI makes before decoding (src/io/image.ts decodeImageBytes), with its messages: empty, not PNG or
- * JPEG, truncated or broken header, declared size above the pixel limit, truncated data. `name` is the URL or file
- * name the messages quote. Exported for tests.
+ * The checks made before decoding: empty, not an image format the element reads, truncated or broken header,
+ * declared size above the pixel limit; for PNG and JPEG also truncated data, with the CLI's messages
+ * (src/io/image.ts decodeImageBytes). `name` is the URL or file name the messages quote.
  */
-function checkImageBytes(bytes: Uint8Array, name: string): ImageHeader {
-  const header = readImageHeader(bytes, name);
+function checkImageBytes(bytes: Uint8Array, name: string): BrowserImageHeader {
+  const header = readBrowserImageHeader(bytes, name);
   checkDeclaredSize(header, name);
   const truncated =
     header.format === 'png'
       ? !pngIsComplete(bytes) && 'the file is truncated'
-      : header.jpeg?.truncated && 'the file is truncated (there is no end-of-image marker after the image data)';
+      : header.format === 'jpeg' && readImageHeader(bytes, name).jpeg?.truncated && 'the file is truncated (there is no end-of-image marker after the image data)';
   if (truncated) throw new ImageInputError(`Image file ${quoteSource(name)} could not be decoded: ${truncated}.`, name, 'corrupt');
   return header;
 }
@@ -98,7 +104,7 @@ async function fromBytes(bytes: Uint8Array<ArrayBuffer>, name: string, what: str
   const header = checkImageBytes(bytes, name);
   let bitmap: ImageBitmap;
   try {
-    bitmap = await createImageBitmap(new Blob([bytes], { type: `image/${header.format}` }), STRAIGHT);
+    bitmap = await createImageBitmap(new Blob([bytes], { type: header.mimeType }), STRAIGHT);
   } catch (e) {
     throw new ImageInputError(
       `Image file ${quoteSource(name)} could not be decoded: this browser's ${header.format.toUpperCase()} decoder refused it (corrupt image data).`,

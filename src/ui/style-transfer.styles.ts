@@ -49,7 +49,7 @@ export const styleTransferStyles = css`
     color: #fff;
   }
 
-  .status:empty {
+  .status.idle {
     display: none;
   }
 
@@ -68,8 +68,19 @@ export const styleTransferStyles = css`
 
   .controls {
     display: flex;
+    flex-wrap: wrap;
     align-items: center;
     gap: 0.5em;
+  }
+
+  .time {
+    flex-basis: 100%;
+    font-size: 0.875em;
+    font-variant-numeric: tabular-nums;
+  }
+
+  .time:empty {
+    display: none;
   }
 
   button {
@@ -81,6 +92,11 @@ export const styleTransferStyles = css`
     background: var(--style-transfer-accent, #4338ca);
     color: var(--style-transfer-accent-text, #fff);
     cursor: pointer;
+  }
+
+  button:disabled {
+    opacity: 0.7;
+    cursor: progress;
   }
 
   button:focus-visible {

@@ -25,6 +25,24 @@ import type { StyleTransferCompleteEvent, StyleTransferErrorEvent } from '../../
 
 if (BROWSER_SKIP_REASON) console.warn(BROWSER_SKIP_REASON);
 
+/** A 24-bit bottom-up BMP, width x height, a colour gradient (rows padded to 4 bytes). */
+function makeBmp(width: number, height: number): Buffer {
+  const row = Math.ceil((width * 3) / 4) * 4;
+  const b = Buffer.alloc(54 + row * height);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(b.length, 2);
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(width, 18);
+  b.writeInt32LE(height, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) b.set([(x * 5) % 256, (y * 7) % 256, ((x + y) * 3) % 256], 54 + (height - 1 - y) * row + x * 3); // BGR
+  }
+  return b;
+}
+
 /** A page holding nothing but the bundle and one element with `attributes`. */
 function elementPage(attributes: string): string {
   return `<!doctype html>
@@ -66,6 +84,21 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
         headers: { 'content-security-policy': `default-src 'self' ${crossOrigin.origin}; script-src 'self'` },
       },
       { path: '/bad-option.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="24" iterations="3" style-weight="abc" autostart`), headers: STRICT_CSP },
+      { path: '/eta.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="32" iterations="12" optimizer="adam" controls`), headers: STRICT_CSP },
+      { path: '/stop64.html', html: elementPage(`${SAMPLES} weights-src="/weights/" size="64" iterations="30" autostart controls`), headers: STRICT_CSP },
+      { path: '/gradient.bmp', body: makeBmp(48, 32), headers: { 'content-type': 'image/bmp' } },
+      {
+        path: '/bmp.html',
+        html: elementPage(`content-src="/gradient.bmp" style-src="test/fixtures/formats/chelsea-64.webp" weights-src="/weights/" size="24" iterations="1" autostart`),
+        headers: STRICT_CSP,
+      },
+      {
+        path: '/formats.html',
+        html: elementPage(
+          `content-src="test/fixtures/formats/chelsea-64.webp" style-src="test/fixtures/formats/chelsea-64.avif" weights-src="/weights/" size="24" iterations="2" autostart`,
+        ),
+        headers: STRICT_CSP,
+      },
     ];
     // Weights first: the repository's own weights/ holds only a README.
     server = await startServer(
@@ -112,6 +145,9 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     expect(complete).toHaveLength(1);
     expect(complete[0].detail).toMatchObject({ iterations: 3, stopped: false });
     expect(elementEvents(events).at(-1)?.type).toBe('style-transfer-complete');
+    // Default L-BFGS (strong-Wolfe line search): no blow-up (torch's LBFGS without one reaches 1e21 at iteration 3 here).
+    const totals = progress.map((e) => e.detail.total as number);
+    expect(Math.max(...totals) / totals[0], totals.join(', ')).toBeLessThanOrEqual(10);
 
     const image = await page.evaluate(async () => {
       const blob = await document.querySelector('style-transfer')!.toBlob();
@@ -193,6 +229,134 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     await page.close();
   }, 300_000);
 
+  it('phases arrive in order from Start and show on screen; etaMs after 5 iterations is within 30 % of the time that was left', async () => {
+    const page = await openPage('/eta.html', async (p) => {
+      // What the element shows at each phase event (after it rendered).
+      await p.evaluateOnNewDocument(() => {
+        const w = window as unknown as { shown: string[] };
+        w.shown = [];
+        document.addEventListener('style-transfer-phase', (event) => {
+          const element = event.target as HTMLElement & { updateComplete: Promise<boolean> };
+          void element.updateComplete.then(() =>
+            w.shown.push(`${(event as CustomEvent<{ phase: string }>).detail.phase}: ${element.shadowRoot!.textContent.replace(/\s+/g, ' ').trim()}`),
+          );
+        });
+      });
+    });
+    await page.waitForFunction(() => !!customElements.get('style-transfer'));
+    const pressed = await page.evaluate(() => {
+      const button = document.querySelector('style-transfer')!.shadowRoot!.querySelector<HTMLButtonElement>('[part="button"]')!;
+      button.click();
+      return performance.now();
+    });
+    const events = await waitForEnd(page, 240_000);
+    const phases = events.filter((e) => e.type === 'style-transfer-phase');
+    expect(phases.map((e) => e.detail.phase)).toEqual(['loading-weights', 'compiling', 'style-targets', 'optimizing']);
+    expect(phases[0].at - pressed, 'loading-weights as Start is pressed').toBeLessThan(100);
+    for (let k = 1; k < phases.length; k++) expect(phases[k].detail.elapsedMs as number).toBeGreaterThanOrEqual(phases[k - 1].detail.elapsedMs as number);
+    const shown = await page.evaluate(() => (window as unknown as { shown: string[] }).shown);
+    console.log(`on screen at each phase:\n  ${shown.join('\n  ')}`);
+    // Building the network is synchronous (pipelines compile at first use, during the targets), so the next phase
+    // may already show when the element renders for 'compiling'.
+    expect(shown.find((t) => t.startsWith('compiling'))).toMatch(/Preparing the GPU programs|Measuring the style and content targets/);
+    expect(shown.find((t) => t.startsWith('style-targets'))).toMatch(/Measuring the style and content targets/);
+    expect(shown.find((t) => t.startsWith('optimizing'))).toMatch(/Running the first iteration|elapsed/);
+
+    const progress = events.filter((e) => e.type === 'style-transfer-progress');
+    const complete = events.find((e) => e.type === 'style-transfer-complete')!;
+    expect(progress).toHaveLength(12);
+    const fifth = progress[4];
+    const eta = fifth.detail.etaMs as number;
+    const actual = complete.at - fifth.at;
+    timings.push(`ETA after 5 of 12 Adam iterations at 32 px: ${(eta / 1000).toFixed(2)} s estimated, ${(actual / 1000).toFixed(2)} s actual (${iterationSeconds(progress)})`);
+    expect(Math.abs(eta - actual) / actual).toBeLessThanOrEqual(0.3);
+    for (const { detail } of progress) expect(detail.elapsedMs as number).toBeGreaterThan(0);
+    expect(progress.at(-1)!.detail.etaMs).toBe(0);
+    const text = await shadowText(page);
+    expect(text).toMatch(/12 \/ 12/);
+    expect(text).toMatch(/\d+:\d\d in all/);
+    await page.close();
+  }, 300_000);
+
+  it('default L-BFGS at 64 px: stop() shows "Stopping…" and ends within one iteration keeping the result; continue() goes on from it', async () => {
+    const stopAt = 2;
+    const page = await openPage('/stop64.html', async (p) => {
+      await p.evaluateOnNewDocument((at) => {
+        const w = window as unknown as { stopAtIteration: number; buttonAfterStop?: string };
+        w.stopAtIteration = at;
+        document.addEventListener('style-transfer-phase', (event) => {
+          if ((event as CustomEvent<{ phase: string }>).detail.phase !== 'stopping') return;
+          const element = event.target as HTMLElement & { updateComplete: Promise<boolean> };
+          void element.updateComplete.then(() => {
+            const button = element.shadowRoot!.querySelector<HTMLButtonElement>('[part="button"]')!;
+            w.buttonAfterStop = `${button.textContent.trim()} disabled=${button.disabled}`;
+          });
+        });
+      }, stopAt);
+    });
+    const events = await waitForEnd(page, 290_000);
+    const progress = events.filter((e) => e.type === 'style-transfer-progress');
+    const stopCalled = events.find((e) => e.type === 'stop-called')!;
+    const complete = events.find((e) => e.type === 'style-transfer-complete')!;
+    const previews = events.filter((e) => e.type === 'preview');
+    const startedAfterStop = previews.filter((e) => e.at > stopCalled.at).length;
+    const iterationMs = progress.slice(1).map((e, k) => e.at - progress[k].at);
+    timings.push(
+      `stop() at 64 px (L-BFGS, line search): complete ${((complete.at - stopCalled.at) / 1000).toFixed(2)} s after stop(); ${startedAfterStop} iterations started after it; ` +
+        `iterations took ${iterationMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s`,
+    );
+    expect(events.filter((e) => e.type === 'style-transfer-error')).toEqual([]);
+    expect(events.filter((e) => e.type === 'style-transfer-phase').map((e) => e.detail.phase)).toEqual(['loading-weights', 'compiling', 'style-targets', 'optimizing', 'stopping']);
+    expect(await page.evaluate(() => (window as unknown as { buttonAfterStop?: string }).buttonAfterStop)).toBe('Stopping… disabled=true');
+    expect(complete.detail.stopped).toBe(true);
+    expect(startedAfterStop).toBeLessThanOrEqual(1);
+    const ran = complete.detail.iterations as number;
+    expect(ran).toBeLessThanOrEqual(stopAt + 1);
+    expect(progress.map((e) => e.detail.iteration)).toEqual(Array.from({ length: ran }, (_, i) => i + 1));
+
+    // The result stays; continue() resumes from it with the same settings, numbering on, and can be stopped again.
+    const resumed = await page.evaluate(async (first) => {
+      const w = window as unknown as { events: LoggedEvent[]; stopAtIteration: number };
+      const element = document.querySelector('style-transfer')!;
+      const before = await element.toBlob();
+      w.events.length = 0;
+      w.stopAtIteration = first + 2;
+      const canContinue = element.canContinue;
+      await element.continue();
+      return { canContinue, resultBytes: before.size, events: w.events.filter((e) => e.type.startsWith('style-transfer-')) };
+    }, ran);
+    expect(resumed.canContinue).toBe(true);
+    expect(resumed.resultBytes).toBeGreaterThan(1000);
+    const again = resumed.events.filter((e) => e.type === 'style-transfer-progress').map((e) => e.detail.iteration);
+    expect(again.slice(0, 2)).toEqual([ran + 1, ran + 2]);
+    const totals = [...progress, ...resumed.events.filter((e) => e.type === 'style-transfer-progress')].map((e) => e.detail.total as number);
+    // Going on from the stopped image, not from the photo again: the loss carries on from where it was.
+    expect(totals[ran]).toBeLessThan(totals[0]);
+    expect(resumed.events.at(-1)).toMatchObject({ type: 'style-transfer-complete', detail: { stopped: true } });
+    const text = await shadowText(page);
+    expect(text).toContain(`/ 30`);
+    expect(text).toContain('Continue');
+    await page.close();
+  }, 300_000);
+
+  it('WebP, AVIF and BMP inputs run (the browser decodes them; the header gives their size first)', async () => {
+    const page = await openPage('/formats.html');
+    const events = await waitForEnd(page, 240_000);
+    expect(events.filter((e) => e.type === 'style-transfer-error')).toEqual([]);
+    expect(elementEvents(events).filter((e) => e.type === 'style-transfer-progress')).toHaveLength(2);
+    const image = await page.evaluate(async () => {
+      const bitmap = await createImageBitmap(await document.querySelector('style-transfer')!.toBlob());
+      return [bitmap.width, bitmap.height];
+    });
+    expect(image).toEqual([24, 16]); // 64x43 at 24 px
+    await page.close();
+
+    const bmp = await openPage('/bmp.html');
+    const bmpEvents = await waitForEnd(bmp, 240_000);
+    expect(elementEvents(bmpEvents).map((e) => e.type)).toEqual(['style-transfer-progress', 'style-transfer-complete']);
+    await bmp.close();
+  }, 300_000);
+
   it('a lost GPU device ends the run with one error event; the next start() opens a new device and completes', async () => {
     const page = await openPage('/stop.html', async (p) => {
       // Keep a handle on the element's device (page-gpu.ts does not expose it) and destroy it at progress 2.
@@ -240,7 +404,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     await new Promise((resolve) => setTimeout(resolve, 300));
     const all = await page.evaluate(() => (window as unknown as { events: LoggedEvent[] }).events);
     expect(elementEvents(all).map((e) => e.type)).toEqual(['style-transfer-error']);
-    const message = events[0].detail.message as string;
+    const message = elementEvents(events)[0].detail.message as string;
     for (const pattern of expected) expect(message).toMatch(pattern);
     // The same sentence is shown inside the element.
     const shown = await page.evaluate(() => document.querySelector('style-transfer')?.shadowRoot?.querySelector('[part="message"]')?.textContent ?? '');

@@ -238,7 +238,7 @@ export function recordEvents(): void {
     };
   }
   const toHex = async (blob: Blob) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer())), (b) => b.toString(16).padStart(2, '0')).join('');
-  for (const type of ['style-transfer-progress', 'style-transfer-complete', 'style-transfer-error']) {
+  for (const type of ['style-transfer-progress', 'style-transfer-complete', 'style-transfer-error', 'style-transfer-phase']) {
     document.addEventListener(type, (event) => {
       const detail = (event as CustomEvent).detail as Record<string, unknown>;
       w.events.push({ type, detail, at: performance.now() });
@@ -256,7 +256,8 @@ export function recordEvents(): void {
   );
 }
 
-export const elementEvents = (events: LoggedEvent[]) => events.filter((e) => e.type.startsWith('style-transfer-'));
+/** The run's outcome events: progress, complete and error (phase events left out; tests that want them filter for them). */
+export const elementEvents = (events: LoggedEvent[]) => events.filter((e) => e.type.startsWith('style-transfer-') && e.type !== 'style-transfer-phase');
 
 export async function waitForEnd(page: Page, timeout: number): Promise<LoggedEvent[]> {
   await page.waitForFunction(() => (window as unknown as { events: LoggedEvent[] }).events.some((e) => e.type === 'style-transfer-complete' || e.type === 'style-transfer-error'), {

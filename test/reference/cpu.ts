@@ -121,6 +121,68 @@ export function conv3x3InputGrad(gradOut: ArrayLike<number>, height: number, wid
   return out;
 }
 
+export type RefPadding = 'zero' | 'reflect';
+
+/** Index i of a line of n with reflect padding (PyTorch's 'reflect': -1 -> 1, n -> n - 2). */
+export function reflectRef(i: number, n: number): number {
+  if (n < 2) throw new Error(`reflect padding needs at least 2 pixels, got ${n}`);
+  return i < 0 ? -i : i >= n ? 2 * n - 2 - i : i;
+}
+
+/**
+ * 3x3 convolution, stride 1, reflect padding 1 (HWC, as conv3x3): out[y][x][co] = bias[co] +
+ * sum in[r(y+ky-1)][r(x+kx-1)][ci] * w[ky][kx][ci][co], r = reflectRef; ReLU if asked.
+ */
+export function conv3x3Reflect(
+  input: ArrayLike<number>,
+  height: number,
+  width: number,
+  cin: number,
+  cout: number,
+  kernel: ArrayLike<number>,
+  bias?: ArrayLike<number>,
+  relu = false,
+): Float64Array {
+  const out = new Float64Array(height * width * cout);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let co = 0; co < cout; co++) {
+        let sum = bias ? bias[co] : 0;
+        for (let ky = 0; ky < 3; ky++) {
+          const iy = reflectRef(y + ky - 1, height);
+          for (let kx = 0; kx < 3; kx++) {
+            const ix = reflectRef(x + kx - 1, width);
+            for (let ci = 0; ci < cin; ci++) sum += input[(iy * width + ix) * cin + ci] * kernel[((ky * 3 + kx) * cin + ci) * cout + co];
+          }
+        }
+        out[(y * width + x) * cout + co] = relu ? Math.max(sum, 0) : sum;
+      }
+    }
+  }
+  return out;
+}
+
+/** Input gradient of conv3x3Reflect, by scattering every output's gradient to the (mirrored) pixels it read. */
+export function conv3x3ReflectInputGrad(gradOut: ArrayLike<number>, height: number, width: number, cin: number, cout: number, kernel: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(height * width * cin);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let ky = 0; ky < 3; ky++) {
+        const iy = reflectRef(y + ky - 1, height);
+        for (let kx = 0; kx < 3; kx++) {
+          const ix = reflectRef(x + kx - 1, width);
+          for (let ci = 0; ci < cin; ci++) {
+            let sum = 0;
+            for (let co = 0; co < cout; co++) sum += gradOut[(y * width + x) * cout + co] * kernel[((ky * 3 + kx) * cin + ci) * cout + co];
+            out[(iy * width + ix) * cin + ci] += sum;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** out[p][co] = scale * sum_ci in[p][ci] * m[ci][co]. */
 export function conv1x1(input: ArrayLike<number>, pixels: number, cin: number, cout: number, matrix: ArrayLike<number>, scale = 1): Float64Array {
   const out = new Float64Array(pixels * cout);
@@ -351,13 +413,21 @@ export interface RefFeature {
 }
 
 /** Forward pass from planar x [3][H][W]; returns the output of every layer. The first layer must be a conv. */
-export function referenceForward(layers: readonly RefLayer[], x: ArrayLike<number>, width: number, height: number, pooling: RefPooling): RefFeature[] {
+export function referenceForward(
+  layers: readonly RefLayer[],
+  x: ArrayLike<number>,
+  width: number,
+  height: number,
+  pooling: RefPooling,
+  padding: RefPadding = 'zero',
+): RefFeature[] {
+  const conv = padding === 'reflect' ? conv3x3Reflect : conv3x3;
   const features: RefFeature[] = [];
   let current: RefFeature = { data: planarToHwc(x, 3, height, width), width, height, channels: 3 };
   for (const layer of layers) {
     if (layer.kind === 'conv') {
       if (layer.cin !== current.channels) throw new Error(`conv expects ${layer.cin} channels, got ${current.channels}`);
-      const data = conv3x3(current.data, current.height, current.width, layer.cin, layer.cout, layer.kernel, layer.bias, true);
+      const data = conv(current.data, current.height, current.width, layer.cin, layer.cout, layer.kernel, layer.bias, true);
       current = { data, width: current.width, height: current.height, channels: layer.cout };
     } else {
       const size = pooledSizeRef(current.width, current.height);
@@ -377,6 +447,30 @@ export interface RefLossConfig {
   styleLayers: number[];
   /** One per style layer, default 1. */
   styleLayerWeights?: number[];
+  /** Every conv's border padding; default 'zero'. */
+  padding?: RefPadding;
+  /**
+   * Style regions: per style image a mask in content space (values 0..1, row-major, the content's size) and its
+   * weight b_k. Each style then has its own terms "style:<layer>#k" = styleWeight * w_l * b_k *
+   * mean((G~ - G(s_k))^2), G~ = sum_p m_p^2 F_p F_p^T / (C sum_p m_p^2) (0 when the sum is 0), the mask average-pooled
+   * 2x2 (floor) at every pool.
+   */
+  styleRegions?: { weights: number[]; masks: Float64Array[] };
+}
+
+/** A style region's mask at every layer: the content-size mask, average-pooled at each pool (the reference's pool2x2). */
+export function referenceLayerMasks(layers: readonly RefLayer[], mask: ArrayLike<number>, width: number, height: number): Float64Array[] {
+  const out: Float64Array[] = [];
+  let current: Float64Array = Float64Array.from(mask);
+  let [w, h] = [width, height];
+  for (const layer of layers) {
+    if (layer.kind === 'pool') {
+      current = pool2x2('avg', current, h, w, 1);
+      ({ width: w, height: h } = pooledSizeRef(w, h));
+    }
+    out.push(current);
+  }
+  return out;
 }
 
 export interface RefTargets {
@@ -384,6 +478,8 @@ export interface RefTargets {
   content: Map<number, Float64Array>;
   /** Style Gram targets per style layer index. */
   style: Map<number, Float64Array>;
+  /** With style regions: per style image, its plain Grams per style layer index. */
+  regions?: Array<Map<number, Float64Array>>;
 }
 
 /** Content features of `content` and (blended) style Grams of `styles`, as GatysLoss.setContentTarget/setStyleTargets. */
@@ -397,13 +493,15 @@ export function referenceTargets(
 ): RefTargets {
   const depth = Math.max(...config.contentLayers, ...config.styleLayers) + 1;
   const net = layers.slice(0, depth);
-  const contentFeatures = referenceForward(net, content.x, content.width, content.height, pooling);
+  const contentFeatures = referenceForward(net, content.x, content.width, content.height, pooling, config.padding);
   const targets: RefTargets = { content: new Map(), style: new Map() };
   for (const l of config.contentLayers) targets.content.set(l, contentFeatures[l].data);
   const weights = blend ?? styles.map(() => 1);
   const total = weights.reduce((a, b) => a + b, 0);
+  if (config.styleRegions) targets.regions = styles.map(() => new Map());
   styles.forEach((s, k) => {
-    const features = referenceForward(net, s.x, s.width, s.height, pooling);
+    const features = referenceForward(net, s.x, s.width, s.height, pooling, config.padding);
+    for (const l of config.styleLayers) targets.regions?.[k].set(l, gram(features[l].data, features[l].width * features[l].height, features[l].channels));
     for (const l of config.styleLayers) {
       const f = features[l];
       const g = gram(f.data, f.width * f.height, f.channels);
@@ -446,7 +544,7 @@ export function gatysReference(
 ): RefResult {
   const depth = Math.max(...config.contentLayers, ...config.styleLayers) + 1;
   const net = layers.slice(0, depth);
-  const features = referenceForward(net, x, width, height, pooling);
+  const features = referenceForward(net, x, width, height, pooling, config.padding);
   const layerWeights = config.styleLayerWeights ?? config.styleLayers.map(() => 1);
   const terms: Record<string, number> = {};
   let content = 0;
@@ -465,15 +563,46 @@ export function gatysReference(
     content += value;
     if (withGradient) addInto(grads[l], contentGradRef(f.data, t, config.contentWeight));
   }
-  config.styleLayers.forEach((l, k) => {
-    const f = features[l];
-    const t = targets.style.get(l)!;
-    const w = config.styleWeight * layerWeights[k];
-    const value = styleLossRef(f.data, f.width * f.height, f.channels, t, w);
-    terms[`style:${l}`] = value;
-    style += value;
-    if (withGradient) addInto(grads[l], styleGradRef(f.data, f.width * f.height, f.channels, t, w));
-  });
+  if (config.styleRegions) {
+    config.styleRegions.masks.forEach((mask, r) => {
+      const masks = referenceLayerMasks(net, mask, width, height);
+      config.styleLayers.forEach((l, k) => {
+        const f = features[l];
+        const m = masks[l];
+        const pixels = f.width * f.height;
+        const c = f.channels;
+        const sumSquares = m.reduce((a, v) => a + v * v, 0);
+        // G~ = sum_p m_p^2 F_p F_p^T / (C S); term = w mean((G~ - T)^2); dL/dF_p = 4 w m_p^2 (F_p D) / (C^3 S).
+        const guided = new Float64Array(c * c);
+        if (sumSquares > 0) {
+          for (let p = 0; p < pixels; p++) {
+            const m2 = m[p] * m[p];
+            for (let a = 0; a < c; a++) for (let b = 0; b < c; b++) guided[a * c + b] += (m2 * f.data[p * c + a] * f.data[p * c + b]) / (c * sumSquares);
+          }
+        }
+        const target = targets.regions![r].get(l)!;
+        const w = config.styleWeight * layerWeights[k] * config.styleRegions!.weights[r];
+        const d = guided.map((v, i) => v - target[i]);
+        const value = (w * d.reduce((a, v) => a + v * v, 0)) / (c * c);
+        terms[`style:${l}#${r}`] = value;
+        style += value;
+        if (withGradient && sumSquares > 0) {
+          const g = conv1x1(f.data, pixels, c, c, d, (4 * w) / (c * c * c * sumSquares));
+          for (let p = 0; p < pixels; p++) for (let a = 0; a < c; a++) grads[l][p * c + a] += m[p] * m[p] * g[p * c + a];
+        }
+      });
+    });
+  } else {
+    config.styleLayers.forEach((l, k) => {
+      const f = features[l];
+      const t = targets.style.get(l)!;
+      const w = config.styleWeight * layerWeights[k];
+      const value = styleLossRef(f.data, f.width * f.height, f.channels, t, w);
+      terms[`style:${l}`] = value;
+      style += value;
+      if (withGradient) addInto(grads[l], styleGradRef(f.data, f.width * f.height, f.channels, t, w));
+    });
+  }
   const tv = config.tvWeight * tvLossRef(x, height, width);
   terms.tv = tv;
   const result: RefResult = { content, style, tv, total: content + style + tv, terms, features };
@@ -486,7 +615,7 @@ export function gatysReference(
     let gIn: Float64Array;
     if (layer.kind === 'conv') {
       const pre = reluMask(grads[i], features[i].data);
-      gIn = conv3x3InputGrad(pre, below.height, below.width, layer.cin, layer.cout, layer.kernel);
+      gIn = (config.padding === 'reflect' ? conv3x3ReflectInputGrad : conv3x3InputGrad)(pre, below.height, below.width, layer.cin, layer.cout, layer.kernel);
     } else {
       gIn = pool2x2Backward(pooling, below.data, below.height, below.width, below.channels, grads[i]);
     }
