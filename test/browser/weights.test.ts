@@ -123,6 +123,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('weights a page can afford (bytes counted
     expect(errors).toHaveLength(1);
     expect(String(errors[0].detail.message)).toContain('weights-src has no vgg19_conv_hwio_f32.safetensors (the file weights-precision="f32" needs)');
     expect(String(errors[0].detail.message)).toContain('/only-int8/vgg19_conv_hwio_f32.safetensors: the server answered 404');
-    expect(events.filter((e) => e.type.startsWith('style-transfer-'))).toHaveLength(1);
+    // Phase events may come first; the outcome is that one error (no progress, no complete).
+    expect(events.filter((e) => ['style-transfer-progress', 'style-transfer-complete', 'style-transfer-error'].includes(e.type))).toHaveLength(1);
   }, 300_000);
 });
