@@ -12,6 +12,7 @@ import { renderMarkdown, renderText, type BenchReport } from '../bench/report.js
 import { runBench } from '../bench/run.js';
 import { openBrowserGpu } from '../src/gpu/device.js';
 import type { WeightTensors } from '../src/net/weights.js';
+import { VGG19_CONV_LAYERS } from '../src/net/vgg19.js';
 import { loadWeights } from '../src/ui/weights-loader.js';
 
 declare global {
@@ -92,7 +93,10 @@ function addLog(text: string): void {
 async function getWeights(options: BenchOptions): Promise<WeightTensors> {
   if (!options.weights) return randomVggWeights();
   const base = new URL(options.weights.endsWith('/') ? options.weights : `${options.weights}/`, location.href).href;
-  return loadWeights(base, (p) => setStatus(`Loading weights: ${(p.loaded / 2 ** 20).toFixed(0)} of ${(p.total / 2 ** 20).toFixed(0)} MiB (${p.source})`));
+  // Every layer, in f32 as the CLI bench reads them (the deep-layer timings need conv5_2..conv5_4 too).
+  return loadWeights(base, { precision: 'f32', layers: VGG19_CONV_LAYERS.map((l) => l.name) }, (p) =>
+    setStatus(`Loading weights: ${(p.loaded / 2 ** 20).toFixed(0)} of ${(p.total / 2 ** 20).toFixed(0)} MiB (${p.source})`),
+  );
 }
 
 async function run(): Promise<void> {

@@ -10,6 +10,10 @@ import 'uplot/dist/uPlot.min.css';
 import '../src/ui/define.js';
 import { PRESETS, resolveOptions, type OptimizerName, type PresetName } from '../src/net/options.js';
 import { formatDuration, type StyleTransferElement } from '../src/ui/style-transfer.js';
+import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
+import { parseSafetensorsHeader, safetensorsHeaderLength } from '../src/net/safetensors.js';
+import { VGG19 } from '../src/net/vgg19.js';
+import { convLayersForDepth, weightsFileName } from '../src/net/weightsFormat.js';
 import { MASK_REGIONS, MaskPainter, type MaskRegion } from './mask-painter.js';
 import chelseaUrl from '../samples/chelsea.png?url';
 import starryNightUrl from '../samples/starry_night.jpg?url';
@@ -562,13 +566,17 @@ async function checkWebGpu(): Promise<void> {
   banner.hidden = !problem;
 }
 
+/** The bytes a first run downloads: the header and the f16 layers up to the default loss's deepest, from the file's header. */
 async function announceDownload(weightsBase: string): Promise<void> {
   try {
-    const response = await fetch(new URL('vgg19_conv_hwio_f32.bin', weightsBase), { method: 'HEAD' });
-    const bytes = Number(response.headers.get('content-length'));
-    if (!response.ok || !(bytes > 0)) return;
+    const response = await fetch(new URL(weightsFileName('f16'), weightsBase), { headers: { Range: 'bytes=0-16383' } });
+    if (response.status !== 206) return;
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const header = parseSafetensorsHeader(bytes.subarray(8, 8 + safetensorsHeaderLength(bytes)));
+    const layers = convLayersForDepth(lossDepth(DEFAULT_LOSS), VGG19);
+    const end = Math.max(...header.tensors.filter((t) => layers.includes(t.name.split('/')[0])).map((t) => t.end));
     byId<HTMLElement>('weights-note').textContent =
-      `The first Start downloads the network's weights (${(bytes / 1e6).toFixed(0)} MB) once; later visits read them from the browser's cache.`;
+      `The first Start downloads the network's weights (${((header.dataStart + end) / 1e6).toFixed(0)} MB) once; later visits read them from the browser's cache.`;
   } catch {
     // The note keeps its approximate figure.
   }

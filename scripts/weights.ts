@@ -1,10 +1,11 @@
 // `npm run weights [-- --from PATH] [--out DIR] [--force] [--sha256 HEX | --md5 HEX] [--keep-h5]`
 //
-// Produces weights/vgg19_conv_hwio_f32.{bin,json} (the project's format, src/net/weightsManifest.ts):
+// Produces weights/vgg19_conv_hwio_{f32,f16,int8}.safetensors (src/net/weightsFormat.ts, docs/weights.md):
 //   - without --from: downloads the official Keras VGG-19 notop .h5 (URL overridable with the environment variable
 //     STYLE_TRANSFER_WEIGHTS_URL), verifies its hash (MD5 published by Keras, or --sha256/--md5), converts it;
 //   - --from FILE.h5: converts a local copy of that file;
-//   - --from DIR: DIR already holds weights in the project's format: validates and copies them.
+//   - --from DIR or FILE.safetensors: f32 weights already converted (safetensors, or the older .json + .bin pair):
+//     validates them and writes the three variants.
 // Existing valid output is kept unless --force. Nothing is half-written: temp names, then rename. Errors print one
 // line on stderr and exit 1.
 
@@ -15,15 +16,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { errorCode } from '../src/io/atomicWrite.js';
-import { loadWeightsDirectory, TEMP_PREFIX, writeWeightsDirectory } from '../src/io/weightsFiles.js';
+import { loadWeights, TEMP_PREFIX, writeWeightsFiles, type LoadedWeightsFile } from '../src/io/weightsFiles.js';
 import { convertKerasH5, KERAS_VGG19_NOTOP_BYTES, KERAS_VGG19_NOTOP_FILE, KERAS_VGG19_NOTOP_MD5, KERAS_VGG19_NOTOP_URL } from '../src/net/kerasH5.js';
+import type { WeightTensors } from '../src/net/weights.js';
+import { encodeWeightsFile, WEIGHTS_PRECISIONS, weightsFileName } from '../src/net/weightsFormat.js';
 import { VGG19_CONV_LAYERS, type ConvLayerSpec } from '../src/net/weightsManifest.js';
 
 export const WEIGHTS_URL_ENV = 'STYLE_TRANSFER_WEIGHTS_URL';
 
 const USAGE = `usage: npm run weights [-- [--from PATH] [--out DIR] [--force] [--sha256 HEX | --md5 HEX] [--keep-h5]]
-  --from PATH   convert a local ${KERAS_VGG19_NOTOP_FILE}, or copy a directory already holding
-                vgg19_conv_hwio_f32.{bin,json} (validated); default: download from Keras' storage
+  --from PATH   convert a local ${KERAS_VGG19_NOTOP_FILE}, or a directory holding f32 weights
+                (vgg19_conv_hwio_f32.safetensors, or the older vgg19_conv_hwio_f32.{json,bin}), or one
+                f32 .safetensors file; default: download from Keras' storage. Writes the f32, f16 and int8
+                safetensors files.
   --out DIR     output directory (default: weights/ at the repository root)
   --force       rebuild even if the output already exists and is valid
   --sha256 HEX  expected SHA-256 of the .h5 (default: check Keras' published MD5 ${KERAS_VGG19_NOTOP_MD5})
@@ -257,32 +262,34 @@ async function run(argv: string[], options: MainOptions, stdout: TextSink): Prom
     expected = { algorithm: 'md5', hex: values.md5.toLowerCase() };
   }
 
-  // 1. Existing output.
+  // 1. Existing output: every variant present and valid.
   if (await exists(outDir)) {
     if (!(await isDirectory(outDir))) throw new Error(`output path ${outDir} exists and is not a directory.`);
     if (!values.force) {
       try {
-        await loadWeightsDirectory(outDir, { layers });
+        for (const precision of WEIGHTS_PRECISIONS) await loadWeights(path.join(outDir, weightsFileName(precision)), { layers });
         stdout.write(`weights already present and valid in ${outDir} (use --force to rebuild)\n`);
         return;
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
-        if (!/^no weights manifest/.test(msg)) stdout.write(`existing weights are not usable (${msg}); rebuilding\n`);
+        if (!/do not exist/.test(msg)) stdout.write(`existing weights are not usable (${msg}); rebuilding\n`);
       }
     }
   }
 
-  // 2. --from DIR: copy validated weights.
+  // 2. --from DIR or FILE.safetensors: f32 weights already converted (safetensors, or the older .json + .bin).
   if (values.from !== undefined) {
     const from = path.resolve(values.from);
     if (!(await exists(from))) throw new Error(`--from path ${from} does not exist.`);
-    if (await isDirectory(from)) {
-      const loaded = await loadWeightsDirectory(from, { layers });
-      if (path.resolve(path.dirname(loaded.manifestPath)) === outDir) {
-        throw new Error('--from and --out are the same directory.');
-      }
-      const written = await writeWeightsDirectory(outDir, loaded.manifestText, new Uint8Array(loaded.data));
-      stdout.write(`copied ${loaded.manifest.tensors.length} tensors (${fmtMB(loaded.data.byteLength)} MB, sha256 ${loaded.manifest.sha256}) to ${written.binPath}\n`);
+    if ((await isDirectory(from)) || from.endsWith('.safetensors')) {
+      const loaded = await loadWeights(from, { layers });
+      if (loaded.precision !== 'f32')
+        throw new Error(`${loaded.path} holds ${loaded.precision} kernels; the variants are made from f32 weights (give the f32 file or the Keras .h5).`);
+      const fromDir = (await isDirectory(from)) ? from : path.dirname(from);
+      if (path.resolve(fromDir) === outDir && loaded.format === 'safetensors') throw new Error('--from and --out are the same directory.');
+      if (loaded.format === 'legacy') stdout.write(`converting the older .json + .bin weights in ${from} to safetensors\n`);
+      const source = loaded.metadata.source ?? `converted from ${path.basename(loaded.path)}`;
+      await writeVariants(loaded.weights, outDir, layers, source, stdout);
       return;
     }
     // --from FILE.h5: convert a local copy.
@@ -294,7 +301,7 @@ async function run(argv: string[], options: MainOptions, stdout: TextSink): Prom
     } else if (layers === VGG19_CONV_LAYERS && actual.md5 !== KERAS_VGG19_NOTOP_MD5) {
       stdout.write(`note: ${path.basename(from)} is not byte-identical to the official Keras file (MD5 ${actual.md5}); converting anyway, shapes are checked\n`);
     }
-    await convertAndWrite(from, outDir, layers, stdout);
+    await convertAndWrite(from, outDir, layers, stdout, actual.md5);
     return;
   }
 
@@ -333,17 +340,30 @@ async function run(argv: string[], options: MainOptions, stdout: TextSink): Prom
     if (!values['keep-h5']) removeAfter = keptH5;
   }
   try {
-    await convertAndWrite(h5Path, outDir, layers, stdout);
+    await convertAndWrite(h5Path, outDir, layers, stdout, want.algorithm === 'md5' ? want.hex : null);
   } finally {
     if (removeAfter) await fsp.rm(removeAfter, { force: true });
   }
 }
 
-async function convertAndWrite(h5Path: string, outDir: string, layers: readonly ConvLayerSpec[], stdout: TextSink): Promise<void> {
+async function convertAndWrite(h5Path: string, outDir: string, layers: readonly ConvLayerSpec[], stdout: TextSink, md5: string | null): Promise<void> {
   stdout.write(`converting ${h5Path}\n`);
   const converted = await convertKerasH5(h5Path, layers);
-  const written = await writeWeightsDirectory(outDir, converted.manifestText, converted.data);
-  stdout.write(`wrote ${converted.manifest.tensors.length} tensors (${fmtMB(converted.data.byteLength)} MB, sha256 ${converted.manifest.sha256}) to ${written.binPath}\n`);
+  const weights: WeightTensors = { tensors: converted.manifest.tensors, data: converted.data.buffer as ArrayBuffer };
+  await writeVariants(weights, outDir, layers, `Keras ${path.basename(h5Path)}${md5 ? ` (MD5 ${md5})` : ''}`, stdout);
+}
+
+/** Writes the f32, f16 and int8 safetensors files of f32 `weights` into `outDir`. */
+async function writeVariants(weights: WeightTensors, outDir: string, layers: readonly ConvLayerSpec[], source: string, stdout: TextSink): Promise<LoadedWeightsFile[]> {
+  const files: Array<[string, Uint8Array]> = [];
+  for (const precision of WEIGHTS_PRECISIONS) files.push([weightsFileName(precision), await encodeWeightsFile(weights, precision, layers, source)]);
+  await writeWeightsFiles(outDir, files);
+  const written: LoadedWeightsFile[] = [];
+  for (const [name, bytes] of files) {
+    written.push(await loadWeights(path.join(outDir, name), { layers }));
+    stdout.write(`wrote ${path.join(outDir, name)} (${fmtMB(bytes.byteLength)} MB)\n`);
+  }
+  return written;
 }
 
 /** Runs the command; returns the exit code (0 ok, 1 error). Never throws. */

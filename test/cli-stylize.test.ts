@@ -100,6 +100,21 @@ describe('style-transfer (stylise) command line', () => {
     expect(readFileSync(existing, 'utf8')).toBe('precious');
   });
 
+  it('safetensors weights that are truncated or declare another input convention: one line each, non-zero exit', async () => {
+    const fixtures = join(repoRoot, 'test/fixtures/safetensors');
+    const torchvision = join(fixtures, 'tiny-torchvision.safetensors');
+    const convention = await run(['--content', content, '--style', style, '--weights', torchvision, '-o', existing]);
+    expect(convention.code).not.toBe(0);
+    expect(convention.stderr).toHaveLength(1);
+    expect(convention.stderr[0]).toMatch(/tiny-torchvision\.safetensors: its __metadata__ declares the input convention "torchvision_rgb_0_1_imagenet_normalized"/);
+    const truncated = join(tmp, 'truncated.safetensors');
+    writeFileSync(truncated, readFileSync(join(fixtures, 'tiny-f32.safetensors')).subarray(0, 600));
+    const cut = await run(['--content', content, '--style', style, '--weights', truncated, '-o', existing]);
+    expect(cut.code).not.toBe(0);
+    expect(cut.stderr).toEqual([`style-transfer: ${truncated}: its tensors need 2528 bytes but the file has 600 (truncated, or data_offsets out of range).`]);
+    expect(readFileSync(existing, 'utf8')).toBe('precious');
+  });
+
   it.skipIf(!weightsDir)('an image too thin for the network: one clear line', async () => {
     const thin = join(tmp, 'thin.png');
     writeFileSync(thin, encodePng({ width: 40, height: 4, data: new Uint8ClampedArray(40 * 4 * 4).fill(200) }));

@@ -9,7 +9,9 @@ import h5wasm from 'h5wasm/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { main, WEIGHTS_URL_ENV, type TextSink } from '../scripts/weights.js';
-import { loadWeightsDirectory, sha256Hex, writeWeightsDirectory } from '../src/io/weightsFiles.js';
+import { loadWeightsDirectory, readWeightsFile, sha256Hex, writeWeightsDirectory } from '../src/io/weightsFiles.js';
+import { getTensor, type WeightTensors } from '../src/net/weights.js';
+import { WEIGHTS_PRECISIONS, weightsFileName } from '../src/net/weightsFormat.js';
 import { convertKerasH5, KERAS_VGG19_NOTOP_MD5, kerasGroupName } from '../src/net/kerasH5.js';
 import {
   buildManifest,
@@ -142,6 +144,21 @@ function checkTinyValues(manifest: WeightsManifest, data: ArrayBuffer): void {
     expect(Array.from(bias)).toEqual(Array.from({ length: layer.outChannels }, (_, o) => biasValue(l, o)));
   });
 }
+
+/** The tiny values through getTensor (any stored format), exactly. */
+function checkTinyWeights(weights: WeightTensors): void {
+  TINY.forEach((layer, l) => {
+    const kernel = getTensor(weights, `${layer.name}/kernel`, [3, 3, layer.inChannels, layer.outChannels]);
+    const expected = kernelArray(l, layer);
+    expect(
+      kernel.every((v, i) => v === expected[i]),
+      `${layer.name} kernel`,
+    ).toBe(true);
+    expect(Array.from(getTensor(weights, `${layer.name}/bias`, [layer.outChannels]))).toEqual(Array.from({ length: layer.outChannels }, (_, o) => biasValue(l, o)));
+  });
+}
+
+const VARIANT_FILES = WEIGHTS_PRECISIONS.map(weightsFileName).sort();
 
 describe('layer table and manifest', () => {
   it('describes the 16 VGG-19 conv layers', () => {
@@ -317,12 +334,11 @@ describe('npm run weights (main)', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain(`verified SHA-256 ${tinySha}`);
     expect(r.out).toMatch(/100%/);
-    // Only the two output files are left (the .h5 and all temp files are gone).
-    expect((await fsp.readdir(out)).sort()).toEqual([WEIGHTS_BIN_FILE, WEIGHTS_MANIFEST_FILE]);
-    const loaded = await loadWeightsDirectory(out, { layers: TINY });
-    checkTinyValues(loaded.manifest, loaded.data);
-    const direct = await convertKerasH5(tinyH5, TINY);
-    expect(await fsp.readFile(path.join(out, WEIGHTS_MANIFEST_FILE), 'utf8')).toBe(direct.manifestText);
+    // Only the three safetensors files are left (the .h5 and all temp files are gone).
+    expect((await fsp.readdir(out)).sort()).toEqual(VARIANT_FILES);
+    const loaded = await readWeightsFile(path.join(out, weightsFileName('f32')), { layers: TINY });
+    checkTinyWeights(loaded.weights);
+    expect(loaded.metadata.source).toBe('Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5');
 
     const before = hits;
     const again = await runMain(['--out', out]);
@@ -380,18 +396,25 @@ describe('npm run weights (main)', () => {
     expect(await snapshot(out)).toEqual(before);
   });
 
-  it('--from DIR validates and copies weights already in the manifest format', async () => {
+  it('--from DIR converts the older .json + .bin weights (validated) to the three safetensors files', async () => {
     const src = await freshDir('from-src');
     const conv = await convertKerasH5(tinyH5, TINY);
-    // Extra manifest fields survive the copy byte for byte.
-    const text = manifestToJson({ ...conv.manifest, note: 'kept' });
-    await writeWeightsDirectory(src, text, conv.data);
+    await writeWeightsDirectory(src, manifestToJson(conv.manifest), conv.data);
     const out = await freshDir('from-out');
     const r = await runMain(['--from', src, '--out', out]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(await fsp.readFile(path.join(out, WEIGHTS_MANIFEST_FILE), 'utf8')).toBe(text);
-    expect(Buffer.compare(await fsp.readFile(path.join(out, WEIGHTS_BIN_FILE)), Buffer.from(conv.data))).toBe(0);
+    expect(r.out).toContain(`converting the older .json + .bin weights in ${src} to safetensors`);
+    expect((await fsp.readdir(out)).sort()).toEqual(VARIANT_FILES);
+    checkTinyWeights((await readWeightsFile(path.join(out, weightsFileName('f32')), { layers: TINY })).weights);
+
+    // The f32 safetensors file (or its directory) converts again; an int8 one is refused.
+    const out3 = await freshDir('from-out3');
+    expect((await runMain(['--from', path.join(out, weightsFileName('f32')), '--out', out3])).code).toBe(0);
+    expect(Buffer.compare(await fsp.readFile(path.join(out3, weightsFileName('int8'))), await fsp.readFile(path.join(out, weightsFileName('int8'))))).toBe(0);
+    const int8 = await runMain(['--from', path.join(out, weightsFileName('int8')), '--out', await freshDir('from-out4')]);
+    expect(int8.code).toBe(1);
+    expect(int8.err).toMatch(/holds int8 kernels; the variants are made from f32 weights/);
 
     // An invalid source directory is refused and nothing is written.
     await fsp.writeFile(path.join(src, WEIGHTS_BIN_FILE), conv.data.subarray(0, 64));
@@ -406,7 +429,7 @@ describe('npm run weights (main)', () => {
     const out = await freshDir('from-h5');
     const r = await runMain(['--from', tinyH5, '--out', out]);
     expect(r.code).toBe(0);
-    checkTinyValues((await loadWeightsDirectory(out, { layers: TINY })).manifest, (await loadWeightsDirectory(out, { layers: TINY })).data);
+    checkTinyWeights((await readWeightsFile(path.join(out, weightsFileName('f32')), { layers: TINY })).weights);
 
     const bogus = await runMain(['--bogus']);
     expect(bogus.code).toBe(1);

@@ -8,8 +8,9 @@ import { openNodeRuntime } from '../gpu/nodeDevice.js';
 import { GpuRuntime } from '../gpu/runtime.js';
 import { readImageFile } from '../io/image.js';
 import { resizeTo, resizeToLongerSide, type RgbaImage } from '../io/rgbaImage.js';
-import { loadWeightsDirectory } from '../io/weightsFiles.js';
+import { loadWeights as loadWeightsFrom } from '../io/weightsFiles.js';
 import type { WeightTensors } from '../net/weights.js';
+import { weightsFileName } from '../net/weightsFormat.js';
 import { STYLIZE_DEFAULTS, WEIGHT_STORAGES } from '../net/options.js';
 import { UsageError, type OptionSpec } from './args.js';
 
@@ -23,21 +24,22 @@ export function packageRoot(): string {
   return process.cwd();
 }
 
-/** --weights, else $STYLE_TRANSFER_WEIGHTS, else the package's weights/ (written by `npm run weights`). */
+/**
+ * --weights, else $STYLE_TRANSFER_WEIGHTS, else the package's weights/ (written by `npm run weights`): a directory
+ * (its vgg19_conv_hwio_f32.safetensors, else the older .json + .bin) or one .safetensors file (any precision).
+ */
 export function resolveWeightsDir(option: string | undefined): string {
   if (option) return resolve(option);
   if (process.env.STYLE_TRANSFER_WEIGHTS) return resolve(process.env.STYLE_TRANSFER_WEIGHTS);
   const local = join(packageRoot(), 'weights');
-  if (!existsSync(join(local, 'vgg19_conv_hwio_f32.json'))) {
+  if (!existsSync(join(local, weightsFileName('f32'))) && !existsSync(join(local, 'vgg19_conv_hwio_f32.json'))) {
     throw new UsageError('No VGG-19 weights found: run `npm run weights` once, or pass --weights DIR (or set STYLE_TRANSFER_WEIGHTS).');
   }
   return local;
 }
 
 export async function loadWeights(option: string | undefined): Promise<WeightTensors> {
-  const dir = resolveWeightsDir(option);
-  const loaded = await loadWeightsDirectory(dir);
-  return { tensors: loaded.manifest.tensors, data: loaded.data };
+  return (await loadWeightsFrom(resolveWeightsDir(option))).weights;
 }
 
 /** Reads an image and scales it so its longer side is `size` (unchanged if it already is). */

@@ -24,7 +24,11 @@ export const EVALUATE_OPTIONS: OptionTable = {
   padding: { type: 'choice', choices: PADDINGS, default: STYLIZE_DEFAULTS.padding, help: 'Border padding of every conv.' },
   image: { type: 'string', value: 'FILE', help: 'Image x at which the loss is evaluated; default: the content image.' },
   size: { type: 'integer', required: true, min: 1, help: 'Longer side in pixels the images are scaled to (an image already that size is used as is).' },
-  weights: { type: 'string', value: 'DIR', help: 'VGG-19 weights directory (default: $STYLE_TRANSFER_WEIGHTS, then weights/).' },
+  weights: {
+    type: 'string',
+    value: 'DIR|FILE',
+    help: 'VGG-19 weights: a directory written by npm run weights, or one of its .safetensors files (default: $STYLE_TRANSFER_WEIGHTS, then weights/).',
+  },
   'grad-out': { type: 'string', value: 'FILE.npy', help: 'Write d(total)/dx as .npy float32 [3, H, W], channels B, G, R.' },
   'content-weight': { type: 'number', min: 0, default: DEFAULT_LOSS.contentWeight, help: 'Content loss weight.' },
   'style-weight': { type: 'number', min: 0, default: DEFAULT_LOSS.styleWeight, help: 'Style loss weight.' },

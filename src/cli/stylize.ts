@@ -99,7 +99,11 @@ export const STYLIZE_OPTIONS: OptionTable = {
     value: 'MIB',
     help: "GPU memory budget (MiB): a size needing more is evaluated in tiles (exactly), with a shorter L-BFGS history if need be; default: none beyond the adapter's own limits.",
   }),
-  weights: { type: 'string', value: 'DIR', help: 'VGG-19 weights directory (default: $STYLE_TRANSFER_WEIGHTS, then weights/).' },
+  weights: {
+    type: 'string',
+    value: 'DIR|FILE',
+    help: 'VGG-19 weights: a directory written by npm run weights, or one of its .safetensors files (default: $STYLE_TRANSFER_WEIGHTS, then weights/).',
+  },
   help: { type: 'flag', alias: 'h', help: 'Show this help.' },
 };
 

@@ -1,10 +1,13 @@
-// Node-side loading and writing of the project's weight files (.bin + .json manifest, see src/net/weightsManifest.ts).
+// Node-side loading and writing of the project's weight files: the safetensors files of src/net/weightsFormat.ts,
+// and the older .bin + .json manifest pair (src/net/weightsManifest.ts), which keeps loading.
 
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
 import { errorCode } from './atomicWrite.js';
+import type { WeightTensors } from '../net/weights.js';
+import { decodeWeightsFile, verifyLayerHashes, WEIGHTS_PRECISIONS, weightsFileName, type WeightsPrecision } from '../net/weightsFormat.js';
 import { parseManifest, VGG19_CONV_LAYERS, WEIGHTS_BIN_FILE, WEIGHTS_MANIFEST_FILE, type ConvLayerSpec, type WeightsManifest } from '../net/weightsManifest.js';
 
 /** Lower-case hex SHA-256 of `data`. */
@@ -152,4 +155,89 @@ export async function writeWeightsDirectory(dir: string, manifestText: string, b
   await removeQuietly(bakBin);
   await removeQuietly(bakJson);
   return { manifestPath: finalJson, binPath: finalBin };
+}
+
+/** Prefixes a loader error's message with the file it is about, keeping its class (callers test the type). */
+function about(file: string, e: unknown): unknown {
+  if (e instanceof Error) e.message = `${file}: ${e.message}`;
+  return e;
+}
+
+export interface LoadedWeightsFile {
+  path: string;
+  /** 'safetensors', or 'legacy' for a .json + .bin directory. */
+  format: 'safetensors' | 'legacy';
+  /** The kernels' precision (f32 for the older format). */
+  precision: WeightsPrecision;
+  weights: WeightTensors;
+  /** safetensors `__metadata__` (empty for the older format). */
+  metadata: Record<string, string>;
+}
+
+/**
+ * Reads one safetensors weights file: format checks (SafetensorsError), the declared input convention
+ * (WeightsConventionError), the tensors of `layers` (WeightsContentError), and each layer's SHA-256 when the
+ * metadata records it. The returned records point into the file's bytes.
+ */
+export async function readWeightsFile(file: string, options: { layers?: readonly ConvLayerSpec[] } = {}): Promise<LoadedWeightsFile> {
+  const bytes = await fsp.readFile(file).catch((e: unknown) => {
+    if (errorCode(e) === 'ENOENT') throw new Error(`weights file ${file} does not exist (run "npm run weights").`);
+    throw e;
+  });
+  const data = new Uint8Array(exactArrayBuffer(bytes));
+  try {
+    const { weights, header, spans, precision } = decodeWeightsFile(data, options.layers ?? VGG19_CONV_LAYERS);
+    await verifyLayerHashes(data, header, spans);
+    return { path: file, format: 'safetensors', precision, weights, metadata: header.metadata };
+  } catch (e) {
+    throw about(file, e);
+  }
+}
+
+/**
+ * The weights at `location`: a .safetensors file, or a directory holding vgg19_conv_hwio_<precision>.safetensors
+ * (default f32) or, failing that, the older vgg19_conv_hwio_f32.json + .bin (still loaded as they are).
+ */
+export async function loadWeights(location: string, options: { layers?: readonly ConvLayerSpec[]; precision?: WeightsPrecision } = {}): Promise<LoadedWeightsFile> {
+  const stats = await fsp.stat(location).catch((e: unknown) => {
+    if (errorCode(e) === 'ENOENT') throw new Error(`weights ${location} do not exist (run "npm run weights", or give the directory or .safetensors file it wrote).`);
+    throw e;
+  });
+  if (stats.isFile()) return readWeightsFile(location, options);
+  const precision = options.precision ?? 'f32';
+  const file = path.join(location, weightsFileName(precision));
+  if (await isFile(file)) return readWeightsFile(file, options);
+  try {
+    const legacy = await loadWeightsDirectory(location, options);
+    return { path: legacy.binPath, format: 'legacy', precision: 'f32', weights: { tensors: legacy.manifest.tensors, data: legacy.data }, metadata: {} };
+  } catch (e) {
+    if (!(e instanceof Error && /^no weights manifest/.test(e.message))) throw e;
+    const present: string[] = [];
+    for (const other of WEIGHTS_PRECISIONS) if (await isFile(path.join(location, weightsFileName(other)))) present.push(weightsFileName(other));
+    const note = present.length ? ` (it has ${present.join(', ')}: name one with --weights FILE)` : '';
+    throw new Error(`no ${weightsFileName(precision)} in ${location}${note} (run "npm run weights").`);
+  }
+}
+
+const isFile = (p: string): Promise<boolean> =>
+  fsp.stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+
+/**
+ * Writes `files` (name -> bytes) into `dir`, each through a temp name and a rename, so no file is ever half-written
+ * and an existing file is replaced only by a complete one.
+ */
+export async function writeWeightsFiles(dir: string, files: ReadonlyArray<[string, Uint8Array]>): Promise<string[]> {
+  await fsp.mkdir(dir, { recursive: true });
+  const tag = `${process.pid}-${Date.now().toString(36)}`;
+  const temps = files.map(([name]) => path.join(dir, `${TEMP_PREFIX}${tag}-${name}`));
+  try {
+    for (const [i, [, bytes]] of files.entries()) await fsp.writeFile(temps[i], bytes);
+    for (const [i, [name]] of files.entries()) await fsp.rename(temps[i], path.join(dir, name));
+  } finally {
+    for (const t of temps) await removeQuietly(t);
+  }
+  return files.map(([name]) => path.join(dir, name));
 }

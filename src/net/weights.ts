@@ -1,5 +1,5 @@
 /**
- * VGG-19 weights: reading tensors out of the project's manifest format (HWIO float32) and repacking them into the
+ * VGG-19 weights: reading tensors (HWIO; f32, f16 or int8 with scales) and repacking them into the
  * layouts the conv kernels read (see shaders/conv.ts):
  * - forward:  [tap][ci][co], ci padded to a multiple of 4 with zero rows (only conv1_1, 3 -> 4);
  * - backward: [tap][co][ci] with the kernel flipped (tap -> 8 - tap), ci padded to 4, so the input gradient is
@@ -10,31 +10,77 @@
 import type { ConvLayer } from './vgg19.js';
 import { IMAGE_GRADIENT_COLUMNS } from '../../shaders/conv.js';
 import { WINOGRAD_POSITIONS } from '../../shaders/winograd.js';
+import { float16Value } from '../util/float16.js';
 
+/**
+ * Where one tensor lies in `WeightTensors.data`. `dtype` (default F32) is how it is stored: F16, or I8 with a
+ * per-output-channel F32 scale in the tensor named `${name}_scale` (value = q x scale[last index]); getTensor
+ * widens both to f32 (docs/weights.md).
+ */
 export interface TensorRecord {
   name: string;
   shape: number[];
   byteOffset: number;
   byteLength: number;
+  /** Default F32; 'float32' is how the .json manifests of the older format name it. */
+  dtype?: StoredDtype | 'float32';
 }
+
+export type StoredDtype = 'F32' | 'F16' | 'I8';
+
+const DTYPE_BYTES: Record<StoredDtype, number> = { F32: 4, F16: 2, I8: 1 };
 
 export interface WeightTensors {
   tensors: readonly TensorRecord[];
   data: ArrayBuffer;
 }
 
-export function getTensor(weights: WeightTensors, name: string, shape: readonly number[]): Float32Array {
+/** The suffix of the tensor holding an I8 tensor's per-output-channel scales. */
+export const SCALE_SUFFIX = '_scale';
+
+const storedDtype = (record: TensorRecord): StoredDtype => (record.dtype === undefined || record.dtype === 'float32' ? 'F32' : record.dtype);
+
+function findRecord(weights: WeightTensors, name: string, shape: readonly number[]): TensorRecord {
   const record = weights.tensors.find((t) => t.name === name);
   if (!record) throw new Error(`The weights have no tensor "${name}".`);
   if (record.shape.length !== shape.length || record.shape.some((d, i) => d !== shape[i])) {
     throw new Error(`Weight tensor "${name}" has shape [${record.shape}], expected [${shape}].`);
   }
   const count = shape.reduce((a, b) => a * b, 1);
-  if (record.byteLength !== count * 4 || record.byteOffset + record.byteLength > weights.data.byteLength) {
+  const dtype = storedDtype(record);
+  if (!(dtype in DTYPE_BYTES) || record.byteLength !== count * DTYPE_BYTES[dtype] || record.byteOffset + record.byteLength > weights.data.byteLength) {
     throw new Error(`Weight tensor "${name}" lies outside the weights file or has the wrong length.`);
   }
-  // Copy: the manifest's offsets need not be 4-byte aligned relative to a view.
-  return new Float32Array(weights.data.slice(record.byteOffset, record.byteOffset + record.byteLength));
+  return record;
+}
+
+/**
+ * Tensor `name` as f32, whatever its stored dtype: F16 widened exactly, I8 dequantised with its scales (on the CPU,
+ * once at upload: the kernel repacking and the Winograd transform below need the values, and the GPU keeps f32 or
+ * f16 as weightStorage says, so int8 only saves download bytes).
+ */
+export function getTensor(weights: WeightTensors, name: string, shape: readonly number[]): Float32Array {
+  const record = findRecord(weights, name, shape);
+  // Copies: offsets inside a safetensors file need not be aligned for a typed-array view.
+  const bytes = weights.data.slice(record.byteOffset, record.byteOffset + record.byteLength);
+  switch (storedDtype(record)) {
+    case 'F32':
+      return new Float32Array(bytes);
+    case 'F16': {
+      const halves = new Uint16Array(bytes);
+      const out = new Float32Array(halves.length);
+      for (let i = 0; i < halves.length; i++) out[i] = float16Value(halves[i]);
+      return out;
+    }
+    case 'I8': {
+      const channels = shape[shape.length - 1];
+      const scale = getTensor(weights, `${name}${SCALE_SUFFIX}`, [channels]);
+      const q = new Int8Array(bytes);
+      const out = new Float32Array(q.length);
+      for (let i = 0; i < q.length; i++) out[i] = q[i] * scale[i % channels];
+      return out;
+    }
+  }
 }
 
 export const pad4 = (n: number): number => Math.ceil(n / 4) * 4;

@@ -19,6 +19,7 @@ import {
 } from '../net/options.js';
 import { RunController } from './controllers/run-controller.js';
 import { WeightsController } from './controllers/weights-controller.js';
+import type { WeightsPrecision } from '../net/weightsFormat.js';
 import type { ImageSource } from './image-source.js';
 import { sizeLimits, type SizeLimits } from '../net/stylize.js';
 import { currentPageRuntime, pageGpu } from './page-gpu.js';
@@ -119,7 +120,8 @@ const PHASE_TEXT = {
  *
  * @attr content-src - URL of the content image (the `contentSrc` property also takes a Blob, ImageBitmap or HTMLImageElement).
  * @attr style-src - URL of the style image (the `styleSrc` property also takes a Blob, ImageBitmap or HTMLImageElement).
- * @attr weights-src - URL of the directory written by `npm run weights` (vgg19_conv_hwio_f32.json and .bin).
+ * @attr weights-src - URL of the directory written by `npm run weights` (vgg19_conv_hwio_{f16,int8,f32}.safetensors); only the layers a run needs are fetched (HTTP Range requests) and kept in Cache Storage per layer.
+ * @attr weights-precision - `f16` (default, 26 MB for the default layers), `int8` (13 MB; loss within about 1 % of f32) or `f32` (52 MB): which file under weights-src is read; a missing file gives an error event.
  * @attr size - Longer side of the result in pixels (default 512).
  * @attr iterations - Optimisation steps (default 500).
  * @attr optimizer - `lbfgs` (default) or `adam`.
@@ -174,6 +176,7 @@ export class StyleTransferElement extends LitElement {
     contentSrc: { attribute: 'content-src' },
     styleSrc: { attribute: 'style-src' },
     weightsSrc: { attribute: 'weights-src' },
+    weightsPrecision: { attribute: 'weights-precision' },
     size: { converter: numberConverter },
     iterations: { converter: numberConverter },
     optimizer: {},
@@ -201,8 +204,10 @@ export class StyleTransferElement extends LitElement {
   declare contentSrc: ImageSource | null | undefined;
   /** The style image: a URL, or a Blob/File, ImageBitmap or HTMLImageElement. */
   declare styleSrc: ImageSource | null | undefined;
-  /** URL of the directory holding vgg19_conv_hwio_f32.json and vgg19_conv_hwio_f32.bin. */
+  /** URL of the directory holding the vgg19_conv_hwio_<precision>.safetensors files written by `npm run weights`. */
   declare weightsSrc: string | null | undefined;
+  /** Which weights file to read: 'f16' (default), 'int8' or 'f32'. */
+  declare weightsPrecision: WeightsPrecision | null | undefined;
   /** Longer side of the result in pixels; unset: the preset's or 512. */
   declare size: number | null | undefined;
   /** Optimisation steps; unset: the preset's or 500. */
@@ -278,6 +283,7 @@ export class StyleTransferElement extends LitElement {
       styles: this.styles,
       styleMasks: this.styleMasks?.length ? this.styleMasks : this.styleMaskSrc ? [this.styleMaskSrc] : undefined,
       weightsSrc: this.weightsSrc ?? '',
+      weightsPrecision: this.weightsPrecision || undefined,
       options: this.optionsInput(),
       describeOptionError: (error) => this.describeOptionError(error),
     });

@@ -16,7 +16,7 @@ import {
   repoRoot,
   startServer,
   waitForEnd,
-  weightsDir,
+  servedWeightsDir,
   type LoggedEvent,
   type TestBrowser,
   type TestServer,
@@ -103,7 +103,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     // Weights first: the repository's own weights/ holds only a README.
     server = await startServer(
       [
-        ['/weights/', weightsDir!],
+        ['/weights/', await servedWeightsDir()],
         ['/', repoRoot],
       ],
       pages,
@@ -192,10 +192,10 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     expect(new Set(snapshots).size, `distinct canvas snapshots: ${snapshots.join(', ')}`).toBeGreaterThanOrEqual(2);
     expect(snapshots[0]).not.toBe(snapshots[5]);
 
-    // Every page of this file shares one browser profile: after the first page downloaded the .bin, later visits
-    // (this one included) read it from Cache Storage and ask the server only for the small manifest.
-    expect(server.requests.filter((path) => path.endsWith('.bin'))).toEqual(['/weights/vgg19_conv_hwio_f32.bin']);
-    expect(await page.evaluate(() => caches.has('style-transfer-weights-v1'))).toBe(true);
+    // Every page of this file shares one browser profile: the first page read the header and one range of layers,
+    // later visits (this one included) read the layers from Cache Storage and ask the server for the header only.
+    expect(server.requests.filter((path) => path.endsWith('.safetensors'))).toEqual(Array(3).fill('/weights/vgg19_conv_hwio_f16.safetensors'));
+    expect(await page.evaluate(() => caches.has('style-transfer-weights-v2'))).toBe(true);
     await page.close();
   }, 300_000);
 

@@ -15,7 +15,7 @@ import {
   repoRoot,
   startServer,
   waitForEnd,
-  weightsDir,
+  servedWeightsDir,
   type TestBrowser,
   type TestServer,
 } from './harness.js';
@@ -62,7 +62,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> style regions and colou
     const common = 'content-src=samples/chelsea.png weights-src=/weights/ size=24 iterations=2 optimizer=adam';
     server = await startServer(
       [
-        ['/weights/', weightsDir!],
+        ['/weights/', await servedWeightsDir()],
         ['/', repoRoot],
       ],
       [

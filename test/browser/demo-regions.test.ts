@@ -21,8 +21,8 @@ import {
   recordEvents,
   repoRoot,
   startServer,
+  servedWeightsDir,
   waitForEnd,
-  weightsDir,
   type LoggedEvent,
   type TestBrowser,
   type TestServer,
@@ -79,7 +79,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo style regions in Chromium', () => {
     await ensureBuilt();
     server = await startServer(
       [
-        ['/demo/weights/', weightsDir!],
+        ['/demo/weights/', await servedWeightsDir()],
         ['/vendor/axe-core/', AXE_DIR],
         ['/', distDir],
       ],

@@ -23,7 +23,7 @@ import {
   recordEvents,
   startServer,
   waitForEnd,
-  weightsDir,
+  servedWeightsDir,
   type LoggedEvent,
   type TestBrowser,
   type TestServer,
@@ -48,7 +48,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
     server = await startServer(
       [
         // Relative to the page (dist/demo/index.html is served at /demo/).
-        ['/demo/weights/', weightsDir!],
+        ['/demo/weights/', await servedWeightsDir()],
         ['/vendor/axe-core/', AXE_DIR],
         ['/', distDir],
       ],
@@ -82,7 +82,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
 
     // Before the first Start: the download size from the server, no WebGPU banner (SwiftShader has an adapter).
     await page.waitForFunction(() => /\(\d+ MB\)/.test(document.getElementById('weights-note')?.textContent ?? ''));
-    expect(await page.$eval('#weights-note', (e) => e.textContent)).toMatch(/\(80 MB\)/);
+    expect(await page.$eval('#weights-note', (e) => e.textContent)).toMatch(/\(26 MB\)/);
     expect(await page.$eval('#gpu-banner', (e) => (e as HTMLElement).hidden)).toBe(true);
 
     // Presets run with their exact values: the number fields and the element's properties hold them unrounded.

@@ -9,9 +9,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { serveDirectory, type Middleware } from '../../demo/serve-directory.js';
+import { WEIGHTS_PRECISIONS, weightsFileName } from '../../src/net/weightsFormat.js';
 import { repoRoot, weightsDir } from '../helpers/env.js';
 
 export { repoRoot, weightsDir };
+
+let converted: Promise<string> | undefined;
+
+/**
+ * The directory the element's weights are served from: weightsDir when it already holds the safetensors files,
+ * else the f32/f16/int8 files `npm run weights -- --from weightsDir` writes, made once into the system's temp
+ * directory (keyed by the source's size and time, so a new source is converted again).
+ */
+export function servedWeightsDir(): Promise<string> {
+  converted ??= (async () => {
+    const source = weightsDir!;
+    if (existsSync(join(source, weightsFileName('f16')))) return source;
+    const stamp =
+      statSync(source).mtimeMs.toFixed(0) +
+      '-' +
+      readdirSync(source)
+        .map((n) => statSync(join(source, n)).size)
+        .join('-');
+    const out = join(tmpdir(), `style-transfer-weights-${stamp}`);
+    if (WEIGHTS_PRECISIONS.every((p) => existsSync(join(out, weightsFileName(p))))) return out;
+    const { main } = await import('../../scripts/weights.js');
+    const messages: string[] = [];
+    const sink = { write: (text: string) => messages.push(text) };
+    if ((await main(['--from', source, '--out', out], { stdout: sink, stderr: sink })) !== 0) throw new Error(`converting the weights failed: ${messages.join('')}`);
+    return out;
+  })();
+  return converted;
+}
 
 const CHROMIUM = process.env.STYLE_TRANSFER_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -63,6 +92,8 @@ export interface TestServer {
   origin: string;
   /** Paths of every request so far, in order. */
   requests: string[];
+  /** Body bytes sent so far for requests whose path starts with `prefix` (counted as the server writes them). */
+  sentBytes(prefix: string): number;
   close(): Promise<void>;
 }
 
@@ -81,9 +112,27 @@ export interface InlinePage {
 export async function startServer(mounts: Array<[string, string]>, pages: InlinePage[] = [], headers: Record<string, string> = {}): Promise<TestServer> {
   const handlers: Middleware[] = mounts.map(([prefix, dir]) => serveDirectory(prefix, dir, headers));
   const requests: string[] = [];
+  const sent: Array<{ path: string; bytes: number }> = [];
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     requests.push(path);
+    // Count the body bytes the server writes (a response cancelled by the client stops being written).
+    const record = { path, bytes: 0 };
+    sent.push(record);
+    const count = (chunk: unknown) => {
+      if (typeof chunk === 'string') record.bytes += Buffer.byteLength(chunk);
+      else if (chunk instanceof Uint8Array) record.bytes += chunk.byteLength;
+    };
+    const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      count(chunk);
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (typeof chunk !== 'function') count(chunk);
+      return end(chunk, ...rest);
+    }) as typeof res.end;
     const page = pages.find((p) => p.path === path);
     if (page) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', ...page.headers });
@@ -104,6 +153,7 @@ export async function startServer(mounts: Array<[string, string]>, pages: Inline
   return {
     origin: `http://127.0.0.1:${address.port}`,
     requests,
+    sentBytes: (prefix) => sent.filter((r) => r.path.startsWith(prefix)).reduce((n, r) => n + r.bytes, 0),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -24,7 +24,7 @@ import {
   recordEvents,
   repoRoot,
   startServer,
-  weightsDir,
+  servedWeightsDir,
   type InlinePage,
   type LoggedEvent,
   type TestBrowser,
@@ -149,7 +149,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
     }));
     server = await startServer(
       [
-        ['/weights/', weightsDir!],
+        ['/weights/', await servedWeightsDir()],
         ['/', repoRoot],
       ],
       [{ path: '/robust.html', html: PAGE, headers: STRICT_CSP }, ...files],
@@ -176,14 +176,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
 
   const url = (path: string) => `${server.origin}/${path.replace(/^\//, '')}`;
   /** What a good run may request: the page, the bundle, the given images and the weights. */
-  const runRequests = () => [
-    url('robust.html'),
-    url('dist/style-transfer.js'),
-    url(GOOD['content-src']),
-    url(GOOD['style-src']),
-    url('weights/vgg19_conv_hwio_f32.json'),
-    url('weights/vgg19_conv_hwio_f32.bin'),
-  ];
+  const runRequests = () => [url('robust.html'), url('dist/style-transfer.js'), url(GOOD['content-src']), url(GOOD['style-src']), url('weights/vgg19_conv_hwio_f16.safetensors')];
 
   it('a run: only the page, the bundle, the given images and the weights are requested; afterwards the GPU buffers are back to the preview uniform', async () => {
     expect(await page.evaluate(() => document.querySelector('style-transfer')!.gpuStats())).toEqual({ live: 0, liveBytes: 0 });
@@ -400,7 +393,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> robustness in Chromium'
     expect(events.filter((e) => e.type === 'csp-violation')).toEqual([]);
     const given = new Set([...runRequests(), ...[...Object.keys(bad), ...Object.keys(variants)].map((name) => url(`img/${name}`))]);
     expect(requests.filter((r) => !given.has(r))).toEqual([]);
-    // The .bin once (then Cache Storage / the page's shared load); the manifest once per page too.
-    expect(requests.filter((r) => r.endsWith('.bin'))).toHaveLength(1);
+    // The weights file twice: its header once per page, its layers once (then the page's shared load).
+    expect(requests.filter((r) => r.endsWith('.safetensors'))).toHaveLength(2);
   });
 });

@@ -23,7 +23,7 @@ import {
   repoRoot,
   startServer,
   waitForEnd,
-  weightsDir,
+  servedWeightsDir,
   type TestBrowser,
   type TestServer,
 } from './harness.js';
@@ -68,7 +68,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> past its max-memory in 
 `;
     server = await startServer(
       [
-        ['/weights/', weightsDir!],
+        ['/weights/', await servedWeightsDir()],
         ['/', repoRoot],
       ],
       [{ path: '/tiled.html', html, headers: STRICT_CSP }],

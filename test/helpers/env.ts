@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { openNodeRuntime } from '../../src/gpu/nodeDevice.js';
 import type { GpuRuntime } from '../../src/gpu/runtime.js';
 import type { WeightTensors } from '../../src/net/weights.js';
+import { decodeWeightsFile, weightsFileName } from '../../src/net/weightsFormat.js';
 import { uniformArray } from '../../src/util/random.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -20,7 +21,8 @@ function firstExisting(candidates: Array<string | undefined>): string | undefine
 
 export const weightsDir = firstExisting([process.env.STYLE_TRANSFER_WEIGHTS, join(repoRoot, '../shared/weights/vgg19')]);
 
-const WEIGHTS_SKIP_REASON = 'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.json/.bin; .ci/run sets it)';
+const WEIGHTS_SKIP_REASON =
+  'SKIPPED: the real VGG-19 weights are missing (set STYLE_TRANSFER_WEIGHTS to the directory holding vgg19_conv_hwio_f32.safetensors or .json/.bin; .ci/run sets it)';
 
 if (!weightsDir) console.warn(WEIGHTS_SKIP_REASON);
 
@@ -40,6 +42,10 @@ let cachedWeights: WeightTensors | undefined;
 
 export function realWeights(): WeightTensors {
   if (!weightsDir) throw new Error(WEIGHTS_SKIP_REASON);
+  if (!cachedWeights && existsSync(join(weightsDir, weightsFileName('f32')))) {
+    const file = readFileSync(join(weightsDir, weightsFileName('f32')));
+    cachedWeights = decodeWeightsFile(new Uint8Array(file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength))).weights;
+  }
   if (!cachedWeights) {
     const manifest = JSON.parse(readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.json'), 'utf8')) as Pick<WeightTensors, 'tensors'>;
     const bin = readFileSync(join(weightsDir, 'vgg19_conv_hwio_f32.bin'));

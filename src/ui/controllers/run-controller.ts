@@ -11,7 +11,10 @@
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { GpuDeviceLostError } from '../../gpu/runtime.js';
 import { OptionError, resolveOptions, scaleSizes, type StylizeOptions, type StylizeOptionsInput } from '../../net/options.js';
+import { lossDepth } from '../../net/loss.js';
 import { stylize, type IterationRecord } from '../../net/stylize.js';
+import { VGG19 } from '../../net/vgg19.js';
+import { convLayersForDepth } from '../../net/weightsFormat.js';
 import type { Rgba8 } from '../../net/preprocess.js';
 import { COMPLETE_EVENT, emit, ERROR_EVENT, PHASE_EVENT, PROGRESS_EVENT, type StyleTransferPhase } from '../events.js';
 import { loadRgbaImage, type ImageSource } from '../image-source.js';
@@ -36,6 +39,8 @@ export interface RunInput {
   /** Style regions: one mask per style image, in content space (src/net/styleMask.ts). */
   styleMasks?: readonly ImageSource[] | null;
   weightsSrc: string;
+  /** weights-precision: f16 (default), int8 or f32. */
+  weightsPrecision?: string;
   options: StylizeOptionsInput;
   /** The message of resolveOptions' OptionError in the element's terms (the attribute's name and text). */
   describeOptionError?: (error: OptionError) => string;
@@ -196,7 +201,7 @@ export class RunController implements ReactiveController {
           input.styleMasks?.length
             ? Promise.all(input.styleMasks.map((m, k) => loadRgbaImage(m, input.styleMasks!.length > 1 ? `style mask ${k + 1}` : 'style mask', maxSide, gpu.runtime, signal)))
             : undefined,
-          this.weights.load(input.weightsSrc),
+          this.weights.load(input.weightsSrc, { precision: input.weightsPrecision, layers: convLayersForDepth(lossDepth(options), VGG19) }),
         ]),
         signal,
       );
