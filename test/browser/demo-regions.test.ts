@@ -123,6 +123,10 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo style regions in Chromium', () => {
     });
     expect(overflow.by, `overflow at 390 px: ${overflow.elements.join(', ')}`).toBeLessThanOrEqual(0);
     await page.setViewport({ width: 1280, height: 1000 });
+    // A steady layout before pointing at the canvas: the download note's final text (it can rewrap the header) and
+    // the overlay refitted after the resize.
+    await page.waitForFunction(() => /\(\d+ MB\)/.test(document.getElementById('weights-note')?.textContent ?? ''));
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
 
     // Mouse: a horizontal stroke across the left part, at mid height.
     let p = await canvasPoint(page, 0.1, 0.5);
