@@ -14,6 +14,7 @@ import { DEFAULT_LOSS, lossDepth } from '../src/net/loss.js';
 import { parseSafetensorsHeader, safetensorsHeaderLength } from '../src/net/safetensors.js';
 import { VGG19 } from '../src/net/vgg19.js';
 import { convLayersForDepth, weightsFileName } from '../src/net/weightsFormat.js';
+import { MASK_REGIONS, MaskPainter, type MaskRegion } from './mask-painter.js';
 import chelseaUrl from '../samples/chelsea.png?url';
 import starryNightUrl from '../samples/starry_night.jpg?url';
 
@@ -44,6 +45,8 @@ const size = byId<HTMLInputElement>('size');
 const sizeNote = byId<HTMLElement>('size-note');
 const iterations = byId<HTMLInputElement>('iterations');
 const originalColors = byId<HTMLInputElement>('original-colors');
+const matchStyleColors = byId<HTMLInputElement>('match-style-colors');
+const reflectPadding = byId<HTMLInputElement>('reflect-padding');
 const layerFieldset = byId<HTMLFieldSetElement>('layer-weights');
 const download = byId<HTMLButtonElement>('download');
 const runNote = byId<HTMLElement>('run-note');
@@ -217,6 +220,8 @@ function applySettings(): void {
   stylizer.tvWeight = weightValue(weights.tvWeight);
   stylizer.styleLayerWeights = layerInputs.map((input, i) => layerBase[i] * Number(input.value));
   stylizer.originalColors = originalColors.checked;
+  stylizer.matchStyleColors = matchStyleColors.checked;
+  stylizer.padding = reflectPadding.checked ? 'reflect' : 'zero';
   // Small results are shown enlarged: crisp pixels say honestly what was computed.
   stylizer.style.setProperty('--style-transfer-image-rendering', size.valueAsNumber < 200 ? 'pixelated' : 'auto');
 }
@@ -227,6 +232,11 @@ preset.addEventListener('change', () => {
   void updateLimits();
 });
 optimizer.addEventListener('change', () => void updateLimits());
+// Reflect padding needs a larger image (a reflected border needs two pixels at the deepest layer).
+reflectPadding.addEventListener('change', () => {
+  applySettings();
+  void updateLimits();
+});
 form.addEventListener('input', applySettings);
 form.addEventListener('change', applySettings);
 form.addEventListener('submit', (event) => event.preventDefault());
@@ -260,6 +270,7 @@ async function useFile(role: Role, file: File): Promise<void> {
   showImage(role, objectUrls[role], `${role === 'content' ? 'Content' : 'Style'} image: ${file.name}`);
   if (role === 'content') stylizer.contentSrc = file;
   else stylizer.styleSrc = file;
+  applyRegions();
   note.textContent = `Using ${file.name}.`;
 }
 
@@ -282,6 +293,130 @@ for (const role of ['content', 'style'] as const) {
     if (file) void useFile(role, file);
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Style regions: a mask painted over the photo (pointer events, or region presets from the keyboard) and an
+// optional second painting. Painted with one painting: that style over the painted part only. Painted with two: the
+// first over the painted part, the second over the rest (two styles, two masks). Nothing painted: the whole photo
+// (two paintings blended).
+// ---------------------------------------------------------------------------------------------------------------
+
+const contentImage = byId<HTMLImageElement>('content-image');
+const maskCanvas = byId<HTMLCanvasElement>('mask-canvas');
+const painter = new MaskPainter(maskCanvas);
+const brushSize = byId<HTMLInputElement>('brush-size');
+const maskOpacity = byId<HTMLInputElement>('mask-opacity');
+const maskRegion = byId<HTMLSelectElement>('mask-region');
+const maskApply = byId<HTMLButtonElement>('mask-apply');
+const maskNote = byId<HTMLElement>('mask-note');
+const style2Canvas = byId<HTMLCanvasElement>('style2-canvas');
+const style2Remove = byId<HTMLButtonElement>('style2-remove');
+const style2Note = byId<HTMLElement>('style2-note');
+let secondStyle: File | undefined;
+
+for (const [value, text] of Object.entries(MASK_REGIONS)) maskRegion.append(new Option(text, value));
+
+/** Keeps the overlay over the photo as shown (the photo is scaled to fit its frame and centred in it). */
+function fitOverlay(): void {
+  maskCanvas.style.left = `${contentImage.offsetLeft}px`;
+  maskCanvas.style.top = `${contentImage.offsetTop}px`;
+  maskCanvas.style.width = `${contentImage.clientWidth}px`;
+  maskCanvas.style.height = `${contentImage.clientHeight}px`;
+}
+const overlayObserver = new ResizeObserver(fitOverlay);
+overlayObserver.observe(contentImage);
+overlayObserver.observe(contentImage.parentElement!);
+// A new photo starts an empty mask of its shape.
+contentImage.addEventListener('load', () => painter.resize(contentImage.naturalWidth, contentImage.naturalHeight));
+
+/** Copies the mask and the paintings into the element (read by its next start()), and says what a run will do. */
+function applyRegions(): void {
+  const painted = painter.paintedFraction();
+  const first = stylizer.styleSrc;
+  stylizer.styles = secondStyle && first ? [first, secondStyle] : undefined;
+  if (painted > 0) {
+    const { painted: mask, unpainted } = painter.masks();
+    stylizer.styleMasks = secondStyle ? [mask, unpainted] : [mask];
+  } else {
+    stylizer.styleMasks = undefined;
+  }
+  const share = `${(painted * 100).toFixed(painted > 0 && painted < 0.01 ? 1 : 0)} % painted`;
+  if (painted === 0)
+    maskNote.textContent = secondStyle ? 'Nothing painted: the two paintings are blended over the whole photo.' : 'Nothing painted: the painting styles the whole photo.';
+  else if (secondStyle) maskNote.textContent = `${share}: the first painting styles the painted part, the second painting the rest.`;
+  else maskNote.textContent = `${share}: the painting styles the painted part only; choose a second painting for the rest.`;
+}
+painter.onChange = applyRegions;
+
+function setBrushMode(): void {
+  painter.erasing = byId<HTMLInputElement>('mask-erase').checked;
+  maskApply.textContent = painter.erasing ? 'Erase region' : 'Paint region';
+}
+for (const id of ['mask-paint', 'mask-erase']) byId(id).addEventListener('change', setBrushMode);
+
+function showBrushSize(): void {
+  painter.brushFraction = Number(brushSize.value) / 100;
+  byId<HTMLOutputElement>('brush-size-value').value = `${brushSize.value} %`;
+}
+brushSize.addEventListener('input', showBrushSize);
+
+function showOpacity(): void {
+  maskCanvas.style.opacity = String(Number(maskOpacity.value) / 100);
+  byId<HTMLOutputElement>('mask-opacity-value').value = `${maskOpacity.value} %`;
+}
+maskOpacity.addEventListener('input', showOpacity);
+
+maskApply.addEventListener('click', () => painter.fillRegion(maskRegion.value as MaskRegion));
+byId('mask-invert').addEventListener('click', () => painter.invert());
+byId('mask-clear').addEventListener('click', () => painter.clear());
+
+/** Takes a second painting (drawn into a canvas: a blob: URL in an <img> would need img-src blob: in a CSP). */
+async function useSecondStyle(file: File): Promise<void> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    style2Note.textContent = `"${file.name}" is not an image this browser can decode; the previous choice stays.`;
+    return;
+  }
+  style2Canvas.width = bitmap.width;
+  style2Canvas.height = bitmap.height;
+  style2Canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  style2Canvas.setAttribute('aria-label', `Second style image: ${file.name}`);
+  secondStyle = file;
+  style2Remove.disabled = false;
+  style2Note.textContent = `Using ${file.name}.`;
+  applyRegions();
+}
+
+function removeSecondStyle(): void {
+  secondStyle = undefined;
+  style2Canvas.width = style2Canvas.height = 1;
+  style2Canvas.setAttribute('aria-label', 'No second painting chosen');
+  style2Remove.disabled = true;
+  style2Note.textContent = 'One painting only.';
+  applyRegions();
+}
+
+const style2File = byId<HTMLInputElement>('style2-file');
+style2File.addEventListener('change', () => {
+  const file = style2File.files?.[0];
+  if (file) void useSecondStyle(file);
+});
+style2Remove.addEventListener('click', removeSecondStyle);
+const style2Panel = byId<HTMLElement>('style2-panel');
+style2Panel.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  style2Panel.classList.add('dragging');
+});
+style2Panel.addEventListener('dragleave', () => style2Panel.classList.remove('dragging'));
+style2Panel.addEventListener('drop', (event) => {
+  event.preventDefault();
+  style2Panel.classList.remove('dragging');
+  const file = event.dataTransfer?.files[0];
+  if (file) void useSecondStyle(file);
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Before/after: the result under the original photo, which a slider uncovers.
@@ -314,7 +449,11 @@ async function showComparison(): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 
 const plotElement = byId<HTMLElement>('loss-plot');
-const series: [number[], Array<number | null>, Array<number | null>, Array<number | null>, Array<number | null>] = [[], [], [], [], []];
+/** iteration, total, content, style, TV, then one style curve per style image when there are several. */
+const series: [number[], ...Array<Array<number | null>>] = [[], [], [], [], []];
+const curve = (k: number) => series[k] as Array<number | null>;
+const FIXED_SERIES = 5;
+const STYLE_COLOURS = ['#fb8c00', '#8e24aa', '#00897b', '#6d4c41'];
 let firstTotal = 1;
 const relative = (v: number) => (v > 0 ? v / firstTotal : null); // log axes cannot show 0 (e.g. TV weight 0)
 const dark = matchMedia('(prefers-color-scheme: dark)');
@@ -346,6 +485,18 @@ const plot = new uPlot(
   plotElement,
 );
 new ResizeObserver(() => plot.setSize({ width: plotElement.clientWidth, height: 240 })).observe(plotElement);
+
+/** One style curve per style image (none beside the style total with a single style). */
+function showStyleCurves(count: number): void {
+  while (series.length > FIXED_SERIES) {
+    plot.delSeries(series.length - 1);
+    series.pop();
+  }
+  for (let k = 0; k < count; k++) {
+    plot.addSeries({ label: `style ${k + 1}${k === 0 ? ' (painted)' : k === 1 ? ' (rest)' : ''}`, stroke: STYLE_COLOURS[k % STYLE_COLOURS.length], dash: [6, 3] });
+    series.push([]);
+  }
+}
 dark.addEventListener('change', () => plot.redraw(false, true));
 
 stylizer.addEventListener('style-transfer-phase', ({ detail }) => {
@@ -358,12 +509,14 @@ stylizer.addEventListener('style-transfer-progress', ({ detail }) => {
   if (detail.iteration === 1) {
     series.forEach((s) => (s.length = 0));
     firstTotal = detail.total > 0 ? detail.total : 1;
+    showStyleCurves(detail.styles.length > 1 ? detail.styles.length : 0);
   }
   series[0].push(detail.iteration);
   series[1].push(relative(detail.total));
   series[2].push(relative(detail.content));
   series[3].push(relative(detail.style));
   series[4].push(relative(detail.tv));
+  for (let k = FIXED_SERIES; k < series.length; k++) curve(k).push(relative(detail.styles[k - FIXED_SERIES] ?? 0));
   plot.setData(series);
   download.disabled = false;
   runNote.textContent = `Step ${detail.iteration}: ${formatDuration(detail.elapsedMs)} elapsed, about ${formatDuration(detail.etaMs)} left.`;
@@ -441,5 +594,9 @@ loadPreset('');
 applySettings();
 showImage('content', chelseaUrl, 'Content image: Chelsea the cat');
 showImage('style', starryNightUrl, 'Style image: The Starry Night by Vincent van Gogh');
+setBrushMode();
+showBrushSize();
+showOpacity();
+applyRegions();
 void checkWebGpu();
 void announceDownload(weightsBase);

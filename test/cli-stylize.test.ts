@@ -155,8 +155,9 @@ describe('style-transfer (stylise) command line', () => {
     const records = JSON.parse(readFileSync(log, 'utf8')) as IterationRecord[];
     expect(records).toHaveLength(4);
     for (const [k, rec] of records.entries()) {
-      expect(Object.keys(rec)).toEqual(['iteration', 'content', 'style', 'tv', 'total', 'ms', 'evaluations']);
+      expect(Object.keys(rec)).toEqual(['iteration', 'content', 'style', 'tv', 'total', 'styles', 'ms', 'evaluations']);
       expect(rec.iteration).toBe(k + 1);
+      expect(rec.styles).toEqual([rec.style]); // one style, no mask: the one value
     }
     expect(r.progress.filter((l) => l.startsWith('iteration '))).toHaveLength(2);
     expect(existsSync(join(tmp, 'out_0002.png')) && existsSync(join(tmp, 'out_0004.png'))).toBe(true);

@@ -105,6 +105,32 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
     }
   });
 
+  it('records the style loss per style: one value without masks, one per style with masks, adding up to the style loss', async () => {
+    const plain = await run({ iterations: 2 });
+    for (const r of plain.records) expect(r.styles).toEqual([r.style]);
+    // Left half for the first style, the rest for the second (the content's frame; resized to the run size).
+    const half = (left: boolean): RgbaImage => {
+      const data = new Uint8ClampedArray(content.width * content.height * 4);
+      for (let y = 0; y < content.height; y++)
+        for (let x = 0; x < content.width; x++) data.fill(x < content.width / 2 === left ? 255 : 0, (y * content.width + x) * 4, (y * content.width + x) * 4 + 4);
+      return { width: content.width, height: content.height, data };
+    };
+    const masked = await stylize({
+      gpu,
+      weights: realWeights(),
+      content,
+      styles: [style, image],
+      styleMasks: [half(true), half(false)],
+      options: resolveOptions({ ...quick, iterations: 2 }),
+    });
+    for (const r of masked.records) {
+      expect(r.styles).toHaveLength(2);
+      expect(r.styles.every((v) => v > 0)).toBe(true);
+      expect(Math.abs(r.styles[0] + r.styles[1] - r.style) / r.style).toBeLessThan(1e-5);
+    }
+    console.log(`per-style losses with two masks: ${masked.records.map((r) => `${r.styles.map((v) => v.toExponential(4)).join(' + ')} = ${r.style.toExponential(4)}`).join('; ')}`);
+  });
+
   it('default L-BFGS at 24 px (every default layer): the loss never exceeds its first value by more than 10x', async () => {
     const cat = await readImageFile(join(repoRoot, 'samples/chelsea.png'));
     const starryNight = await readImageFile(join(repoRoot, 'samples/starry_night.jpg'));

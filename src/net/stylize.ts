@@ -34,6 +34,11 @@ export interface IterationRecord {
   style: number;
   tv: number;
   total: number;
+  /**
+   * The style loss per style image, in the order of the styles: with style regions (masks) the sum of that style's
+   * terms ("style:relu1_1#k"), else one value, `style`. They add up to `style`.
+   */
+  styles: number[];
   /** Wall time of this iteration on the GPU queue. */
   ms: number;
   /** Loss evaluations the iteration took (1 without a line search). */
@@ -327,7 +332,7 @@ export function sizeLimits(
   upTo = 8192,
 ): SizeLimits {
   const depth = lossDepth(options);
-  const shortest = minimumSizeFor(depth);
+  const shortest = minimumSizeFor(depth, options.padding);
   let minimum = shortest;
   for (; minimum < upTo; minimum++) {
     const dims = sizeForLongerSide(content.width, content.height, minimum);
@@ -346,7 +351,17 @@ export function sizeLimits(
   return { minimum, maximum: maximum >= minimum ? maximum : 0 };
 }
 
-const LOSS_FIELDS = 4;
+/** The style loss per style image from a loss plan's decoded terms (one value, the total, without regions). */
+function styleLossPerStyle(loss: LossPlan, values: Float32Array): number[] {
+  const decoded = loss.decodeLosses(values);
+  const perStyle: number[] = [];
+  for (const term of loss.terms) {
+    if (term.category !== 'style') continue;
+    const k = term.region ?? 0;
+    perStyle[k] = (perStyle[k] ?? 0) + (decoded.terms[term.key] ?? 0);
+  }
+  return loss.terms.some((t) => t.region !== undefined) ? Array.from(perStyle, (v) => v ?? 0) : [decoded.style];
+}
 
 async function runIterations(
   gpu: GpuRuntime,
@@ -359,7 +374,9 @@ async function runIterations(
 ): Promise<{ iterations: number; stopped: boolean }> {
   const { device } = gpu;
   const total = options.iterations;
-  const history = gpu.buffers.storage(Math.max(1, total) * LOSS_FIELDS * 4, 'loss history');
+  // Each iteration's whole loss buffer (totals, then every term): the per-style losses come from the terms.
+  const recordFields = loss.losses.size / 4;
+  const history = gpu.buffers.storage(Math.max(1, total) * recordFields * 4, 'loss history');
   const doneAt: number[] = [];
   const evaluations: number[] = [];
   const inFlight: Array<Promise<void>> = [];
@@ -377,12 +394,13 @@ async function runIterations(
   const readProgress = (upTo: number): Promise<void> => {
     const from = readUpTo;
     readUpTo = upTo;
-    return gpu.readFloat32(history, (upTo - from) * LOSS_FIELDS, from * LOSS_FIELDS).then((values) => {
+    return gpu.readFloat32(history, (upTo - from) * recordFields, from * recordFields).then((values) => {
       for (let k = 0; k < upTo - from; k++) {
         const i = from + k;
-        const [content, style, tv, sum] = values.subarray(k * LOSS_FIELDS, (k + 1) * LOSS_FIELDS);
+        const fields = values.subarray(k * recordFields, (k + 1) * recordFields);
+        const [content, style, tv, sum] = fields;
         const ms = (doneAt[i] ?? performance.now()) - (i > 0 ? (doneAt[i - 1] ?? startedAt) : startedAt);
-        const record = { iteration: base + i + 1, content, style, tv, total: sum, ms, evaluations: evaluations[i] ?? 1 };
+        const record = { iteration: base + i + 1, content, style, tv, total: sum, styles: styleLossPerStyle(loss, fields), ms, evaluations: evaluations[i] ?? 1 };
         records.push(record);
         if (!Number.isFinite(sum) && !failure) {
           failure = new NonFiniteLossError(`The loss became ${sum} at iteration ${record.iteration}; stopping (lower the learning rate or check the weights).`);
@@ -406,7 +424,7 @@ async function runIterations(
       }
       if (gpu.lostInfo) throw gpu.lostError();
       const i = iteration;
-      const recordLosses = (encoder: GPUCommandEncoder) => encoder.copyBufferToBuffer(loss.losses, 0, history, i * LOSS_FIELDS * 4, LOSS_FIELDS * 4);
+      const recordLosses = (encoder: GPUCommandEncoder) => encoder.copyBufferToBuffer(loss.losses, 0, history, i * recordFields * 4, recordFields * 4);
       let converged = false;
       if (lineSearch) {
         // Several evaluations, each read back (src/optim/lbfgsLineSearch.ts); the iteration is over when it resolves.

@@ -28,6 +28,11 @@ export interface StyleTransferProgressDetail {
   iteration: number;
   content: number;
   style: number;
+  /**
+   * The style loss per style image, in the order of the styles (`styles`, or the one `styleSrc`): with style masks
+   * each style's own masked terms, summed; without masks one value, `style`. They add up to `style`.
+   */
+  styles: number[];
   tv: number;
   total: number;
   /** Milliseconds since start() (or continue()) was called. */

@@ -143,7 +143,7 @@ const PHASE_TEXT = {
  * @attr controls - Show the built-in start/stop button and progress bar, like `<video controls>`.
  *
  * @event style-transfer-phase - From `start()` on, each time the run enters a phase, in order: `loading-weights`, `compiling`, `style-targets`, `optimizing`, and `stopping` after `stop()`. `detail`: `{ phase, elapsedMs }`.
- * @event style-transfer-progress - After every iteration, in order. `detail`: `{ iteration, content, style, tv, total, elapsedMs, etaMs }` (finite losses; milliseconds since start() and the estimated time left).
+ * @event style-transfer-progress - After every iteration, in order. `detail`: `{ iteration, content, style, styles, tv, total, elapsedMs, etaMs }` (finite losses; `styles`: the style loss per style image, summing to `style`; milliseconds since start() and the estimated time left).
  * @event style-transfer-complete - Once per `start()` or `continue()`, after the last progress event, also when stopped. `detail`: `{ iterations, ms, stopped, tiles }` (the iterations of this call; tiles: [columns, rows] of the last scale's tiled evaluation, [1, 1] when whole).
  * @event style-transfer-error - When a run cannot start or fails (no WebGPU, an image or the weights that do not load, bad options). `detail`: `{ message }`; the message is also shown inside the element.
  *

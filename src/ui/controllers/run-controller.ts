@@ -224,13 +224,13 @@ export class RunController implements ReactiveController {
         onPhase: (phase) => this.enter(phase),
         onProgress: (_latest, records) => {
           for (; sent < records.length; sent++) {
-            const { iteration, content, style, tv, total } = records[sent];
+            const { iteration, content, style, styles, tv, total } = records[sent];
             // A non-finite loss ends the run with an error (NonFiniteLossError), never with a progress event.
             if (![content, style, tv, total].every(Number.isFinite)) break;
             const elapsedMs = performance.now() - this.startedAt;
             const etaMs = (this.iterations - iteration) * (iterationMs(records.slice(0, sent + 1)) ?? 0);
             this.setState({ iteration, elapsedMs, etaMs, progressed: true });
-            emit(this.host, PROGRESS_EVENT, { iteration, content, style, tv, total, elapsedMs, etaMs });
+            emit(this.host, PROGRESS_EVENT, { iteration, content, style, styles, tv, total, elapsedMs, etaMs });
           }
         },
         onIteration: ({ x, width, height }) => preview.drawX(x, width, height),
