@@ -9,6 +9,7 @@ import {
   BROWSER_SKIP_REASON,
   STRICT_CSP,
   elementEvents,
+  elementImageStats,
   ensureBuilt,
   launchChromium,
   logPageErrors,
@@ -149,22 +150,7 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('<style-transfer> in Chromium (WebGPU on 
     const totals = progress.map((e) => e.detail.total as number);
     expect(Math.max(...totals) / totals[0], totals.join(', ')).toBeLessThanOrEqual(10);
 
-    const image = await page.evaluate(async () => {
-      const blob = await document.querySelector('style-transfer')!.toBlob();
-      const bitmap = await createImageBitmap(blob);
-      const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
-      context.drawImage(bitmap, 0, 0);
-      const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
-      let sum = 0;
-      let sumSquares = 0;
-      for (let i = 0; i < data.length; i += 4) {
-        const luma = (data[i] + data[i + 1] + data[i + 2]) / 3;
-        sum += luma;
-        sumSquares += luma * luma;
-      }
-      const n = data.length / 4;
-      return { type: blob.type, width: bitmap.width, height: bitmap.height, mean: sum / n, std: Math.sqrt(sumSquares / n - (sum / n) ** 2) };
-    });
+    const image = await elementImageStats(page);
     expect(image.type).toBe('image/png');
     expect([image.width, image.height]).toEqual([24, 16]); // chelsea.png is 451x300
     expect(image.mean).toBeGreaterThan(10);

@@ -266,3 +266,23 @@ export async function waitForEnd(page: Page, timeout: number): Promise<LoggedEve
   });
   return page.evaluate(() => (window as unknown as { events: LoggedEvent[] }).events);
 }
+
+/** The element's toBlob() on `page` decoded in the page: its type, size, and the mean and spread of its luma. */
+export function elementImageStats(page: Page): Promise<{ type: string; width: number; height: number; mean: number; std: number }> {
+  return page.evaluate(async () => {
+    const blob = await document.querySelector('style-transfer')!.toBlob();
+    const bitmap = await createImageBitmap(blob);
+    const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+    context.drawImage(bitmap, 0, 0);
+    const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
+    let sum = 0;
+    let sumSquares = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const luma = (data[i] + data[i + 1] + data[i + 2]) / 3;
+      sum += luma;
+      sumSquares += luma * luma;
+    }
+    const n = data.length / 4;
+    return { type: blob.type, width: bitmap.width, height: bitmap.height, mean: sum / n, std: Math.sqrt(sumSquares / n - (sum / n) ** 2) };
+  });
+}
