@@ -57,44 +57,7 @@ export function unpadChannels(x: ArrayLike<number>, pixels: number, padded: numb
 // Convolution
 
 /**
- * 3x3 convolution, stride 1, zero padding 1, on HWC input:
- * out[y][x][co] = bias[co] + sum_{ky,kx,ci} in[y+ky-1][x+kx-1][ci] * w[ky][kx][ci][co], then ReLU if asked.
- */
-export function conv3x3(
-  input: ArrayLike<number>,
-  height: number,
-  width: number,
-  cin: number,
-  cout: number,
-  kernel: ArrayLike<number>,
-  bias?: ArrayLike<number>,
-  relu = false,
-): Float64Array {
-  const out = new Float64Array(height * width * cout);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let co = 0; co < cout; co++) {
-        let sum = bias ? bias[co] : 0;
-        for (let ky = 0; ky < 3; ky++) {
-          const iy = y + ky - 1;
-          if (iy < 0 || iy >= height) continue;
-          for (let kx = 0; kx < 3; kx++) {
-            const ix = x + kx - 1;
-            if (ix < 0 || ix >= width) continue;
-            for (let ci = 0; ci < cin; ci++) {
-              sum += input[(iy * width + ix) * cin + ci] * kernel[((ky * 3 + kx) * cin + ci) * cout + co];
-            }
-          }
-        }
-        out[(y * width + x) * cout + co] = relu ? Math.max(sum, 0) : sum;
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * Input gradient of conv3x3 (pre-bias, pre-ReLU output gradient given), by the direct definition:
+ * Input gradient of conv3x3 with zero padding (pre-bias, pre-ReLU output gradient given), by the direct definition:
  * dIn[y][x][ci] = sum_{ky,kx,co} dOut[y-ky+1][x-kx+1][co] * w[ky][kx][ci][co] (out-of-range dOut is zero).
  */
 export function conv3x3InputGrad(gradOut: ArrayLike<number>, height: number, width: number, cin: number, cout: number, kernel: ArrayLike<number>): Float64Array {
@@ -130,10 +93,11 @@ export function reflectRef(i: number, n: number): number {
 }
 
 /**
- * 3x3 convolution, stride 1, reflect padding 1 (HWC, as conv3x3): out[y][x][co] = bias[co] +
- * sum in[r(y+ky-1)][r(x+kx-1)][ci] * w[ky][kx][ci][co], r = reflectRef; ReLU if asked.
+ * 3x3 convolution, stride 1, padding 1, on HWC input:
+ * out[y][x][co] = bias[co] + sum_{ky,kx,ci} in[p(y+ky-1)][p(x+kx-1)][ci] * w[ky][kx][ci][co], then ReLU if asked;
+ * zero padding leaves out the taps outside the image, reflect padding reads p = reflectRef instead.
  */
-export function conv3x3Reflect(
+export function conv3x3(
   input: ArrayLike<number>,
   height: number,
   width: number,
@@ -142,16 +106,21 @@ export function conv3x3Reflect(
   kernel: ArrayLike<number>,
   bias?: ArrayLike<number>,
   relu = false,
+  padding: RefPadding = 'zero',
 ): Float64Array {
+  // The source index of a tap along a line of n, or -1 for a zero-padding tap.
+  const source = (i: number, n: number) => (padding === 'reflect' ? reflectRef(i, n) : i >= 0 && i < n ? i : -1);
   const out = new Float64Array(height * width * cout);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       for (let co = 0; co < cout; co++) {
         let sum = bias ? bias[co] : 0;
         for (let ky = 0; ky < 3; ky++) {
-          const iy = reflectRef(y + ky - 1, height);
+          const iy = source(y + ky - 1, height);
+          if (iy < 0) continue;
           for (let kx = 0; kx < 3; kx++) {
-            const ix = reflectRef(x + kx - 1, width);
+            const ix = source(x + kx - 1, width);
+            if (ix < 0) continue;
             for (let ci = 0; ci < cin; ci++) sum += input[(iy * width + ix) * cin + ci] * kernel[((ky * 3 + kx) * cin + ci) * cout + co];
           }
         }
@@ -162,7 +131,7 @@ export function conv3x3Reflect(
   return out;
 }
 
-/** Input gradient of conv3x3Reflect, by scattering every output's gradient to the (mirrored) pixels it read. */
+/** Input gradient of conv3x3 with reflect padding, by scattering every output's gradient to the (mirrored) pixels it read. */
 export function conv3x3ReflectInputGrad(gradOut: ArrayLike<number>, height: number, width: number, cin: number, cout: number, kernel: ArrayLike<number>): Float64Array {
   const out = new Float64Array(height * width * cin);
   for (let y = 0; y < height; y++) {
@@ -421,13 +390,12 @@ export function referenceForward(
   pooling: RefPooling,
   padding: RefPadding = 'zero',
 ): RefFeature[] {
-  const conv = padding === 'reflect' ? conv3x3Reflect : conv3x3;
   const features: RefFeature[] = [];
   let current: RefFeature = { data: planarToHwc(x, 3, height, width), width, height, channels: 3 };
   for (const layer of layers) {
     if (layer.kind === 'conv') {
       if (layer.cin !== current.channels) throw new Error(`conv expects ${layer.cin} channels, got ${current.channels}`);
-      const data = conv(current.data, current.height, current.width, layer.cin, layer.cout, layer.kernel, layer.bias, true);
+      const data = conv3x3(current.data, current.height, current.width, layer.cin, layer.cout, layer.kernel, layer.bias, true, padding);
       current = { data, width: current.width, height: current.height, channels: layer.cout };
     } else {
       const size = pooledSizeRef(current.width, current.height);
