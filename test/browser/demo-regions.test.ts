@@ -8,25 +8,22 @@
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import type { StyleTransferElement } from '../../src/ui/style-transfer.js';
-import { AXE_DIR, axeViolations, expectNoSeriousViolations } from './axe.js';
+import { axeViolations, expectNoSeriousViolations } from './axe.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BROWSER_SKIP_REASON,
-  STRICT_CSP,
-  distDir,
   elementEvents,
-  ensureBuilt,
   launchChromium,
   logPageErrors,
   recordEvents,
   repoRoot,
-  startServer,
-  servedWeightsDir,
   waitForEnd,
   type LoggedEvent,
   type TestBrowser,
   type TestServer,
+  typeInto,
 } from './harness.js';
+import { startDemoServer } from './demo-server.js';
 
 /** The mask's alpha (0..255) at points given as fractions of its width and height. */
 function alphaAt(page: Page, points: Array<[number, number]>): Promise<number[]> {
@@ -62,30 +59,12 @@ async function pressButton(page: Page, selector: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
-async function typeInto(page: Page, selector: string, value: string): Promise<void> {
-  await page.focus(selector);
-  await page.keyboard.down('Control');
-  await page.keyboard.press('KeyA');
-  await page.keyboard.up('Control');
-  await page.keyboard.type(value);
-  await page.keyboard.press('Tab');
-}
-
 describe.skipIf(!!BROWSER_SKIP_REASON)('demo style regions in Chromium', () => {
   let server: TestServer;
   let chromium: TestBrowser;
 
   beforeAll(async () => {
-    await ensureBuilt();
-    server = await startServer(
-      [
-        ['/demo/weights/', await servedWeightsDir()],
-        ['/vendor/axe-core/', AXE_DIR],
-        ['/', distDir],
-      ],
-      [],
-      STRICT_CSP,
-    );
+    server = await startDemoServer();
     chromium = await launchChromium();
   }, 180_000);
 

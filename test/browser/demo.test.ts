@@ -7,54 +7,30 @@
  */
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'puppeteer-core';
 import type { StyleTransferElement } from '../../src/ui/style-transfer.js';
-import { AXE_DIR, axeViolations, expectNoSeriousViolations } from './axe.js';
+import { axeViolations, expectNoSeriousViolations } from './axe.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   artifactsDir,
   BROWSER_SKIP_REASON,
-  STRICT_CSP,
-  distDir,
   elementEvents,
-  ensureBuilt,
   launchChromium,
   logPageErrors,
   recordEvents,
-  startServer,
   waitForEnd,
-  servedWeightsDir,
   type LoggedEvent,
   type TestBrowser,
   type TestServer,
+  typeInto,
 } from './harness.js';
-
-/** Replaces a number input's value by typing, as a keyboard user would. */
-async function typeInto(page: Page, selector: string, value: string): Promise<void> {
-  await page.focus(selector);
-  await page.keyboard.down('Control');
-  await page.keyboard.press('KeyA');
-  await page.keyboard.up('Control');
-  await page.keyboard.type(value);
-  await page.keyboard.press('Tab');
-}
+import { startDemoServer } from './demo-server.js';
 
 describe.skipIf(!!BROWSER_SKIP_REASON)('demo page in Chromium', () => {
   let server: TestServer;
   let chromium: TestBrowser;
 
   beforeAll(async () => {
-    await ensureBuilt();
-    server = await startServer(
-      [
-        // Relative to the page (dist/demo/index.html is served at /demo/).
-        ['/demo/weights/', await servedWeightsDir()],
-        ['/vendor/axe-core/', AXE_DIR],
-        ['/', distDir],
-      ],
-      [],
-      STRICT_CSP,
-    );
+    server = await startDemoServer();
     chromium = await launchChromium();
   }, 180_000);
 

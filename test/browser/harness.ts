@@ -286,3 +286,13 @@ export function elementImageStats(page: Page): Promise<{ type: string; width: nu
     return { type: blob.type, width: bitmap.width, height: bitmap.height, mean: sum / n, std: Math.sqrt(sumSquares / n - (sum / n) ** 2) };
   });
 }
+
+/** Replaces an input's value by typing, as a keyboard user would (select all, type, Tab away). */
+export async function typeInto(page: Page, selector: string, value: string): Promise<void> {
+  await page.focus(selector);
+  await page.keyboard.down('Control');
+  await page.keyboard.press('KeyA');
+  await page.keyboard.up('Control');
+  await page.keyboard.type(value);
+  await page.keyboard.press('Tab');
+}
