@@ -17,9 +17,9 @@ import type { GpuContext } from '../src/gpu/device.js';
 import { GpuRuntime } from '../src/gpu/runtime.js';
 import { DEFAULT_LOSS, GatysLoss, lossDepth } from '../src/net/loss.js';
 import { createLossPlan } from '../src/net/lossPlan.js';
-import { memoryLimits, planRun, tileCores, tiledPlan, type RunShape } from '../src/net/memory.js';
+import { leastWorkTiledPlan, memoryLimits, planRun, type RunShape } from '../src/net/memory.js';
 import { minimumSizeFor, Vgg19Net } from '../src/net/network.js';
-import { TiledGatysLoss, type TileCore } from '../src/net/tiledLoss.js';
+import { TiledGatysLoss } from '../src/net/tiledLoss.js';
 import { wantsImageLayerKernels } from '../src/net/tiling.js';
 import type { WeightTensors } from '../src/net/weights.js';
 import type { BenchOptions } from './args.js';
@@ -62,14 +62,6 @@ function runShape(gpu: GpuRuntime, size: number, options: BenchOptions): RunShap
     parallelism: gpu.parallelism,
     convAlgorithm: options.convAlgorithm,
   };
-}
-
-/**
- * The forced core of the comparison: the first grid planRun tries once a size does not fit whole (the least work
- * that fits the adapter's limits; no budget). Undefined when no grid does.
- */
-export function compareCore(shape: RunShape, limits: ReturnType<typeof memoryLimits>): TileCore | undefined {
-  return tileCores(shape, limits).find((core) => tiledPlan(shape, limits, core));
 }
 
 async function tableRow(bench: TiledBench, size: number): Promise<TiledRow> {
@@ -123,8 +115,10 @@ async function comparison(bench: TiledBench, size: number): Promise<TiledCompari
   const limits = memoryLimits(gpu.device, undefined);
   const planned = planRun(shape, limits);
   if (!planned || planned.evaluation.tiled) return { size, skipped: "does not fit the adapter's buffer limits untiled (--tiled-compare N: a size that does)" };
-  const core = compareCore(shape, limits);
-  if (!core) return { size, skipped: 'no tile grid of at least two tiles fits (the image is too small to cut)' };
+  // The forced grid: the one planRun takes once a size does not fit whole (the least work; no budget).
+  const forced = leastWorkTiledPlan(shape, limits)?.evaluation;
+  if (!forced?.tiled) return { size, skipped: 'no tile grid of at least two tiles fits (the image is too small to cut)' };
+  const { core } = forced;
   bench.log(`${size} px: untiled against forced tiles (core ${core.width}x${core.height} px)`);
   const net = new Vgg19Net(gpu, weights, { depth: lossDepth(DEFAULT_LOSS), convAlgorithm: options.convAlgorithm });
   const inputs = makeInputs(size);

@@ -158,13 +158,23 @@ export class MemoryLimitError extends Error {
  * else the tile grid that fits with the least work (tileCores' order). Undefined when nothing fits.
  */
 export function planRun(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
-  const untiled = untiledPlan(shape, limits);
-  if (untiled) return untiled;
+  return untiledPlan(shape, limits) ?? leastWorkTiledPlan(shape, limits);
+}
+
+/** The first tile grid in tileCores' order (the least work) that fits `limits`; undefined when none does. */
+export function leastWorkTiledPlan(shape: RunShape, limits: MemoryLimits): PlannedRun | undefined {
   for (const core of tileCores(shape, limits)) {
     const plan = tiledPlan(shape, limits, core);
     if (plan) return plan;
   }
   return undefined;
+}
+
+/** The tile grid whose estimate needs the least memory, fitting or not; undefined when no grid of two tiles exists. */
+export function leastMemoryTiles(shape: RunShape, limits: MemoryLimits): { core: TileCore; memory: MemoryPlan } | undefined {
+  return tileCores(shape, limits)
+    .map((core) => ({ core, memory: estimateTiledMemory(shape, core) }))
+    .reduce<{ core: TileCore; memory: MemoryPlan } | undefined>((best, c) => (!best || c.memory.totalBytes < best.memory.totalBytes ? c : best), undefined);
 }
 
 /** The smallest core side planRun tries (unless the image's side is shorter): below it the halo's share of a tile makes tiling slow for little gain. */
@@ -270,9 +280,7 @@ export function noFitProblem(shape: RunShape, limits: MemoryLimits): string {
   }
   const untiled = memoryProblem(estimateMemory(shape), limits) ?? 'it exceeds the limits';
   if (shape.config.normalizeGradients) return `${untiled} (normalised gradients are never tiled: their norms span the whole image)`;
-  const smallest = tileCores(shape, limits)
-    .map((core) => ({ core, memory: estimateTiledMemory(shape, core) }))
-    .reduce<{ core: TileCore; memory: MemoryPlan } | undefined>((best, c) => (!best || c.memory.totalBytes < best.memory.totalBytes ? c : best), undefined);
+  const smallest = leastMemoryTiles(shape, limits);
   if (!smallest) return untiled;
   const grid = planTiles(shape.width, shape.height, smallest.core, tileHalo(shape.config));
   const problem = memoryProblem(smallest.memory, limits) ?? 'it exceeds the limits';

@@ -10,7 +10,7 @@
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LOSS, lossDepth } from '../../src/net/loss.js';
-import { estimateMemory, estimateTiledMemory, runDims, tileCores, type RunShape } from '../../src/net/memory.js';
+import { estimateMemory, leastMemoryTiles, runDims, type RunShape } from '../../src/net/memory.js';
 import { minimumSizeFor } from '../../src/net/network.js';
 import {
   BROWSER_SKIP_REASON,
@@ -49,7 +49,7 @@ function tilingBudgetMiB(): number {
   for (const imageLayerKernels of [true, false]) {
     const shape: RunShape = { ...dims, config, optimizer: 'adam', historySize: 0, parallelism: 'gpu', imageLayerKernels };
     untiled = Math.min(untiled, estimateMemory(shape).totalBytes);
-    tiled = Math.max(tiled, Math.min(...tileCores(shape, limits).map((core) => estimateTiledMemory(shape, core).totalBytes)));
+    tiled = Math.max(tiled, leastMemoryTiles(shape, limits)?.memory.totalBytes ?? Infinity);
   }
   const budget = Math.ceil(tiled / MiB);
   if (budget >= untiled / MiB) throw new Error(`no budget separates tiled (${tiled} bytes) from untiled (${untiled} bytes) at ${SIZE} px`);
