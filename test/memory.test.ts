@@ -233,13 +233,16 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     const gpu = new GpuRuntime(shared.context, { parallelism: shared.parallelism }); // fresh pool: its peak is this run's alone
     const options = resolveOptions({ size: 32, iterations: 2, optimizer, historySize: 5, printEvery: 0 });
     const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options });
+    // Two iterations fill two of the five history slots: the run keeps two (historyUsed), said nowhere (nothing is lost).
+    expect(result.plans[0].historySize).toBe(2);
+    expect(result.plans[0].reducedHistoryFrom).toBeUndefined();
     const estimate = estimateMemory({
       width: 32,
       height: 24,
       style: { width: 24, height: 32 },
       config: { ...DEFAULT_LOSS },
       optimizer,
-      historySize: 5,
+      historySize: 2,
       parallelism: gpu.parallelism,
     });
     // Left out: one 16-32 byte uniform block per recorded dispatch (a few hundred) and short-lived uploads.

@@ -16,6 +16,7 @@ import type { GpuRuntime } from '../src/gpu/runtime.js';
 import { AdamOptimizer } from '../src/optim/adam.js';
 import { lbfgsMemoryBytes, LbfgsOptimizer } from '../src/optim/lbfgs.js';
 import { LbfgsLineSearch } from '../src/optim/lbfgsLineSearch.js';
+import { historyUsed } from '../src/net/stylize.js';
 import type { GpuOptimizer } from '../src/optim/optimizer.js';
 import { strongWolfe } from '../src/optim/strongWolfe.js';
 import { randomArray, relativeError, testGpu } from './helpers/env.js';
@@ -380,6 +381,31 @@ describe('GPU optimisers', () => {
       }
     },
   );
+
+  it('L-BFGS: a history as long as the iterations steps exactly as a longer one (stylize keeps no more: historyUsed)', async () => {
+    const iterations = 6;
+    const xsWith = async (historySize: number) => {
+      const problem = new Quadratic(gpu, 1024, -1.2, 21, 2e-3);
+      const lbfgs = new LbfgsOptimizer(gpu, problem.x, problem.g, problem.n, { learningRate: 1, historySize });
+      const xs: Float32Array[] = [];
+      try {
+        for (let k = 0; k < iterations; k++) {
+          problem.step(lbfgs, k);
+          xs.push(await problem.readX());
+        }
+      } finally {
+        lbfgs.dispose();
+        problem.dispose();
+      }
+      return xs;
+    };
+    const long = await xsWith(100);
+    const exact = await xsWith(historyUsed({ historySize: 100, iterations }));
+    const short = await xsWith(iterations - 3);
+    for (let k = 0; k < iterations; k++) expect(exact[k], `iteration ${k}`).toEqual(long[k]);
+    // A history shorter than the iterations drops pairs: the last steps differ (so the comparison can fail).
+    expect(short[iterations - 1]).not.toEqual(long[iterations - 1]);
+  });
 
   it('L-BFGS: a pair with ys <= 1e-10 gets ro = 0, keeps H_diag and takes a ring slot (as documented)', async () => {
     const m = 3;

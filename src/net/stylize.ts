@@ -266,6 +266,15 @@ export function lossConfigOf(options: StylizeOptions, styleImages: number, style
 }
 
 /**
+ * The L-BFGS history a scale can use: one pair is kept per iteration and each scale starts afresh, so a history
+ * longer than the iterations never fills. The slots beyond them would hold nothing yet take a full-size vector each
+ * (memory a tiled run spends on larger tiles instead); the computation is the same.
+ */
+export function historyUsed(options: Pick<StylizeOptions, 'historySize' | 'iterations'>): number {
+  return Math.max(1, Math.min(options.historySize, options.iterations));
+}
+
+/**
  * How one scale runs, chosen before any allocation: untiled when it fits the adapter's limits and the budget, else
  * tiled, else (L-BFGS, history not explicit) with a shorter history. Throws MemoryLimitError naming the largest
  * size that fits, or an OptionError naming the largest history that fits when the history was explicit.
@@ -285,7 +294,7 @@ export function planScale(
   const shape = {
     config,
     optimizer: options.optimizer,
-    historySize: options.historySize,
+    historySize: historyUsed(options),
     lineSearch: options.lineSearch !== 'none',
     weightStorage: options.weightStorage,
     imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
@@ -303,7 +312,7 @@ export function planScale(
       height: dims.height,
       evaluation: plan.evaluation,
       historySize: plan.historySize,
-      reducedHistoryFrom: found.reducedFrom,
+      reducedHistoryFrom: found.reducedFrom === undefined ? undefined : options.historySize,
       estimatedBytes: plan.memory.totalBytes,
     };
   }
@@ -341,7 +350,7 @@ export function sizeLimits(
   const shape = {
     config: options,
     optimizer: options.optimizer,
-    historySize: options.historySize,
+    historySize: historyUsed(options),
     lineSearch: options.lineSearch !== 'none',
     weightStorage: options.weightStorage,
     imageLayerKernels: wantsImageLayerKernels(gpu.context.adapterInfo),
