@@ -148,7 +148,11 @@ describe('style-transfer (stylise) command line', () => {
       '--weights',
       weightsDir!,
     ]);
-    expect(r.stderr.at(-1)).toMatch(/^done: 4 iterations/);
+    expect(r.stderr.at(-1)).toMatch(/^done: 4 iterations in [\d.]+ s, final loss [\d.e+-]+, peak GPU memory \d+ MiB -> .+ \(32x24\)$/);
+    // The peak the buffer pool saw: at 32 px with layers up to relu2_1, a few MiB (conv1_1..conv2_1, maps, Adam).
+    const peak = Number(/peak GPU memory (\d+) MiB/.exec(r.stderr.at(-1)!)?.[1]);
+    expect(peak).toBeGreaterThanOrEqual(1);
+    expect(peak).toBeLessThan(16);
     expect(r.code).toBe(0);
     const image = await readImageFile(out);
     expect([image.width, image.height]).toEqual([32, 24]);

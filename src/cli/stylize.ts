@@ -219,6 +219,7 @@ export async function runStylize(argv: string[], io: CliIo): Promise<number> {
     io.stderr(
       `${result.stopped ? 'stopped' : 'done'}: ${result.iterations} iterations in ${(result.ms / 1000).toFixed(1)} s` +
         (last ? `, final loss ${last.total.toExponential(4)}` : '') +
+        `, peak GPU memory ${Math.ceil(result.peakBytes / 2 ** 20)} MiB` +
         ` -> ${output} (${result.image.width}x${result.image.height})`,
     );
     return result.stopped ? 130 : 0;
