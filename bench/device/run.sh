@@ -3,7 +3,8 @@
 # loaders, then the bench four ways, each with its JSON and table under $OUT (8 files: the tool's limit).
 #   ours        128, 256, 512 px: per-layer table at 512, evaluations, Adam and L-BFGS iterations
 #   peer        128, 256, 512 px: ours and TensorFlow.js alternating, the ratio and tfjs's memory
-#   px1024      1024 px: evaluation and iterations
+#   px1024      1024 px: evaluation and iterations; the tiled table at 1024 and 2048 px under 1 GiB (issue 13) and
+#               the 512 px untiled-against-tiled comparison
 #   winograd    512 px with the 3x3 layers as Winograd F(2x2,3x3) (--conv-algorithm winograd), per-layer table:
 #               against `ours` (direct, a GPU's default), whether Winograd should be the default on a GPU too
 #               (the fourth session's cpuchoices run, --parallelism cpu, is recorded in docs/benchmarks.md)
@@ -27,6 +28,6 @@ run() {
 }
 run ours 150 --sizes 128,256,512 --layer-size 512 --no-peer --reps 10 --layer-reps 10
 run peer 80 --sizes 128,256,512 --no-layers --no-optim --no-f16 --reps 10
-run px1024 60 --sizes 1024 --no-layers --no-peer --no-f16 --reps 5 --matmul-size 2048
+run px1024 180 --sizes 1024 --no-layers --no-peer --no-f16 --reps 5 --matmul-size 2048 --tiled 1024,2048 --tiled-budget 1024 --tiled-compare 512
 run winograd 100 --sizes 512 --layer-size 512 --no-peer --no-f16 --reps 10 --layer-reps 10 --matmul-size 2048 --conv-algorithm winograd
 t done
