@@ -204,9 +204,11 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
     // Each record is the loss at the iterate before its step; the sufficient-decrease condition makes it fall.
     for (let k = 1; k < result.records.length; k++) expect(result.records[k].total).toBeLessThan(result.records[k - 1].total);
     expect(result.records[5].total).toBeLessThan(0.7 * result.records[0].total);
-    // The search's origin vector and readback count with the optimiser's state.
+    // The search's origin vector and readback count with the optimiser's state; six iterations fill six of the
+    // default history's slots, and the run keeps no more (historyUsed).
     const n = 3 * 32 * 24;
-    expect(result.optimizerBytes).toBe(lbfgsMemoryBytes(n, resolveOptions(quick).historySize, dotProductSums(n, gpu.parallelism)) + lineSearchBytes(n));
+    expect(result.plans[0].historySize).toBe(6);
+    expect(result.optimizerBytes).toBe(lbfgsMemoryBytes(n, 6, dotProductSums(n, gpu.parallelism)) + lineSearchBytes(n));
   });
 
   it('f16 weight storage: the run lowers the loss and starts from the f32 loss within 1e-3', async (ctx) => {
@@ -240,13 +242,14 @@ describe.skipIf(!weightsDir)('stylize (real VGG-19, 32x24)', () => {
   it('keeps the L-BFGS memory within (2m + 4) * 3HW * 4 bytes plus the network', async () => {
     const n = 3 * 32 * 24;
     // Without the line search: the optimiser's state alone, (2m + 2) n 4 and its scalars.
-    const plain = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10, lineSearch: 'none' });
-    expect(plain.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)));
-    expect(plain.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 2) * n * 4 + 64 * 1024);
+    // m = 2 < the 3 iterations: the history is kept as asked (a longer one would be cut to the iterations).
+    const plain = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 2, lineSearch: 'none' });
+    expect(plain.optimizerBytes).toBe(lbfgsMemoryBytes(n, 2, dotProductSums(n, gpu.parallelism)));
+    expect(plain.optimizerBytes).toBeLessThanOrEqual((2 * 2 + 2) * n * 4 + 64 * 1024);
     // The default line search adds its origin vector and readback, still within (2m + 4) n 4.
-    const searched = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 10 });
-    expect(searched.optimizerBytes).toBe(lbfgsMemoryBytes(n, 10, dotProductSums(n, gpu.parallelism)) + lineSearchBytes(n));
-    expect(searched.optimizerBytes).toBeLessThanOrEqual((2 * 10 + 4) * n * 4 + 64 * 1024);
+    const searched = await run({ optimizer: 'lbfgs', learningRate: 1, iterations: 3, historySize: 2 });
+    expect(searched.optimizerBytes).toBe(lbfgsMemoryBytes(n, 2, dotProductSums(n, gpu.parallelism)) + lineSearchBytes(n));
+    expect(searched.optimizerBytes).toBeLessThanOrEqual((2 * 2 + 4) * n * 4 + 64 * 1024);
   });
 
   it('a higher style weight gives a lower (unweighted) style loss', async () => {
