@@ -24,7 +24,7 @@ import {
   tileCores,
 } from '../src/net/memory.js';
 import { resolveOptions } from '../src/net/options.js';
-import { stylize } from '../src/net/stylize.js';
+import { lossConfigOf, planScale, stylize } from '../src/net/stylize.js';
 import { randomArray, realWeights, repoRoot, testGpu, weightsDir } from './helpers/env.js';
 
 const golden = join(repoRoot, 'test/fixtures/golden');
@@ -269,6 +269,21 @@ describe.skipIf(!weightsDir)('memory limits in a run (real weights)', () => {
     });
     expect(result.peakBytes - estimate.totalBytes).toBeGreaterThanOrEqual(0);
     expect(result.peakBytes - estimate.totalBytes).toBeLessThan(16 * 1024);
+    gpu.buffers.destroy();
+  });
+
+  it('a tiled run: the estimate is the peak but for its uniform blocks (no image upload or readback left in the pool)', async () => {
+    const shared = await testGpu();
+    const gpu = new GpuRuntime(shared.context, { parallelism: shared.parallelism });
+    const options = resolveOptions({ size: 160, iterations: 1, optimizer: 'adam', printEvery: 0, contentLayers: ['relu2_1'], styleLayers: ['relu1_1', 'relu2_1'] });
+    const config = lossConfigOf(options, 1);
+    const untiled = planScale(gpu, content, [style], 160, config, options).estimatedBytes;
+    // A budget one byte short of the untiled estimate: the run is planned in tiles.
+    const result = await stylize({ gpu, weights: realWeights(), content, styles: [style], options: { ...options, memoryBudget: untiled - 1 } });
+    expect(result.plans[0].evaluation.tiled).toBe(true);
+    // Each image's RGBA upload and the result's readback (77 KB each here) are destroyed after use, not pooled.
+    expect(result.peakBytes - result.plans[0].estimatedBytes).toBeGreaterThanOrEqual(0);
+    expect(result.peakBytes - result.plans[0].estimatedBytes).toBeLessThan(64 * 1024);
     gpu.buffers.destroy();
   });
 

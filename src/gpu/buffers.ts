@@ -68,6 +68,16 @@ export class BufferPool {
     this.stats.pooled++;
   }
 
+  /**
+   * Destroys a buffer at once instead of pooling it: for a one-off upload (an image's RGBA) whose size no later
+   * buffer shares, which the pool would otherwise hold (and count) until trim(). Valid after a submission that
+   * uses it: WebGPU frees the memory once that work is done.
+   */
+  discard(buffer: GPUBuffer): void {
+    if (!this.sizes.has(buffer)) throw new Error(`discard() of a buffer this pool did not create (${buffer.label})`);
+    this.forget(buffer);
+  }
+
   /** Destroys the free buffers, giving their memory back to the GPU. */
   trim(): void {
     for (const list of this.free.values()) {

@@ -8,6 +8,9 @@ import { parallelismOf, type Parallelism } from './parallelism.js';
 import { PipelineCache } from './program.js';
 import { QueueWaiter, type QueueWaiterOptions } from './queueWait.js';
 
+/** Readbacks above this size (bytes) are destroyed after use instead of pooled (GpuRuntime.read). */
+const LARGE_READBACK_BYTES = 1 << 20;
+
 /** The device went away (driver reset, tab backgrounded, device.destroy()); `message` is meant for the user. */
 export class GpuDeviceLostError extends Error {
   override name = 'GpuDeviceLostError';
@@ -92,7 +95,10 @@ export class GpuRuntime {
       return staging.getMappedRange(0, size).slice(0, byteLength);
     } finally {
       if (staging.mapState === 'mapped') staging.unmap();
-      this.buffers.release(staging);
+      // Small readbacks (losses, Grams) recur and are pooled; a large one (an image, a gradient) is one-off and is
+      // destroyed, so the pool does not hold it, uncounted by the memory estimates, through the rest of the run.
+      if (size > LARGE_READBACK_BYTES) this.buffers.discard(staging);
+      else this.buffers.release(staging);
     }
   }
 

@@ -21,8 +21,9 @@ export function imageToX(gpu: GpuRuntime, image: Rgba8, x?: GPUBuffer): GPUBuffe
     passes.add(preprocessImage(), { params: { pixels }, rgba, x: target }, pixels);
     passes.submit();
   } finally {
-    // Released after submission: the pool may hand them out again only for later submissions.
-    gpu.buffers.release(rgba);
+    // Destroyed after submission, not pooled: an image's RGBA matches no later buffer, and kept in the pool it would
+    // add to the peak the memory estimates (src/net/memory.ts) plan against (24 MiB at 2048 px, content and style).
+    gpu.buffers.discard(rgba);
     passes.dispose();
   }
   return target;
@@ -39,7 +40,7 @@ export async function xToImage(gpu: GpuRuntime, x: GPUBuffer, width: number, hei
     const bytes = await gpu.read(rgba, pixels * 4);
     return { width, height, data: new Uint8ClampedArray(bytes) };
   } finally {
-    gpu.buffers.release(rgba);
+    gpu.buffers.discard(rgba); // as imageToX's: not held in the pool through the rest of the run
     passes.dispose();
   }
 }
