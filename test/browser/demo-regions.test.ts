@@ -80,7 +80,18 @@ describe.skipIf(!!BROWSER_SKIP_REASON)('demo style regions in Chromium', () => {
     await page.evaluateOnNewDocument(recordEvents);
     await page.goto(`${server.origin}/demo/`, { waitUntil: 'load' });
     await page.waitForFunction(() => !!customElements.get('style-transfer') && (document.getElementById('mask-canvas') as HTMLCanvasElement).width > 1);
-    // chelsea.png is 451x300: the mask has its size, and the overlay covers the photo as shown.
+    // chelsea.png is 451x300: the mask has its size, and the overlay covers the photo as shown. The photo's layout can
+    // settle after the canvas is sized (a CI run once measured the overlay 130 px off): wait for it, then check.
+    await page
+      .waitForFunction(
+        () => {
+          const c = document.getElementById('mask-canvas')!.getBoundingClientRect();
+          const i = document.getElementById('content-image')!.getBoundingClientRect();
+          return [c.x - i.x, c.y - i.y, c.width - i.width, c.height - i.height].every((d) => Math.abs(d) < 1);
+        },
+        { timeout: 10_000 },
+      )
+      .catch(() => undefined); // the assertions below report what was measured
     const shape = await page.evaluate(() => {
       const canvas = document.getElementById('mask-canvas') as HTMLCanvasElement;
       const image = document.getElementById('content-image') as HTMLImageElement;
